@@ -1,0 +1,1 @@
+//! Benchmarks of terrastat (criterion kernels and peer comparisons).

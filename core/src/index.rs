@@ -1,0 +1,415 @@
+//! Spatial indexes: an R-tree of bounding boxes (features or zones) and
+//! polygons prepared for repeated queries (their edges in an R-tree).
+
+use std::ops::ControlFlow;
+
+use geo::{
+    Area, BooleanOps, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length,
+    Line, LineString, MultiLineString, MultiPolygon, Orientation, Polygon, Rect,
+};
+use geo::line_measures::Euclidean;
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RTree, AABB};
+
+/// An R-tree over the bounding boxes of a slice of geometries, bulk-loaded,
+/// each entry carrying the geometry's index.
+#[derive(Debug, Clone)]
+pub struct BoxIndex {
+    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+}
+
+/// The axis-aligned envelope of a rectangle.
+pub fn aabb(r: &Rect) -> AABB<[f64; 2]> {
+    AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
+}
+
+impl BoxIndex {
+    /// Bulk-load the bounding boxes of `rects` (index i for `rects[i]`;
+    /// `None` entries are left out).
+    pub fn new<'a>(rects: impl IntoIterator<Item = Option<&'a Rect>>) -> Self {
+        let items = rects
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                r.map(|r| {
+                    GeomWithData::new(
+                        Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                        i as u32,
+                    )
+                })
+            })
+            .collect();
+        Self {
+            tree: RTree::bulk_load(items),
+        }
+    }
+
+    /// Indexes of the boxes that intersect `r` (boundaries included), sorted.
+    pub fn intersecting(&self, r: &Rect) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .tree
+            .locate_in_envelope_intersecting(&aabb(r))
+            .map(|e| e.data)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Indexes of the boxes that contain `c` (boundaries included), sorted.
+    pub fn at_point(&self, c: Coord) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .tree
+            .locate_all_at_point(&[c.x, c.y])
+            .map(|e| e.data)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The underlying R-tree.
+    pub fn tree(&self) -> &RTree<GeomWithData<Rectangle<[f64; 2]>, u32>> {
+        &self.tree
+    }
+
+    /// Number of boxes.
+    pub fn len(&self) -> usize {
+        self.tree.size()
+    }
+
+    /// Whether the index is empty.
+    pub fn is_empty(&self) -> bool {
+        self.tree.size() == 0
+    }
+}
+
+/// Where a point lies relative to a polygon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// Strictly inside.
+    Inside,
+    /// On an edge or a vertex.
+    Boundary,
+    /// Outside.
+    Outside,
+}
+
+/// The measure of the part of a feature inside a polygon, and whether they
+/// intersect at all (touching counts).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Piece {
+    /// Area (polygons), length (lines) or number of points inside or on the
+    /// boundary (points) of feature ∩ polygon.
+    pub measure: f64,
+    /// Whether the feature intersects the polygon (boundaries included).
+    pub intersects: bool,
+}
+
+/// A polygonal geometry prepared for repeated point-location and
+/// intersection queries: its edges are held in an R-tree, so a point is
+/// located in O(log n) and a small feature far from the boundary is
+/// classified without touching the edges.
+#[derive(Debug, Clone)]
+pub struct PreparedPolygon {
+    geom: MultiPolygon,
+    rect: Option<Rect>,
+    edges: RTree<Line>,
+    area: f64,
+    n_coords: usize,
+}
+
+/// Vertex count above which a polygon is clipped to the feature's box
+/// before the exact overlay.
+const CLIP_THRESHOLD: usize = 64;
+
+impl PreparedPolygon {
+    /// Prepare a multipolygon.
+    pub fn new(geom: MultiPolygon) -> Self {
+        let edges: Vec<Line> = geom
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(p.exterior())
+                    .chain(p.interiors())
+                    .flat_map(|r| r.lines())
+            })
+            .filter(|l| l.start != l.end)
+            .collect();
+        let rect = geom.bounding_rect();
+        let area = geom.unsigned_area();
+        let n_coords = geom.coords_count();
+        Self {
+            geom,
+            rect,
+            edges: RTree::bulk_load(edges),
+            area,
+            n_coords,
+        }
+    }
+
+    /// The geometry.
+    pub fn geometry(&self) -> &MultiPolygon {
+        &self.geom
+    }
+
+    /// The bounding box (`None` when empty).
+    pub fn rect(&self) -> Option<&Rect> {
+        self.rect.as_ref()
+    }
+
+    /// The area.
+    pub fn area(&self) -> f64 {
+        self.area
+    }
+
+    /// Locate a point: inside, on the boundary, or outside. Uses the winding
+    /// number with robust orientation predicates (as `geo` does), so the
+    /// answer is exact for the given floating-point coordinates.
+    pub fn locate(&self, c: Coord) -> Location {
+        let Some(rect) = self.rect else {
+            return Location::Outside;
+        };
+        if c.x < rect.min().x || c.x > rect.max().x || c.y < rect.min().y || c.y > rect.max().y {
+            return Location::Outside;
+        }
+        let ray = AABB::from_corners(geo::Point::from(c), geo::point! { x: rect.max().x, y: c.y });
+        let mut winding = 0i32;
+        let flow = self.edges.locate_in_envelope_intersecting_int(&ray, |seg| {
+            let (a, b) = (seg.start, seg.end);
+            if a.y <= c.y {
+                if b.y >= c.y {
+                    let o = <f64 as geo::GeoNum>::Ker::orient2d(a, b, c);
+                    if o == Orientation::CounterClockwise && b.y != c.y {
+                        winding += 1;
+                    } else if o == Orientation::Collinear && between(c.x, a.x, b.x) {
+                        return ControlFlow::Break(());
+                    }
+                }
+            } else {
+                let o = <f64 as geo::GeoNum>::Ker::orient2d(a, b, c);
+                if o == Orientation::Clockwise {
+                    winding -= 1;
+                } else if o == Orientation::Collinear && between(c.x, a.x, b.x) {
+                    return ControlFlow::Break(());
+                }
+            }
+            ControlFlow::Continue(())
+        });
+        if flow.is_break() {
+            Location::Boundary
+        } else if winding != 0 {
+            Location::Inside
+        } else {
+            Location::Outside
+        }
+    }
+
+    /// Whether any edge's bounding box meets `r`: if not, a geometry within
+    /// `r` is entirely inside or entirely outside.
+    pub fn boundary_near(&self, r: &Rect) -> bool {
+        self.edges
+            .locate_in_envelope_intersecting_int(&AABB::from_corners(geo::Point::from(r.min()), geo::Point::from(r.max())), |_| ControlFlow::Break(()))
+            .is_break()
+    }
+
+    /// The polygon clipped to a box slightly larger than `r`, when the
+    /// polygon is large: the exact overlay then only sees the edges nearby.
+    fn clipped_to(&self, r: &Rect) -> std::borrow::Cow<'_, MultiPolygon> {
+        if self.n_coords <= CLIP_THRESHOLD {
+            return std::borrow::Cow::Borrowed(&self.geom);
+        }
+        let w = (r.width().max(r.height())).max(1e-9);
+        let pad = w * 0.01 + 1e-6;
+        let window = Rect::new(
+            Coord { x: r.min().x - pad, y: r.min().y - pad },
+            Coord { x: r.max().x + pad, y: r.max().y + pad },
+        );
+        std::borrow::Cow::Owned(clip_multipolygon_to_rect(&self.geom, &window))
+    }
+
+    /// The part of `g` inside this polygon: area for polygons, length for
+    /// lines, number of points for points. `g_rect` is `g`'s bounding box and
+    /// `g_measure` its full measure (returned as is when `g` is entirely inside).
+    pub fn piece(&self, g: &Geometry, g_rect: &Rect, g_measure: f64) -> Option<Piece> {
+        let rect = self.rect?;
+        if !g_rect.intersects(&rect) {
+            return None;
+        }
+        if let Geometry::Point(p) = g {
+            return match self.locate(p.0) {
+                Location::Outside => None,
+                _ => Some(Piece { measure: 1.0, intersects: true }),
+            };
+        }
+        if let Geometry::MultiPoint(mp) = g {
+            let n = mp.iter().filter(|p| self.locate(p.0) != Location::Outside).count();
+            return (n > 0).then_some(Piece { measure: n as f64, intersects: true });
+        }
+        if !self.boundary_near(g_rect) {
+            let first = g.coords_iter().next()?;
+            return match self.locate(first) {
+                Location::Inside => Some(Piece { measure: g_measure, intersects: true }),
+                _ => None,
+            };
+        }
+        let zone = self.clipped_to(g_rect);
+        let measure = match g {
+            Geometry::Polygon(p) => p.intersection(zone.as_ref()).unsigned_area(),
+            Geometry::MultiPolygon(mp) => mp.intersection(zone.as_ref()).unsigned_area(),
+            Geometry::LineString(l) => Euclidean.length(
+                &zone.clip(&MultiLineString(vec![l.clone()]), false),
+            ),
+            Geometry::MultiLineString(ml) => Euclidean.length(&zone.clip(ml, false)),
+            _ => 0.0,
+        };
+        let intersects = measure > 0.0 || g.intersects(&self.geom);
+        intersects.then_some(Piece { measure, intersects })
+    }
+
+    /// The polygonal part of `g` inside this polygon (for coverage unions).
+    pub fn clip_polygonal(&self, g: &Geometry, g_rect: &Rect) -> Option<MultiPolygon> {
+        let rect = self.rect?;
+        if !g_rect.intersects(&rect) {
+            return None;
+        }
+        let mp = match g {
+            Geometry::Polygon(p) => MultiPolygon(vec![p.clone()]),
+            Geometry::MultiPolygon(mp) => mp.clone(),
+            _ => return None,
+        };
+        if !self.boundary_near(g_rect) {
+            let first = g.coords_iter().next()?;
+            return (self.locate(first) == Location::Inside).then_some(mp);
+        }
+        let out = mp.intersection(self.clipped_to(g_rect).as_ref());
+        (!out.0.is_empty()).then_some(out)
+    }
+}
+
+fn between(x: f64, a: f64, b: f64) -> bool {
+    (a <= x && x <= b) || (b <= x && x <= a)
+}
+
+/// The measure of a geometry: area, length, or number of points.
+pub fn measure(g: &Geometry) -> f64 {
+    match g {
+        Geometry::Point(_) => 1.0,
+        Geometry::MultiPoint(mp) => mp.0.len() as f64,
+        Geometry::Line(l) => Euclidean.length(l),
+        Geometry::LineString(l) => Euclidean.length(l),
+        Geometry::MultiLineString(l) => Euclidean.length(l),
+        other => other.unsigned_area(),
+    }
+}
+
+/// Clip a ring to a rectangle (Sutherland–Hodgman against the four sides).
+/// The result may have zero-width spikes along the rectangle's sides; its
+/// signed area is exactly the area of the ring inside the rectangle.
+fn clip_ring(ring: &LineString, r: &Rect) -> Vec<Coord> {
+    let mut pts: Vec<Coord> = ring.0.clone();
+    if pts.len() > 1 && pts.first() == pts.last() {
+        pts.pop();
+    }
+    type Inside = fn(Coord, f64) -> bool;
+    type Cut = fn(Coord, Coord, f64) -> Coord;
+    fn cut_x(a: Coord, b: Coord, x: f64) -> Coord {
+        let t = (x - a.x) / (b.x - a.x);
+        Coord { x, y: a.y + t * (b.y - a.y) }
+    }
+    fn cut_y(a: Coord, b: Coord, y: f64) -> Coord {
+        let t = (y - a.y) / (b.y - a.y);
+        Coord { x: a.x + t * (b.x - a.x), y }
+    }
+    let sides: [(Inside, Cut, f64); 4] = [
+        (|c, v| c.x >= v, cut_x, r.min().x),
+        (|c, v| c.x <= v, cut_x, r.max().x),
+        (|c, v| c.y >= v, cut_y, r.min().y),
+        (|c, v| c.y <= v, cut_y, r.max().y),
+    ];
+    for (inside, cut, v) in sides {
+        if pts.is_empty() {
+            break;
+        }
+        let mut out = Vec::with_capacity(pts.len() + 4);
+        let mut prev = pts[pts.len() - 1];
+        for &cur in &pts {
+            let (ci, pi) = (inside(cur, v), inside(prev, v));
+            if ci {
+                if !pi {
+                    out.push(cut(prev, cur, v));
+                }
+                out.push(cur);
+            } else if pi {
+                out.push(cut(prev, cur, v));
+            }
+            prev = cur;
+        }
+        pts = out;
+    }
+    pts
+}
+
+/// Clip a multipolygon to a rectangle; rings that vanish are dropped.
+pub fn clip_multipolygon_to_rect(mp: &MultiPolygon, r: &Rect) -> MultiPolygon {
+    let mut out = Vec::new();
+    for p in mp {
+        let ext = clip_ring(p.exterior(), r);
+        if ext.len() < 3 {
+            continue;
+        }
+        let holes: Vec<LineString> = p
+            .interiors()
+            .iter()
+            .map(|h| clip_ring(h, r))
+            .filter(|h| h.len() >= 3)
+            .map(LineString::from)
+            .collect();
+        out.push(Polygon::new(LineString::from(ext), holes));
+    }
+    MultiPolygon(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{coord, polygon};
+
+    fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {
+        MultiPolygon(vec![polygon![(x: x0, y: y0), (x: x0 + s, y: y0), (x: x0 + s, y: y0 + s), (x: x0, y: y0 + s)]])
+    }
+
+    #[test]
+    fn locate_square() {
+        let p = PreparedPolygon::new(square(0.0, 0.0, 10.0));
+        assert_eq!(p.locate(coord! {x: 5.0, y: 5.0}), Location::Inside);
+        assert_eq!(p.locate(coord! {x: 0.0, y: 5.0}), Location::Boundary);
+        assert_eq!(p.locate(coord! {x: 10.0, y: 10.0}), Location::Boundary);
+        assert_eq!(p.locate(coord! {x: 10.5, y: 5.0}), Location::Outside);
+        assert_eq!(p.locate(coord! {x: -1.0, y: 5.0}), Location::Outside);
+    }
+
+    #[test]
+    fn half_covered_square() {
+        let zone = PreparedPolygon::new(square(0.0, 0.0, 10.0));
+        let f = Geometry::MultiPolygon(square(5.0, 0.0, 10.0));
+        let r = f.bounding_rect().unwrap();
+        let piece = zone.piece(&f, &r, measure(&f)).unwrap();
+        assert_eq!(piece.measure, 50.0);
+        // Touching only: intersects, zero area.
+        let t = Geometry::MultiPolygon(square(10.0, 0.0, 5.0));
+        let piece = zone.piece(&t, &t.bounding_rect().unwrap(), 25.0).unwrap();
+        assert_eq!(piece.measure, 0.0);
+        assert!(piece.intersects);
+    }
+
+    #[test]
+    fn rect_clip_keeps_area_of_nonconvex_ring() {
+        // A U shape clipped by a box crossing both arms.
+        let u: MultiPolygon = MultiPolygon(vec![polygon![
+            (x: 0.0, y: 0.0), (x: 30.0, y: 0.0), (x: 30.0, y: 30.0), (x: 20.0, y: 30.0),
+            (x: 20.0, y: 10.0), (x: 10.0, y: 10.0), (x: 10.0, y: 30.0), (x: 0.0, y: 30.0)
+        ]]);
+        let r = Rect::new(coord! {x: 5.0, y: 5.0}, coord! {x: 25.0, y: 20.0});
+        let clipped = clip_multipolygon_to_rect(&u, &r);
+        let exact = u.intersection(&MultiPolygon(vec![r.to_polygon()])).unsigned_area();
+        assert!((clipped.signed_area().abs() - exact).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,257 @@
+//! GeoParquet reader (WKB and GeoArrow encodings) and writer (WKB).
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, BinaryArray, LargeBinaryArray, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use geo::Geometry;
+use geo_traits::to_geo::ToGeoGeometry;
+use geoarrow_array::cast::AsGeoArrowArray;
+use geoarrow_array::{GeoArrowArray, GeoArrowArrayAccessor};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rayon::prelude::*;
+
+use crate::crs::Crs;
+use crate::error::{Error, Result};
+use crate::layer::RawLayer;
+
+/// The parts of the GeoParquet `geo` metadata terrastat uses.
+#[derive(Debug)]
+struct GeoMeta {
+    column: String,
+    encoding: String,
+    crs: Option<Crs>,
+    covering: Option<String>,
+}
+
+fn parse_geo_meta(path: &Path, text: &str) -> Result<GeoMeta> {
+    let v: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::format(path, format!("invalid `geo` metadata: {e}")))?;
+    let column = v
+        .get("primary_column")
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| Error::format(path, "`geo` metadata has no primary_column"))?
+        .to_string();
+    let col = v
+        .get("columns")
+        .and_then(|c| c.get(&column))
+        .ok_or_else(|| Error::format(path, format!("`geo` metadata does not describe column `{column}`")))?;
+    let encoding = col
+        .get("encoding")
+        .and_then(|e| e.as_str())
+        .unwrap_or("WKB")
+        .to_string();
+    // GeoParquet: a missing `crs` key means OGC:CRS84; an explicit null means unknown.
+    let crs = match col.get("crs") {
+        None => Some(Crs::crs84()),
+        Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Crs::parse(s).ok(),
+        Some(obj) => Some(Crs::from_projjson(obj).ok_or_else(|| {
+            Error::format(path, "the PROJJSON CRS of the geometry column has no `id`; terrastat needs an authority code")
+        })?),
+    };
+    let covering = col
+        .get("covering")
+        .and_then(|c| c.get("bbox"))
+        .and_then(|b| b.get("xmin"))
+        .and_then(|x| x.as_array())
+        .and_then(|a| a.first())
+        .and_then(|s| s.as_str())
+        .map(str::to_string);
+    Ok(GeoMeta {
+        column,
+        encoding,
+        crs,
+        covering,
+    })
+}
+
+fn decode_wkb(bytes: Option<&[u8]>) -> std::result::Result<Geometry, String> {
+    let bytes = bytes.ok_or_else(|| "null geometry".to_string())?;
+    let wkb = wkb::reader::read_wkb(bytes).map_err(|e| format!("bad WKB: {e}"))?;
+    wkb.try_to_geometry()
+        .ok_or_else(|| "empty point in WKB".to_string())
+}
+
+/// Decode a column of WKB values, in parallel.
+pub(crate) fn decode_wkb_array(arr: &dyn Array) -> Option<Vec<std::result::Result<Geometry, String>>> {
+    if let Some(b) = arr.as_any().downcast_ref::<BinaryArray>() {
+        return Some((0..b.len()).into_par_iter().map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i)))).collect());
+    }
+    if let Some(b) = arr.as_any().downcast_ref::<LargeBinaryArray>() {
+        return Some((0..b.len()).into_par_iter().map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i)))).collect());
+    }
+    if let Some(b) = arr.as_any().downcast_ref::<arrow_array::BinaryViewArray>() {
+        return Some((0..b.len()).into_par_iter().map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i)))).collect());
+    }
+    None
+}
+
+macro_rules! decode_native {
+    ($arr:expr, $as:ident) => {{
+        let a = $arr.$as();
+        (0..a.len())
+            .map(|i| {
+                if a.is_null(i) {
+                    return Err("null geometry".to_string());
+                }
+                let v = a.value(i).map_err(|e| format!("bad geometry: {e}"))?;
+                v.try_to_geometry()
+                    .ok_or_else(|| "empty point".to_string())
+            })
+            .collect::<Vec<_>>()
+    }};
+}
+
+fn decode_native(path: &Path, arr: &ArrayRef, field: &Field, encoding: &str) -> Result<Vec<std::result::Result<Geometry, String>>> {
+    let ext = match encoding {
+        "point" => "geoarrow.point",
+        "linestring" => "geoarrow.linestring",
+        "polygon" => "geoarrow.polygon",
+        "multipoint" => "geoarrow.multipoint",
+        "multilinestring" => "geoarrow.multilinestring",
+        "multipolygon" => "geoarrow.multipolygon",
+        other => {
+            return Err(Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                reason: format!("GeoParquet geometry encoding `{other}`"),
+            })
+        }
+    };
+    let mut md = field.metadata().clone();
+    md.insert("ARROW:extension:name".into(), ext.into());
+    md.insert("ARROW:extension:metadata".into(), "{}".into());
+    let field = field.clone().with_metadata(md);
+    let ga = geoarrow_array::array::from_arrow_array(arr.as_ref(), &field)
+        .map_err(|e| Error::format(path, format!("GeoArrow column `{}`: {e}", field.name())))?;
+    let ga = ga.as_ref();
+    Ok(match encoding {
+        "point" => decode_native!(ga, as_point),
+        "linestring" => decode_native!(ga, as_line_string),
+        "polygon" => decode_native!(ga, as_polygon),
+        "multipoint" => decode_native!(ga, as_multi_point),
+        "multilinestring" => decode_native!(ga, as_multi_line_string),
+        _ => decode_native!(ga, as_multi_polygon),
+    })
+}
+
+/// Read a GeoParquet file (or a plain Parquet file with a WKB column named
+/// `geometry`, `geom` or `wkb_geometry`, whose CRS must then come from the spec).
+pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
+    let meta = match kv.iter().find(|k| k.key == "geo").and_then(|k| k.value.as_deref()) {
+        Some(text) => parse_geo_meta(path, text)?,
+        None => {
+            let schema = builder.schema();
+            let column = ["geometry", "geom", "wkb_geometry"]
+                .into_iter()
+                .find(|c| schema.field_with_name(c).is_ok())
+                .ok_or_else(|| Error::format(path, "not a GeoParquet file: no `geo` metadata and no `geometry` column"))?;
+            GeoMeta {
+                column: column.to_string(),
+                encoding: "WKB".into(),
+                crs: None,
+                covering: None,
+            }
+        }
+    };
+    let schema = builder.schema().clone();
+    let reader = builder.with_batch_size(65_536).build().map_err(|e| Error::parquet(path, e))?;
+    let batches: Vec<RecordBatch> = reader.collect::<std::result::Result<_, _>>()?;
+    let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
+    let (gi, gfield) = schema
+        .column_with_name(&meta.column)
+        .ok_or_else(|| Error::format(path, format!("geometry column `{}` missing", meta.column)))?;
+    let garr = batch.column(gi);
+    let geometries = if meta.encoding.eq_ignore_ascii_case("wkb") {
+        decode_wkb_array(garr.as_ref()).ok_or_else(|| Error::ColumnType {
+            layer: path.display().to_string(),
+            column: meta.column.clone(),
+            found: garr.data_type().to_string(),
+            expected: "binary (WKB)".into(),
+        })?
+    } else {
+        decode_native(path, garr, gfield, &meta.encoding)?
+    };
+    let keep: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| {
+            let n = schema.field(*i).name();
+            *i != gi && Some(n) != meta.covering.as_ref()
+        })
+        .collect();
+    let attributes = batch.project(&keep)?;
+    Ok(RawLayer {
+        geometries,
+        attributes,
+        crs: meta.crs,
+    })
+}
+
+/// Encode geometries as WKB (little endian).
+pub fn to_wkb_array(geoms: &[Geometry]) -> Result<BinaryArray> {
+    let encoded: Vec<std::result::Result<Vec<u8>, String>> = geoms
+        .par_iter()
+        .map(|g| {
+            let mut buf = Vec::new();
+            wkb::writer::write_geometry(&mut buf, g, &Default::default()).map_err(|e| e.to_string())?;
+            Ok(buf)
+        })
+        .collect();
+    let mut b = arrow_array::builder::BinaryBuilder::new();
+    for e in encoded {
+        b.append_value(e.map_err(Error::InvalidArgument)?);
+    }
+    Ok(b.finish())
+}
+
+/// The GeoParquet 1.1 `geo` metadata for a WKB column.
+pub fn geo_metadata(column: &str, crs: &Crs, geoms: &[Geometry], bbox: Option<geo::Rect>) -> String {
+    let mut types: Vec<&str> = geoms
+        .iter()
+        .map(|g| match g {
+            Geometry::Point(_) => "Point",
+            Geometry::LineString(_) | Geometry::Line(_) => "LineString",
+            Geometry::Polygon(_) | Geometry::Rect(_) | Geometry::Triangle(_) => "Polygon",
+            Geometry::MultiPoint(_) => "MultiPoint",
+            Geometry::MultiLineString(_) => "MultiLineString",
+            Geometry::MultiPolygon(_) => "MultiPolygon",
+            Geometry::GeometryCollection(_) => "GeometryCollection",
+        })
+        .collect();
+    types.sort();
+    types.dedup();
+    let mut col = serde_json::json!({
+        "encoding": "WKB",
+        "geometry_types": types,
+        "crs": crs.to_projjson(),
+    });
+    if let Some(b) = bbox {
+        col["bbox"] = serde_json::json!([b.min().x, b.min().y, b.max().x, b.max().y]);
+    }
+    serde_json::json!({
+        "version": "1.1.0",
+        "primary_column": column,
+        "columns": { column: col }
+    })
+    .to_string()
+}
+
+/// Append a WKB geometry column to a batch and return the batch and its GeoParquet metadata.
+pub fn with_geometry_column(batch: &RecordBatch, column: &str, crs: &Crs, geoms: &[Geometry]) -> Result<(RecordBatch, String)> {
+    let wkb: ArrayRef = Arc::new(to_wkb_array(geoms)?);
+    let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(column, DataType::Binary, true)));
+    let mut cols = batch.columns().to_vec();
+    cols.push(wkb);
+    let bbox = {
+        use geo::BoundingRect;
+        let gc = geo::GeometryCollection(geoms.to_vec());
+        gc.bounding_rect()
+    };
+    let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+    Ok((out, geo_metadata(column, crs, geoms, bbox)))
+}

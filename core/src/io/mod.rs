@@ -1,0 +1,174 @@
+//! Readers and writers.
+//!
+//! | format | extension | reader | needs |
+//! |---|---|---|---|
+//! | GeoParquet 1.0/1.1 (WKB or GeoArrow) | `.parquet`, `.geoparquet` | [`read_geoparquet`] | — |
+//! | GeoJSON | `.geojson`, `.json` | [`read_geojson`] | — |
+//! | FlatGeobuf | `.fgb` | [`read_fgb`] | — |
+//! | any OGR vector format | other | `read_ogr` | `gdal` feature |
+//!
+//! Every output is written atomically: to a temporary file in the target
+//! directory, flushed, then renamed over the target.
+
+mod columns;
+mod fgb;
+mod geojson;
+mod geoparquet;
+#[cfg(feature = "gdal")]
+mod ogr;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use arrow_array::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+pub use self::fgb::read_fgb;
+pub use self::geojson::read_geojson;
+pub use self::geoparquet::{geo_metadata, read_geoparquet, to_wkb_array, with_geometry_column};
+#[cfg(feature = "gdal")]
+pub use self::ogr::read_ogr;
+
+use crate::crs::Crs;
+use crate::error::{Error, Result};
+use crate::layer::{InvalidPolicy, Layer, RawLayer};
+
+/// How to read a layer.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct ReadOptions {
+    /// The CRS to assume, overriding the file's (for files without one).
+    pub crs: Option<Crs>,
+    /// What to do with invalid polygons.
+    pub invalid: InvalidPolicy,
+    /// For multi-layer sources (GeoPackage, OSM PBF…, with `gdal`): the layer to read.
+    pub source_layer: Option<String>,
+}
+
+impl ReadOptions {
+    /// Set the CRS to assume.
+    #[must_use]
+    pub fn crs(mut self, crs: Option<Crs>) -> Self {
+        self.crs = crs;
+        self
+    }
+    /// Set the invalid-polygon policy.
+    #[must_use]
+    pub fn invalid(mut self, policy: InvalidPolicy) -> Self {
+        self.invalid = policy;
+        self
+    }
+    /// Set the source layer (for multi-layer formats).
+    #[must_use]
+    pub fn source_layer(mut self, layer: Option<String>) -> Self {
+        self.source_layer = layer;
+        self
+    }
+}
+
+/// Read what a file holds, before checks, choosing the reader by extension.
+pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
+    if !path.exists() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "file not found"),
+        ));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "parquet" | "geoparquet" | "pq" => read_geoparquet(path),
+        "geojson" | "json" => read_geojson(path),
+        "fgb" => read_fgb(path),
+        _ => {
+            #[cfg(feature = "gdal")]
+            {
+                read_ogr(path, opts.source_layer.as_deref())
+            }
+            #[cfg(not(feature = "gdal"))]
+            {
+                let _ = opts;
+                Err(Error::UnsupportedFormat {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "`.{ext}` files need the `gdal` feature; without it terrastat reads GeoParquet, GeoJSON and FlatGeobuf"
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// Read a layer from a file and check it (see [`Layer::from_raw`]).
+///
+/// ```
+/// use terrastat_core::{read_layer, ReadOptions};
+/// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/samples/idf92/communes.parquet");
+/// let communes = read_layer("communes", &path, &ReadOptions::default())?;
+/// assert_eq!(communes.len(), 36);
+/// assert_eq!(communes.crs().to_string(), "EPSG:2154");
+/// # Ok::<(), terrastat_core::Error>(())
+/// ```
+pub fn read_layer(name: &str, path: &Path, opts: &ReadOptions) -> Result<Layer> {
+    let raw = read_raw(path, opts)?;
+    Layer::from_raw(name, path, raw, opts.crs.clone(), opts.invalid)
+}
+
+/// Write `contents` to `path` atomically: a temporary file in the same
+/// directory, flushed and synced, then renamed over `path`.
+pub fn write_atomic(path: &Path, contents: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("out");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        contents(&mut f)?;
+        f.flush().map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Write a batch as Parquet (zstd), atomically, with extra key-value metadata.
+pub fn write_parquet(path: &Path, batch: &RecordBatch, metadata: &[(String, String)]) -> Result<()> {
+    write_atomic(path, |f| {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            .set_key_value_metadata(Some(
+                metadata
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                    .collect(),
+            ))
+            .build();
+        let mut w = ArrowWriter::try_new(f.try_clone().map_err(|e| Error::io(path, e))?, batch.schema(), Some(props))
+            .map_err(|e| Error::parquet(path, e))?;
+        w.write(batch).map_err(|e| Error::parquet(path, e))?;
+        w.close().map_err(|e| Error::parquet(path, e))?;
+        Ok(())
+    })
+}
+
+/// Write a batch as CSV with a header, atomically.
+pub fn write_csv(path: &Path, batch: &RecordBatch) -> Result<()> {
+    write_atomic(path, |f| {
+        let mut w = arrow_csv::WriterBuilder::new().with_header(true).build(f.try_clone().map_err(|e| Error::io(path, e))?);
+        w.write(batch)?;
+        Ok(())
+    })
+}

@@ -1,0 +1,499 @@
+//! Layers: features (a geometry plus typed Arrow attribute columns), with
+//! their CRS and a report of what was read, skipped or repaired.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use geo::{BoundingRect, Geometry, MakeValid, MultiPolygon, Validation};
+use rayon::prelude::*;
+
+use crate::crs::Crs;
+use crate::error::{Error, Result};
+
+/// The dimension of a layer's geometries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum GeomKind {
+    /// Points and multipoints: measured by count (containment).
+    Point,
+    /// Linestrings and multilinestrings: measured by length.
+    Line,
+    /// Polygons and multipolygons: measured by area.
+    Polygon,
+}
+
+impl GeomKind {
+    /// The kind of a geometry, `None` for empty collections.
+    pub fn of(g: &Geometry) -> Option<GeomKind> {
+        match g {
+            Geometry::Point(_) | Geometry::MultiPoint(_) => Some(GeomKind::Point),
+            Geometry::Line(_) | Geometry::LineString(_) | Geometry::MultiLineString(_) => {
+                Some(GeomKind::Line)
+            }
+            Geometry::Polygon(_)
+            | Geometry::MultiPolygon(_)
+            | Geometry::Rect(_)
+            | Geometry::Triangle(_) => Some(GeomKind::Polygon),
+            Geometry::GeometryCollection(gc) => gc.iter().filter_map(GeomKind::of).max(),
+        }
+    }
+}
+
+/// What to do with invalid polygons (self-intersections, bow-ties, bad rings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum InvalidPolicy {
+    /// Repair with `geo`'s `MakeValid` and report it (the default).
+    #[default]
+    Repair,
+    /// Skip the feature and report it.
+    Skip,
+    /// Fail the run, naming the feature.
+    Error,
+    /// Do not check validity (fastest; only for trusted data).
+    Off,
+}
+
+/// Counts of what happened to the features of a layer while it was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReadReport {
+    /// Rows in the source.
+    pub read: usize,
+    /// Features kept.
+    pub kept: usize,
+    /// Skipped features, by reason.
+    pub skipped: BTreeMap<String, usize>,
+    /// Repaired features, by reason.
+    pub repaired: BTreeMap<String, usize>,
+    /// The first few skipped or repaired rows, as `(row, reason)`, for messages.
+    pub examples: Vec<(usize, String)>,
+}
+
+impl ReadReport {
+    /// Total skipped features.
+    pub fn skipped_total(&self) -> usize {
+        self.skipped.values().sum()
+    }
+    /// Total repaired features.
+    pub fn repaired_total(&self) -> usize {
+        self.repaired.values().sum()
+    }
+    fn note(&mut self, row: usize, reason: &str, skipped: bool) {
+        let map = if skipped {
+            &mut self.skipped
+        } else {
+            &mut self.repaired
+        };
+        *map.entry(reason.to_string()).or_default() += 1;
+        if self.examples.len() < 10 {
+            let verb = if skipped { "skipped" } else { "repaired" };
+            self.examples.push((row, format!("{verb}: {reason}")));
+        }
+    }
+}
+
+/// Geometries and attributes as a reader produced them, before checks.
+#[derive(Debug)]
+pub struct RawLayer {
+    /// One entry per row: the geometry, or why it could not be decoded.
+    pub geometries: Vec<Result<Geometry, String>>,
+    /// Attribute columns, one row per geometry.
+    pub attributes: RecordBatch,
+    /// The CRS found in the file's metadata, if any.
+    pub crs: Option<Crs>,
+}
+
+/// A layer of features: geometries in one CRS, attributes as Arrow columns.
+///
+/// Build it with [`crate::read_layer`] or [`Layer::from_raw`].
+#[derive(Debug, Clone)]
+pub struct Layer {
+    name: String,
+    source: PathBuf,
+    crs: Crs,
+    kind: GeomKind,
+    geometries: Vec<Geometry>,
+    attributes: RecordBatch,
+    rows: Vec<u32>,
+    report: ReadReport,
+}
+
+/// Whether every coordinate of a geometry is finite.
+fn all_finite(g: &Geometry) -> bool {
+    use geo::CoordsIter;
+    g.coords_iter().all(|c| c.x.is_finite() && c.y.is_finite())
+}
+
+fn is_empty(g: &Geometry) -> bool {
+    use geo::CoordsIter;
+    g.coords_count() == 0
+}
+
+/// Normalise a geometry to its plain form: collections of one dimension
+/// become multi-geometries; rects and triangles become polygons.
+fn normalise(g: Geometry) -> std::result::Result<Geometry, String> {
+    Ok(match g {
+        Geometry::Rect(r) => Geometry::Polygon(r.to_polygon()),
+        Geometry::Triangle(t) => Geometry::Polygon(t.to_polygon()),
+        Geometry::Line(l) => Geometry::LineString(l.into()),
+        Geometry::GeometryCollection(gc) => {
+            let mut polys = Vec::new();
+            let mut lines = Vec::new();
+            let mut points = Vec::new();
+            for g in gc {
+                match normalise(g)? {
+                    Geometry::Polygon(p) => polys.push(p),
+                    Geometry::MultiPolygon(mp) => polys.extend(mp),
+                    Geometry::LineString(l) => lines.push(l),
+                    Geometry::MultiLineString(ml) => lines.extend(ml),
+                    Geometry::Point(p) => points.push(p),
+                    Geometry::MultiPoint(mp) => points.extend(mp),
+                    _ => return Err("nested geometry collection".into()),
+                }
+            }
+            match (polys.is_empty(), lines.is_empty(), points.is_empty()) {
+                (false, true, true) => Geometry::MultiPolygon(MultiPolygon(polys)),
+                (true, false, true) => Geometry::MultiLineString(geo::MultiLineString(lines)),
+                (true, true, false) => Geometry::MultiPoint(geo::MultiPoint(points)),
+                (true, true, true) => Geometry::GeometryCollection(Default::default()),
+                _ => return Err("geometry collection of mixed dimensions".into()),
+            }
+        }
+        g => g,
+    })
+}
+
+enum Checked {
+    Keep(Geometry),
+    Repaired(Geometry, &'static str),
+    Skip(String),
+}
+
+fn check_polygonal(g: Geometry, policy: InvalidPolicy) -> std::result::Result<Checked, String> {
+    if policy == InvalidPolicy::Off {
+        return Ok(Checked::Keep(g));
+    }
+    let valid = match &g {
+        Geometry::Polygon(p) => p.is_valid(),
+        Geometry::MultiPolygon(mp) => mp.is_valid(),
+        _ => true,
+    };
+    if valid {
+        return Ok(Checked::Keep(g));
+    }
+    match policy {
+        InvalidPolicy::Error => Err("invalid polygon (e.g. self-intersection)".into()),
+        InvalidPolicy::Skip => Ok(Checked::Skip("invalid polygon".into())),
+        _ => {
+            let repaired = match &g {
+                Geometry::Polygon(p) => p.make_valid(),
+                Geometry::MultiPolygon(mp) => mp.make_valid(),
+                _ => return Ok(Checked::Keep(g)),
+            };
+            match repaired {
+                Ok(mp) if !mp.0.is_empty() => Ok(Checked::Repaired(
+                    Geometry::MultiPolygon(mp),
+                    "invalid polygon repaired (make_valid)",
+                )),
+                Ok(_) => Ok(Checked::Skip("invalid polygon with no area".into())),
+                Err(e) => Ok(Checked::Skip(format!("invalid polygon, repair failed: {e}"))),
+            }
+        }
+    }
+}
+
+impl Layer {
+    /// Check and clean what a reader produced: undecodable, null, empty and
+    /// non-finite geometries are skipped; invalid polygons are handled as
+    /// `policy` says; features whose dimension is lower than the layer's are
+    /// skipped. Every skip and repair is counted in the [`ReadReport`].
+    ///
+    /// `crs_override` (from the spec) wins over the file's CRS; a layer with
+    /// neither is an error.
+    pub fn from_raw(
+        name: impl Into<String>,
+        source: impl AsRef<Path>,
+        raw: RawLayer,
+        crs_override: Option<Crs>,
+        policy: InvalidPolicy,
+    ) -> Result<Layer> {
+        let source = source.as_ref().to_path_buf();
+        let name = name.into();
+        let crs = crs_override
+            .or(raw.crs)
+            .ok_or_else(|| Error::MissingCrs {
+                path: source.clone(),
+            })?;
+        let mut report = ReadReport {
+            read: raw.geometries.len(),
+            ..Default::default()
+        };
+        // Decode, normalise and check in parallel; keep the order.
+        let checked: Vec<std::result::Result<Checked, String>> = raw
+            .geometries
+            .into_par_iter()
+            .map(|g| {
+                let g = match g {
+                    Ok(g) => g,
+                    Err(reason) => return Ok(Checked::Skip(reason)),
+                };
+                let g = match normalise(g) {
+                    Ok(g) => g,
+                    Err(reason) => return Ok(Checked::Skip(reason)),
+                };
+                if is_empty(&g) {
+                    return Ok(Checked::Skip("empty geometry".into()));
+                }
+                if !all_finite(&g) {
+                    return Ok(Checked::Skip("NaN or infinite coordinate".into()));
+                }
+                if GeomKind::of(&g) == Some(GeomKind::Polygon) {
+                    check_polygonal(g, policy)
+                } else {
+                    Ok(Checked::Keep(g))
+                }
+            })
+            .collect();
+        let kind = checked
+            .iter()
+            .filter_map(|c| match c {
+                Ok(Checked::Keep(g)) | Ok(Checked::Repaired(g, _)) => GeomKind::of(g),
+                _ => None,
+            })
+            .max();
+        let mut geometries = Vec::with_capacity(checked.len());
+        let mut rows = Vec::with_capacity(checked.len());
+        let mut mask = Vec::with_capacity(checked.len());
+        for (row, c) in checked.into_iter().enumerate() {
+            let keep = match c {
+                Err(message) => {
+                    return Err(Error::Feature {
+                        path: source.clone(),
+                        feature: row,
+                        message,
+                    })
+                }
+                Ok(Checked::Skip(reason)) => {
+                    report.note(row, &reason, true);
+                    None
+                }
+                Ok(Checked::Keep(g)) => Some(g),
+                Ok(Checked::Repaired(g, reason)) => {
+                    report.note(row, reason, false);
+                    Some(g)
+                }
+            };
+            let keep = match (keep, kind) {
+                (Some(g), Some(k)) if GeomKind::of(&g) != Some(k) => {
+                    report.note(
+                        row,
+                        &format!("geometry of lower dimension than the layer's ({k:?})"),
+                        true,
+                    );
+                    None
+                }
+                (g, _) => g,
+            };
+            mask.push(keep.is_some());
+            if let Some(g) = keep {
+                geometries.push(g);
+                rows.push(row as u32);
+            }
+        }
+        report.kept = geometries.len();
+        let kind = match kind {
+            Some(k) if !geometries.is_empty() => k,
+            _ => {
+                let detail = if report.read > 0 {
+                    format!(
+                        " ({} rows read, all skipped: {:?})",
+                        report.read, report.skipped
+                    )
+                } else {
+                    String::new()
+                };
+                return Err(Error::EmptyLayer {
+                    path: source,
+                    detail,
+                });
+            }
+        };
+        let attributes = if mask.iter().all(|k| *k) {
+            raw.attributes
+        } else {
+            arrow_select::filter::filter_record_batch(&raw.attributes, &BooleanArray::from(mask))?
+        };
+        Ok(Layer {
+            name,
+            source,
+            crs,
+            kind,
+            geometries,
+            attributes,
+            rows,
+            report,
+        })
+    }
+
+    /// Build a layer directly from geometries and attributes (already checked).
+    ///
+    /// ```
+    /// use terrastat_core::{Layer, Crs};
+    /// use arrow_array::RecordBatch;
+    /// let g = vec![geo::Geometry::Point(geo::point!(x: 1.0, y: 2.0))];
+    /// let layer = Layer::new("pts", Crs::epsg(2154), g, RecordBatch::new_empty(std::sync::Arc::new(arrow_schema::Schema::empty())))?;
+    /// assert_eq!(layer.len(), 1);
+    /// # Ok::<(), terrastat_core::Error>(())
+    /// ```
+    pub fn new(
+        name: impl Into<String>,
+        crs: Crs,
+        geometries: Vec<Geometry>,
+        attributes: RecordBatch,
+    ) -> Result<Layer> {
+        let name = name.into();
+        let attributes = if attributes.num_columns() == 0 {
+            RecordBatch::try_new_with_options(
+                attributes.schema(),
+                vec![],
+                &arrow_array::RecordBatchOptions::new().with_row_count(Some(geometries.len())),
+            )?
+        } else {
+            attributes
+        };
+        let raw = RawLayer {
+            geometries: geometries.into_iter().map(Ok).collect(),
+            attributes,
+            crs: Some(crs),
+        };
+        Layer::from_raw(name.clone(), PathBuf::from(name), raw, None, InvalidPolicy::Repair)
+    }
+
+    /// The layer's name (its key in the spec).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The file the layer was read from.
+    pub fn source(&self) -> &Path {
+        &self.source
+    }
+    /// The layer's CRS.
+    pub fn crs(&self) -> &Crs {
+        &self.crs
+    }
+    /// The dimension of the layer's geometries.
+    pub fn kind(&self) -> GeomKind {
+        self.kind
+    }
+    /// Number of features.
+    pub fn len(&self) -> usize {
+        self.geometries.len()
+    }
+    /// Whether the layer has no feature (never true for a layer built by
+    /// [`Layer::from_raw`]).
+    pub fn is_empty(&self) -> bool {
+        self.geometries.is_empty()
+    }
+    /// The geometries, one per feature.
+    pub fn geometries(&self) -> &[Geometry] {
+        &self.geometries
+    }
+    /// The attribute columns, one row per feature.
+    pub fn attributes(&self) -> &RecordBatch {
+        &self.attributes
+    }
+    /// For each feature, its row in the source file.
+    pub fn source_rows(&self) -> &[u32] {
+        &self.rows
+    }
+    /// What happened while reading.
+    pub fn report(&self) -> &ReadReport {
+        &self.report
+    }
+    /// A column by name, with an error naming the layer and the columns it has.
+    pub fn column(&self, name: &str) -> Result<&ArrayRef> {
+        self.attributes
+            .column_by_name(name)
+            .ok_or_else(|| Error::MissingColumn {
+                layer: format!("layer `{}` ({})", self.name, self.source.display()),
+                column: name.to_string(),
+                available: self
+                    .attributes
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    /// A numeric column as `f64` values (`None` for nulls), with an error
+    /// naming the layer when the column is missing or not numeric.
+    pub fn numeric_column(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        let col = self.column(name)?;
+        if !col.data_type().is_numeric() {
+            return Err(Error::ColumnType {
+                layer: format!("layer `{}` ({})", self.name, self.source.display()),
+                column: name.to_string(),
+                found: col.data_type().to_string(),
+                expected: "a numeric type (integer or float)".into(),
+            });
+        }
+        let cast = arrow_cast::cast(col, &arrow_schema::DataType::Float64)?;
+        let arr = cast
+            .as_any()
+            .downcast_ref::<arrow_array::Float64Array>()
+            .ok_or_else(|| Error::InvalidArgument("cast to Float64 failed".into()))?;
+        Ok(arr.iter().collect())
+    }
+
+    /// A column as strings (`None` for nulls): strings as they are, numbers
+    /// and booleans in their display form. Used for categories.
+    pub fn string_column(&self, name: &str) -> Result<Vec<Option<String>>> {
+        let col = self.column(name)?;
+        let cast = arrow_cast::cast(col, &arrow_schema::DataType::Utf8).map_err(|_| {
+            Error::ColumnType {
+                layer: format!("layer `{}` ({})", self.name, self.source.display()),
+                column: name.to_string(),
+                found: col.data_type().to_string(),
+                expected: "a string, integer or boolean column".into(),
+            }
+        })?;
+        let arr = cast
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .ok_or_else(|| Error::InvalidArgument("cast to Utf8 failed".into()))?;
+        Ok(arr.iter().map(|v| v.map(str::to_string)).collect())
+    }
+
+    /// The bounding box of the whole layer, `None` if it is empty.
+    pub fn bounding_rect(&self) -> Option<geo::Rect> {
+        let mut it = self.geometries.iter().filter_map(|g| g.bounding_rect());
+        let first = it.next()?;
+        Some(it.fold(first, |a, b| {
+            geo::Rect::new(
+                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+            )
+        }))
+    }
+
+    /// Replace the geometries (same count and order), e.g. after reprojection.
+    pub fn with_geometries(mut self, geometries: Vec<Geometry>, crs: Crs) -> Result<Layer> {
+        if geometries.len() != self.geometries.len() {
+            return Err(Error::InvalidArgument(format!(
+                "layer `{}`: {} geometries given for {} features",
+                self.name,
+                geometries.len(),
+                self.geometries.len()
+            )));
+        }
+        self.geometries = geometries;
+        self.crs = crs;
+        Ok(self)
+    }
+}

@@ -1,0 +1,106 @@
+//! Brute-force reference computations: no index, one thread, `geo`'s
+//! predicates and boolean operations used directly. The indexed, parallel
+//! paths of [`crate::overlay`] and [`crate::relate`] are tested against these.
+//! They are slow (quadratic): for tests and checks only.
+
+use geo::line_measures::{Distance, Euclidean};
+use geo::{Area, BooleanOps, Contains, Geometry, Intersects, Length, MultiLineString, MultiPolygon};
+
+use crate::layer::Layer;
+use crate::overlay::centroid;
+use crate::relate::Predicate;
+
+fn as_mp(g: &Geometry) -> Option<MultiPolygon> {
+    match g {
+        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
+        Geometry::MultiPolygon(mp) => Some(mp.clone()),
+        _ => None,
+    }
+}
+
+/// The centroid zone of each feature: first zone strictly containing the
+/// centroid, else first zone whose boundary it is on.
+pub fn centroid_zones(features: &[Geometry], zones: &[MultiPolygon]) -> Vec<Option<u32>> {
+    features
+        .iter()
+        .map(|g| {
+            let c = centroid(g)?;
+            let inside = zones.iter().position(|z| z.contains(&c));
+            inside
+                .or_else(|| zones.iter().position(|z| z.intersects(&c)))
+                .map(|z| z as u32)
+        })
+        .collect()
+}
+
+/// measure(feature ∩ zone) for every intersecting pair, as `(zone, feature, measure)`, sorted.
+pub fn pairs(features: &[Geometry], zones: &[MultiPolygon]) -> Vec<(u32, u32, f64)> {
+    let mut out = Vec::new();
+    for (z, zone) in zones.iter().enumerate() {
+        for (f, g) in features.iter().enumerate() {
+            if !g.intersects(zone) {
+                continue;
+            }
+            let m = match g {
+                Geometry::Point(p) => {
+                    if zone.intersects(p) {
+                        1.0
+                    } else {
+                        0.0
+                    }
+                }
+                Geometry::MultiPoint(mp) => mp.iter().filter(|p| zone.intersects(*p)).count() as f64,
+                Geometry::LineString(l) => Euclidean.length(&zone.clip(&MultiLineString(vec![l.clone()]), false)),
+                Geometry::MultiLineString(l) => Euclidean.length(&zone.clip(l, false)),
+                other => match as_mp(other) {
+                    Some(mp) => mp.intersection(zone).unsigned_area(),
+                    None => 0.0,
+                },
+            };
+            out.push((z as u32, f as u32, m));
+        }
+    }
+    out
+}
+
+/// Area of the union of the polygon features inside each zone.
+pub fn covered_areas(features: &[Geometry], zones: &[MultiPolygon]) -> Vec<f64> {
+    zones
+        .iter()
+        .map(|zone| {
+            let pieces: Vec<MultiPolygon> = features
+                .iter()
+                .filter_map(as_mp)
+                .map(|mp| mp.intersection(zone))
+                .collect();
+            geo::unary_union(pieces.iter()).unsigned_area()
+        })
+        .collect()
+}
+
+/// `share_within` flags, by scanning every pair.
+pub fn flags(layer: &Layer, other: &Layer, predicate: Predicate) -> Vec<bool> {
+    layer
+        .geometries()
+        .iter()
+        .map(|g| match predicate {
+            Predicate::Intersects => other.geometries().iter().any(|o| o.intersects(g)),
+            Predicate::Centroid => centroid(g).is_some_and(|c| other.geometries().iter().any(|o| o.intersects(&c))),
+        })
+        .collect()
+}
+
+/// Nearest distances, by scanning every pair.
+pub fn nearest_distances(layer: &Layer, other: &Layer) -> Vec<Option<f64>> {
+    layer
+        .geometries()
+        .iter()
+        .map(|g| {
+            other
+                .geometries()
+                .iter()
+                .map(|o| Euclidean.distance(g, o))
+                .min_by(f64::total_cmp)
+        })
+        .collect()
+}

@@ -1,0 +1,295 @@
+//! The overlay engine: for one (layer, zones) pair, the sparse table of
+//! (zone, feature, measure of feature ∩ zone) and the centroid zone of every
+//! feature, computed once and reused by every indicator on that pair.
+//!
+//! Everything here is parallel (rayon) and deterministic: results are
+//! collected in feature order and grouped by zone in zone order, so they do
+//! not depend on the number of threads.
+
+use std::sync::{Arc, OnceLock};
+
+use geo::{Area, BoundingRect, Centroid, Coord, Geometry, MultiPolygon, Rect};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::index::{measure, BoxIndex, Location};
+use crate::layer::{GeomKind, Layer};
+use crate::progress::{Progress, CHUNK};
+use crate::zones::Zones;
+
+/// The sparse overlay table, grouped by zone: for zone `z`, the features in
+/// `features[offsets[z]..offsets[z + 1]]` (ascending), with the measure of
+/// their part inside the zone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pairs {
+    /// Start of each zone's run, plus one final entry.
+    pub offsets: Vec<usize>,
+    /// Feature indexes.
+    pub features: Vec<u32>,
+    /// Measure of feature ∩ zone (area, length or point count); 0 when they only touch.
+    pub measures: Vec<f64>,
+    /// For each feature, Σ over zones of measure(feature ∩ zone).
+    pub totals: Vec<f64>,
+}
+
+impl Pairs {
+    /// The features of zone `z` and their measures.
+    pub fn zone(&self, z: usize) -> (&[u32], &[f64]) {
+        let (a, b) = (self.offsets[z], self.offsets[z + 1]);
+        (&self.features[a..b], &self.measures[a..b])
+    }
+}
+
+/// The overlay of one layer on one zone layer.
+#[derive(Debug)]
+pub struct Overlay {
+    layer: Arc<Layer>,
+    zones: Arc<Zones>,
+    rects: Vec<Option<Rect>>,
+    measures: Vec<f64>,
+    centroid_zone: OnceLock<Vec<Option<u32>>>,
+    pairs: OnceLock<Pairs>,
+    feature_index: OnceLock<BoxIndex>,
+}
+
+/// The point a feature is attributed by under `assign = "centroid"`: the
+/// area centroid of polygons, the length centroid of lines, the mean of points.
+pub fn centroid(g: &Geometry) -> Option<Coord> {
+    g.centroid().map(|p| p.0)
+}
+
+/// The zone of a point: the first zone (in zone order) that contains it
+/// strictly; if none, the first whose boundary it lies on; so a point on a
+/// boundary shared by two zones goes to exactly one of them.
+pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
+    let mut boundary = None;
+    for z in zones.index().at_point(c) {
+        match zones.prepared()[z as usize].locate(c) {
+            Location::Inside => return Some(z),
+            Location::Boundary if boundary.is_none() => boundary = Some(z),
+            _ => {}
+        }
+    }
+    boundary
+}
+
+fn check_cancel(p: &dyn Progress) -> Result<()> {
+    if p.cancelled() {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
+    }
+}
+
+impl Overlay {
+    /// Prepare the overlay of `layer` on `zones` (nothing heavy is computed yet).
+    pub fn new(layer: Arc<Layer>, zones: Arc<Zones>) -> Result<Overlay> {
+        if !layer.crs().same_as(zones.crs()) {
+            return Err(Error::CrsMismatch {
+                path: layer.source().to_path_buf(),
+                layer_crs: layer.crs().to_string(),
+                working_crs: zones.crs().to_string(),
+            });
+        }
+        let (rects, measures) = layer
+            .geometries()
+            .par_iter()
+            .map(|g| (g.bounding_rect(), measure(g)))
+            .unzip();
+        Ok(Overlay {
+            layer,
+            zones,
+            rects,
+            measures,
+            centroid_zone: OnceLock::new(),
+            pairs: OnceLock::new(),
+            feature_index: OnceLock::new(),
+        })
+    }
+
+    /// The layer.
+    pub fn layer(&self) -> &Layer {
+        &self.layer
+    }
+    /// The zones.
+    pub fn zones(&self) -> &Zones {
+        &self.zones
+    }
+    /// The measure of each feature (area, length, or number of points).
+    pub fn feature_measures(&self) -> &[f64] {
+        &self.measures
+    }
+    /// The bounding box of each feature.
+    pub fn feature_rects(&self) -> &[Option<Rect>] {
+        &self.rects
+    }
+
+    /// An R-tree of the features' boxes (built on first use).
+    pub fn feature_index(&self) -> &BoxIndex {
+        self.feature_index
+            .get_or_init(|| BoxIndex::new(self.rects.iter().map(|r| r.as_ref())))
+    }
+
+    /// For each feature, the zone its centroid lies in (see [`locate_zone`]).
+    pub fn centroid_zones(&self, progress: &dyn Progress) -> Result<&[Option<u32>]> {
+        if let Some(v) = self.centroid_zone.get() {
+            return Ok(v);
+        }
+        let geoms = self.layer.geometries();
+        progress.begin(&format!("{} → {}: centroids", self.layer.name(), self.zones.name()), geoms.len() as u64);
+        let chunks: Vec<Vec<Option<u32>>> = geoms
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                check_cancel(progress)?;
+                let out = chunk
+                    .iter()
+                    .map(|g| centroid(g).and_then(|c| locate_zone(&self.zones, c)))
+                    .collect();
+                progress.advance(chunk.len() as u64);
+                Ok(out)
+            })
+            .collect::<Result<_>>()?;
+        progress.end();
+        Ok(self.centroid_zone.get_or_init(|| chunks.concat()))
+    }
+
+    /// The sparse (zone, feature, measure) table.
+    pub fn pairs(&self, progress: &dyn Progress) -> Result<&Pairs> {
+        if let Some(p) = self.pairs.get() {
+            return Ok(p);
+        }
+        let geoms = self.layer.geometries();
+        let zones = &self.zones;
+        progress.begin(&format!("{} → {}: intersections", self.layer.name(), zones.name()), geoms.len() as u64);
+        let idx: Vec<usize> = (0..geoms.len()).collect();
+        let per_feature: Vec<Vec<(u32, f64)>> = idx
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                check_cancel(progress)?;
+                let out: Vec<Vec<(u32, f64)>> = chunk
+                    .iter()
+                    .map(|&i| {
+                        let Some(rect) = &self.rects[i] else {
+                            return Vec::new();
+                        };
+                        zones
+                            .index()
+                            .intersecting(rect)
+                            .into_iter()
+                            .filter_map(|z| {
+                                zones.prepared()[z as usize]
+                                    .piece(&geoms[i], rect, self.measures[i])
+                                    .map(|p| (z, p.measure))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                progress.advance(chunk.len() as u64);
+                Ok(out)
+            })
+            .collect::<Result<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        progress.end();
+        Ok(self.pairs.get_or_init(|| transpose(per_feature, zones.len())))
+    }
+
+    /// For each zone, the area of the union of the layer's polygons inside
+    /// it (overlapping features counted once), among the features where
+    /// `mask` is true (all when `None`). Polygon layers only.
+    pub fn covered_areas(&self, mask: Option<&[bool]>, progress: &dyn Progress) -> Result<Vec<f64>> {
+        if self.layer.kind() != GeomKind::Polygon {
+            return Err(Error::GeometryType {
+                layer: format!("layer `{}` ({})", self.layer.name(), self.layer.source().display()),
+                message: "coverage needs a polygon layer".into(),
+            });
+        }
+        let index = self.feature_index();
+        let geoms = self.layer.geometries();
+        progress.begin(&format!("{} → {}: coverage", self.layer.name(), self.zones.name()), self.zones.len() as u64);
+        let areas: Vec<f64> = self
+            .zones
+            .prepared()
+            .par_iter()
+            .map(|zone| {
+                check_cancel(progress)?;
+                let Some(zr) = zone.rect() else {
+                    return Ok(0.0);
+                };
+                let pieces: Vec<MultiPolygon> = index
+                    .intersecting(zr)
+                    .into_iter()
+                    .filter(|f| mask.is_none_or(|m| m[*f as usize]))
+                    .filter_map(|f| {
+                        let f = f as usize;
+                        self.rects[f].as_ref().and_then(|r| zone.clip_polygonal(&geoms[f], r))
+                    })
+                    .collect();
+                progress.advance(1);
+                Ok(union_area(&pieces))
+            })
+            .collect::<Result<_>>()?;
+        progress.end();
+        Ok(areas)
+    }
+}
+
+/// Area of the union of polygons; polygons whose boxes overlap no other's
+/// are added directly, the rest go through `unary_union`.
+pub fn union_area(pieces: &[MultiPolygon]) -> f64 {
+    if pieces.is_empty() {
+        return 0.0;
+    }
+    let rects: Vec<Option<Rect>> = pieces.iter().map(|p| p.bounding_rect()).collect();
+    let index = BoxIndex::new(rects.iter().map(|r| r.as_ref()));
+    let mut alone = 0.0;
+    let mut grouped = Vec::new();
+    for (i, p) in pieces.iter().enumerate() {
+        let overlaps = rects[i]
+            .as_ref()
+            .is_some_and(|r| index.intersecting(r).len() > 1);
+        if overlaps {
+            grouped.push(p);
+        } else {
+            alone += p.unsigned_area();
+        }
+    }
+    alone + geo::unary_union(grouped).unsigned_area()
+}
+
+/// Turn per-feature lists of (zone, measure) into the per-zone table.
+fn transpose(per_feature: Vec<Vec<(u32, f64)>>, n_zones: usize) -> Pairs {
+    let mut counts = vec![0usize; n_zones + 1];
+    for list in &per_feature {
+        for (z, _) in list {
+            counts[*z as usize + 1] += 1;
+        }
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    let offsets = counts.clone();
+    let total = offsets[n_zones];
+    let mut features = vec![0u32; total];
+    let mut measures = vec![0f64; total];
+    let mut next = counts;
+    let mut totals = Vec::with_capacity(per_feature.len());
+    for (f, list) in per_feature.into_iter().enumerate() {
+        let mut t = 0.0;
+        for (z, m) in list {
+            let slot = &mut next[z as usize];
+            features[*slot] = f as u32;
+            measures[*slot] = m;
+            *slot += 1;
+            t += m;
+        }
+        totals.push(t);
+    }
+    Pairs {
+        offsets,
+        features,
+        measures,
+        totals,
+    }
+}

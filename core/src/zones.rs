@@ -1,0 +1,249 @@
+//! Zones: the territory units indicators are computed for (communes, IRIS,
+//! départements, a square grid, any polygons).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow_schema::{Field, Schema};
+use geo::{Area, BoundingRect, Geometry, MultiPolygon, Rect};
+use rayon::prelude::*;
+
+use crate::crs::Crs;
+use crate::error::{Error, Result};
+use crate::index::{BoxIndex, PreparedPolygon};
+use crate::layer::{GeomKind, Layer};
+
+/// How a zone layer was made.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ZoneKind {
+    /// Polygons read from a file.
+    Polygons {
+        /// The file.
+        source: PathBuf,
+    },
+    /// A regular square grid.
+    Grid {
+        /// Cell size in CRS units (metres).
+        cell: f64,
+    },
+    // H3 cells come with the H3 issue: `H3 { resolution: u8 }`.
+}
+
+/// A zone layer: one polygon per zone, an id column, the other attributes,
+/// and the indexes used by overlays.
+#[derive(Debug)]
+pub struct Zones {
+    name: String,
+    id_column: String,
+    attributes: RecordBatch,
+    prepared: Vec<PreparedPolygon>,
+    index: BoxIndex,
+    crs: Crs,
+    kind: ZoneKind,
+}
+
+fn to_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
+    match g {
+        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
+        Geometry::MultiPolygon(mp) => Some(mp.clone()),
+        _ => None,
+    }
+}
+
+impl Zones {
+    /// Zones from a polygon layer, identified by column `id` (whose values
+    /// must be unique and not null).
+    pub fn from_layer(name: impl Into<String>, layer: &Layer, id: &str) -> Result<Zones> {
+        let name = name.into();
+        if layer.kind() != GeomKind::Polygon {
+            return Err(Error::GeometryType {
+                layer: format!("zones `{name}` ({})", layer.source().display()),
+                message: format!("zones must be polygons, found {:?} geometries", layer.kind()),
+            });
+        }
+        let ids = layer.column(id)?;
+        check_ids(&name, layer.source(), id, ids)?;
+        let polys: Vec<MultiPolygon> = layer
+            .geometries()
+            .iter()
+            .map(|g| to_multipolygon(g).unwrap_or_else(|| MultiPolygon(vec![])))
+            .collect();
+        Ok(Self::build(
+            name,
+            id.to_string(),
+            layer.attributes().clone(),
+            polys,
+            layer.crs().clone(),
+            ZoneKind::Polygons {
+                source: layer.source().to_path_buf(),
+            },
+        ))
+    }
+
+    /// A square grid of `cell`-sized cells (in CRS units), aligned on
+    /// multiples of `cell`, over `extent`; with `cover`, only the cells that
+    /// intersect `cover` are kept. The id column `cell` reads like
+    /// `1000mN6860000E650000` (size, then the south-west corner).
+    pub fn grid(
+        name: impl Into<String>,
+        crs: Crs,
+        extent: Rect,
+        cell: f64,
+        cover: Option<&Zones>,
+    ) -> Result<Zones> {
+        let name = name.into();
+        if !(cell.is_finite() && cell > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "zones `{name}`: grid cell size must be a positive number, got {cell}"
+            )));
+        }
+        let x0 = (extent.min().x / cell).floor() as i64;
+        let y0 = (extent.min().y / cell).floor() as i64;
+        let x1 = (extent.max().x / cell).ceil() as i64;
+        let y1 = (extent.max().y / cell).ceil() as i64;
+        let n = (x1 - x0).max(0) as u64 * (y1 - y0).max(0) as u64;
+        if n > 50_000_000 {
+            return Err(Error::InvalidArgument(format!(
+                "zones `{name}`: a {cell} grid over this extent has {n} cells (more than 50 million)"
+            )));
+        }
+        let cells: Vec<(i64, i64)> = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).collect();
+        let kept: Vec<(i64, i64, MultiPolygon)> = cells
+            .into_par_iter()
+            .filter_map(|(x, y)| {
+                let r = Rect::new(
+                    geo::coord! { x: x as f64 * cell, y: y as f64 * cell },
+                    geo::coord! { x: (x + 1) as f64 * cell, y: (y + 1) as f64 * cell },
+                );
+                let poly = MultiPolygon(vec![r.to_polygon()]);
+                if let Some(cover) = cover {
+                    let g = Geometry::MultiPolygon(poly.clone());
+                    let hit = cover
+                        .index()
+                        .intersecting(&r)
+                        .into_iter()
+                        .any(|z| cover.prepared()[z as usize].piece(&g, &r, r.unsigned_area()).is_some_and(|p| p.measure > 0.0));
+                    if !hit {
+                        return None;
+                    }
+                }
+                Some((x, y, poly))
+            })
+            .collect();
+        let size = if cell.fract() == 0.0 { format!("{}m", cell as i64) } else { format!("{cell}m") };
+        let ids: Vec<String> = kept
+            .iter()
+            .map(|(x, y, _)| format!("{size}N{}E{}", (*y as f64 * cell) as i64, (*x as f64 * cell) as i64))
+            .collect();
+        let polys = kept.into_iter().map(|(_, _, p)| p).collect();
+        let schema = Arc::new(Schema::new(vec![Field::new("cell", arrow_schema::DataType::Utf8, false)]));
+        let attributes = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(ids)) as ArrayRef])?;
+        Ok(Self::build(name, "cell".into(), attributes, polys, crs, ZoneKind::Grid { cell }))
+    }
+
+    fn build(
+        name: String,
+        id_column: String,
+        attributes: RecordBatch,
+        polys: Vec<MultiPolygon>,
+        crs: Crs,
+        kind: ZoneKind,
+    ) -> Zones {
+        let prepared: Vec<PreparedPolygon> = polys.into_par_iter().map(PreparedPolygon::new).collect();
+        let index = BoxIndex::new(prepared.iter().map(|p| p.rect()));
+        Zones {
+            name,
+            id_column,
+            attributes,
+            prepared,
+            index,
+            crs,
+            kind,
+        }
+    }
+
+    /// The zone layer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The name of the id column.
+    pub fn id_column(&self) -> &str {
+        &self.id_column
+    }
+    /// The id values, one per zone.
+    pub fn ids(&self) -> Result<&ArrayRef> {
+        self.attributes
+            .column_by_name(&self.id_column)
+            .ok_or_else(|| Error::InvalidArgument(format!("zones `{}` lost their id column", self.name)))
+    }
+    /// All attribute columns (the id among them).
+    pub fn attributes(&self) -> &RecordBatch {
+        &self.attributes
+    }
+    /// Number of zones.
+    pub fn len(&self) -> usize {
+        self.prepared.len()
+    }
+    /// Whether there is no zone.
+    pub fn is_empty(&self) -> bool {
+        self.prepared.is_empty()
+    }
+    /// The prepared zone polygons.
+    pub fn prepared(&self) -> &[PreparedPolygon] {
+        &self.prepared
+    }
+    /// The R-tree of zone boxes.
+    pub fn index(&self) -> &BoxIndex {
+        &self.index
+    }
+    /// The CRS.
+    pub fn crs(&self) -> &Crs {
+        &self.crs
+    }
+    /// How the zones were made.
+    pub fn kind(&self) -> &ZoneKind {
+        &self.kind
+    }
+    /// The zone polygons as geometries (for writing).
+    pub fn geometries(&self) -> Vec<Geometry> {
+        self.prepared.iter().map(|p| Geometry::MultiPolygon(p.geometry().clone())).collect()
+    }
+    /// The bounding box of all zones.
+    pub fn bounding_rect(&self) -> Option<Rect> {
+        let mut it = self.prepared.iter().filter_map(|p| p.rect().copied());
+        let first = it.next()?;
+        Some(it.fold(first, |a, b| {
+            geo::GeometryCollection(vec![Geometry::Rect(a), Geometry::Rect(b)])
+                .bounding_rect()
+                .unwrap_or(a)
+        }))
+    }
+}
+
+fn check_ids(name: &str, source: &Path, id: &str, ids: &ArrayRef) -> Result<()> {
+    if ids.null_count() > 0 {
+        return Err(Error::InvalidArgument(format!(
+            "zones `{name}` ({}): id column `{id}` has {} null values",
+            source.display(),
+            ids.null_count()
+        )));
+    }
+    let strings = arrow_cast::cast(ids, &arrow_schema::DataType::Utf8)?;
+    let strings = strings
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| Error::InvalidArgument("id cast failed".into()))?;
+    let mut seen = std::collections::HashSet::with_capacity(strings.len());
+    for v in strings.iter().flatten() {
+        if !seen.insert(v) {
+            return Err(Error::InvalidArgument(format!(
+                "zones `{name}` ({}): id `{v}` appears more than once in column `{id}`",
+                source.display()
+            )));
+        }
+    }
+    Ok(())
+}

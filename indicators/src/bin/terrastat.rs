@@ -1,0 +1,173 @@
+//! The `terrastat` command line: `run`, `check`, `generate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use terrastat_core::{read_layer, Progress, ReadOptions};
+use terrastat_indicators::generate::{generate, GenerateOptions};
+use terrastat_indicators::run::{run, RunOptions};
+use terrastat_indicators::spec::Spec;
+
+#[derive(Parser)]
+#[command(name = "terrastat", version, about = "Territorial indicators from geodata layers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Compute every indicator of a spec and write the outputs.
+    Run {
+        /// The spec (TOML).
+        spec: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Also write the zone geometries as GeoParquet.
+        #[arg(long)]
+        geo: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validate a spec and its inputs without computing.
+    Check {
+        /// The spec (TOML).
+        spec: PathBuf,
+    },
+    /// Generate synthetic buildings, vegetation and flood layers inside real communes.
+    Generate {
+        /// The communes (polygons with a population column).
+        #[arg(long)]
+        communes: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of buildings.
+        #[arg(long, default_value_t = 10_000)]
+        buildings: usize,
+        /// Number of vegetation polygons.
+        #[arg(long, default_value_t = 500)]
+        vegetation: usize,
+        /// Number of flood corridors.
+        #[arg(long, default_value_t = 10)]
+        flood: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal or `--quiet`).
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new(quiet: bool) -> Bar {
+        let pb = ProgressBar::with_draw_target(None, if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg:40} [{bar:30}] {human_pos}/{human_len} {elapsed_precise} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        Bar(pb)
+    }
+}
+
+impl Progress for Bar {
+    fn begin(&self, stage: &str, total: u64) {
+        self.0.reset();
+        self.0.set_length(total);
+        self.0.set_message(stage.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn end(&self) {
+        self.0.tick();
+    }
+}
+
+fn threads(n: Option<usize>) -> anyhow::Result<()> {
+    if let Some(n) = n {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot set the thread count")?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match real_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report_inputs(files: &[terrastat_indicators::eval::InputFile]) {
+    for f in files {
+        let r = &f.report;
+        let mut line = format!("  {:<22} {:>9} read, {:>9} kept", f.role, r.read, r.kept);
+        if r.skipped_total() > 0 {
+            line += &format!(", {} skipped {:?}", r.skipped_total(), r.skipped);
+        }
+        if r.repaired_total() > 0 {
+            line += &format!(", {} repaired {:?}", r.repaired_total(), r.repaired);
+        }
+        eprintln!("{line}");
+    }
+}
+
+fn real_main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { spec, out, threads: n, geo, quiet } => {
+            threads(n)?;
+            let spec = Spec::load(&spec)?;
+            let bar = Bar::new(quiet);
+            let t0 = std::time::Instant::now();
+            let result = run(&spec, &out, &RunOptions::default().geo(geo), &bar);
+            bar.0.finish_and_clear();
+            let result = result?;
+            if !quiet {
+                eprintln!("inputs:");
+                report_inputs(&result.inputs.files);
+                for t in &result.tables {
+                    eprintln!("zones {:<16} {:>7} zones × {} columns", t.zones, t.batch.num_rows(), t.batch.num_columns() - 1);
+                }
+                eprintln!("wrote {} files to {} in {:.2} s", result.files.len(), out.display(), t0.elapsed().as_secs_f64());
+            }
+        }
+        Command::Check { spec } => {
+            let spec = Spec::load(&spec)?;
+            // Open every input and dry-run every indicator on empty work: the
+            // cheapest complete check is a real evaluation of the inputs' schema.
+            let inputs = terrastat_indicators::eval::Inputs::load(&spec, &terrastat_core::NoProgress)?;
+            terrastat_indicators::eval::check_columns(&spec, &inputs)?;
+            eprintln!("{}: OK ({} layers, {} zone layers, {} indicators)", spec.path.display(), inputs.layers.len(), inputs.zones.len(), spec.indicators.len());
+            report_inputs(&inputs.files);
+        }
+        Command::Generate { communes, out, buildings, vegetation, flood, seed, threads: n } => {
+            threads(n)?;
+            let layer = read_layer("communes", &communes, &ReadOptions::default())?;
+            let opts = GenerateOptions::default().buildings(buildings).vegetation(vegetation).flood(flood).seed(seed);
+            let t0 = std::time::Instant::now();
+            let s = generate(&layer, &opts, &out)?;
+            eprintln!(
+                "generated {} buildings, {} vegetation polygons, {} flood corridors in {:.2} s → {}",
+                s.buildings, s.vegetation, s.flood, t0.elapsed().as_secs_f64(), out.display()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! The catalog: every indicator's definition, unit, sources and lineage,
+//! written as `catalog.json` beside the outputs.
+
+use serde::Serialize;
+
+use crate::eval::{InputFile, ZoneTable};
+use crate::spec::{Assign, IndicatorSpec, Kind, Spec};
+
+/// One indicator in the catalog.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndicatorEntry {
+    /// Name (output column, or prefix for `category_share`).
+    pub name: String,
+    /// Kind.
+    pub kind: Kind,
+    /// The exact definition, in words and formula.
+    pub definition: String,
+    /// Unit.
+    pub unit: String,
+    /// Description from the spec.
+    pub description: Option<String>,
+    /// Source layers (the layer, then `other`).
+    pub sources: Vec<String>,
+    /// Attribution of features to zones, where it applies.
+    pub assign: Option<Assign>,
+    /// Filter applied before attribution.
+    pub filter: Option<String>,
+    /// Attribute column.
+    pub column: Option<String>,
+    /// Weight column.
+    pub weight: Option<String>,
+    /// Expression of a ratio.
+    pub expr: Option<String>,
+    /// Line of the spec where it is defined.
+    pub spec_line: usize,
+    /// Output columns, by zone layer.
+    pub outputs: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// The whole catalog of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Catalog {
+    /// `terrastat` and its version.
+    pub engine: serde_json::Value,
+    /// Title of the spec.
+    pub title: Option<String>,
+    /// The spec file and its SHA-256.
+    pub spec: serde_json::Value,
+    /// Working CRS.
+    pub crs: String,
+    /// Run facts: start time (UTC), duration, threads.
+    pub run: serde_json::Value,
+    /// Input files with hashes and read reports.
+    pub inputs: Vec<InputFile>,
+    /// Zone layers and their output files.
+    pub zones: Vec<serde_json::Value>,
+    /// Indicators.
+    pub indicators: Vec<IndicatorEntry>,
+}
+
+fn default_unit(ind: &IndicatorSpec) -> &'static str {
+    match ind.kind {
+        Kind::Count => "count",
+        Kind::Coverage | Kind::ShareWithin | Kind::CategoryShare => "fraction (0–1)",
+        Kind::Area => "m²",
+        Kind::Density => "per km²",
+        Kind::NearestDistance => "m",
+        _ => "",
+    }
+}
+
+/// The definition of an indicator, in words, as written in the catalog.
+pub fn definition(ind: &IndicatorSpec) -> String {
+    let layer = ind.layer.as_deref().unwrap_or("?");
+    let col = ind.column.as_deref().unwrap_or("?");
+    let assign = match ind.assign.unwrap_or_default() {
+        Assign::Centroid => "features whose centroid lies in the zone (a centroid on a shared boundary goes to the first zone in zone order)",
+        Assign::Intersects => "features that intersect the zone (each counted once in every zone it touches)",
+        Assign::AreaWeighted => "features weighted by measure(f ∩ z) / measure(f) (area for polygons, length for lines, containment for points)",
+    };
+    let filter = ind.filter.as_ref().map(|f| format!(", among features where `{f}`")).unwrap_or_default();
+    let weight = ind.weight.as_ref().map(|w| format!(", weighted by `{w}`")).unwrap_or_default();
+    let other = ind.other.as_deref().unwrap_or("?");
+    match ind.kind {
+        Kind::Count => format!("Number of `{layer}` {assign}{filter}. 0 when none."),
+        Kind::Sum => format!("Σ `{col}` over `{layer}` {assign}{filter}; nulls ignored. 0 when none."),
+        Kind::Mean => format!("Mean of `{col}` over `{layer}` {assign}{filter}{weight}: Σ w·v / Σ w. Null when none."),
+        Kind::Min => format!("Minimum of `{col}` over `{layer}` {assign}{filter}. Null when none."),
+        Kind::Max => format!("Maximum of `{col}` over `{layer}` {assign}{filter}. Null when none."),
+        Kind::Median => format!("Weighted median of `{col}` over `{layer}` {assign}{filter}{weight} (equal weights: the usual median). Null when none."),
+        Kind::Extensive => {
+            if ind.allocate_total.unwrap_or(true) {
+                format!("Areal interpolation of the extensive column `{col}` of `{layer}`{filter}: Σ_f v_f · area(f ∩ z) / Σ_k area(f ∩ z_k) (each feature's whole value shared among the zones it touches; tobler allocate_total=True).")
+            } else {
+                format!("Areal interpolation of the extensive column `{col}` of `{layer}`{filter}: Σ_f v_f · area(f ∩ z) / area(f) (tobler allocate_total=False).")
+            }
+        }
+        Kind::Intensive => format!("Area-weighted mean of the intensive column `{col}` of `{layer}`{filter} over the part of the zone the layer covers: Σ_f v_f · area(f ∩ z) / Σ_f area(f ∩ z). Null where the layer does not reach."),
+        Kind::Coverage => format!("area(union of `{layer}`{filter} ∩ zone) / area(zone); overlapping features counted once."),
+        Kind::Area => match &ind.layer {
+            Some(_) => format!("area(union of `{layer}`{filter} ∩ zone) in m² of the working CRS."),
+            None => "Area of the zone in m² of the working CRS.".into(),
+        },
+        Kind::ShareWithin => format!(
+            "Among `{layer}` {assign}{filter}{weight}, the share of those that {} `{other}`. Null when none.",
+            match ind.predicate.unwrap_or(terrastat_core::Predicate::Intersects) {
+                terrastat_core::Predicate::Centroid => "have their centroid in",
+                _ => "intersect (touching counts)",
+            }
+        ),
+        Kind::Density => match &ind.column {
+            Some(c) => format!("Σ `{c}` over `{layer}` {assign}{filter}, per km² of zone area."),
+            None => format!("Number of `{layer}` {assign}{filter}, per km² of zone area."),
+        },
+        Kind::CategoryShare => format!("For each value c of `{col}`, the share of `{layer}` {assign}{filter}{weight} with `{col}` = c; one column `{}_<c>` per value; null in zones without features.", ind.name),
+        Kind::NearestDistance => format!(
+            "{} over `{layer}` {assign}{filter}{weight} of the Euclidean distance from each feature's geometry to the nearest geometry of `{other}` (0 when they touch). Null when none.",
+            match ind.stat.unwrap_or_default() {
+                crate::spec::Stat::Mean => "Mean",
+                crate::spec::Stat::Median => "Median",
+                crate::spec::Stat::Max => "Maximum",
+            }
+        ),
+        Kind::Ratio => format!("`{}` per zone; null when an operand is null or a divisor is 0.", ind.expr.as_deref().unwrap_or("")),
+    }
+}
+
+/// Build the catalog of a run.
+pub fn build(spec: &Spec, spec_sha: &str, inputs: &[InputFile], tables: &[ZoneTable], run: serde_json::Value, zones: Vec<serde_json::Value>) -> Catalog {
+    let indicators = spec
+        .indicators
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let ind = s.get_ref();
+            IndicatorEntry {
+                name: ind.name.clone(),
+                kind: ind.kind,
+                definition: definition(ind),
+                unit: ind.unit.clone().unwrap_or_else(|| default_unit(ind).to_string()),
+                description: ind.description.clone(),
+                sources: ind.layer.iter().chain(ind.other.iter()).cloned().collect(),
+                assign: matches!(ind.kind, Kind::Count | Kind::Sum | Kind::Mean | Kind::Min | Kind::Max | Kind::Median | Kind::ShareWithin | Kind::Density | Kind::CategoryShare | Kind::NearestDistance)
+                    .then(|| ind.assign.unwrap_or_default()),
+                filter: ind.filter.clone(),
+                column: ind.column.clone(),
+                weight: ind.weight.clone(),
+                expr: ind.expr.clone(),
+                spec_line: spec.indicator_line(i),
+                outputs: tables
+                    .iter()
+                    .filter_map(|t| t.columns.get(&ind.name).map(|c| (t.zones.clone(), c.clone())))
+                    .collect(),
+            }
+        })
+        .collect();
+    Catalog {
+        engine: serde_json::json!({"name": "terrastat", "version": terrastat_core::VERSION}),
+        title: spec.title.clone(),
+        spec: serde_json::json!({"path": spec.path, "sha256": spec_sha}),
+        crs: spec.crs.clone(),
+        run,
+        inputs: inputs.to_vec(),
+        zones,
+        indicators,
+    }
+}

@@ -1,0 +1,794 @@
+//! Evaluation: load the inputs of a spec, build overlays once per
+//! (layer, zones) pair, compute every indicator per zone in parallel.
+//!
+//! Determinism: every per-zone value is computed by one thread, reading the
+//! zone's features in ascending feature order; per-feature totals are summed
+//! in zone order. Results are therefore the same bytes whatever the thread count.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use rayon::prelude::*;
+use terrastat_core::{
+    read_layer, relate, Crs, Layer, NoProgress, Overlay, Predicate, Progress, ReadOptions, Zones,
+};
+
+use crate::error::{Error, Result};
+use crate::expr::{Arith, Filter, Literal};
+use crate::spec::{Assign, IndicatorSpec, Kind, Spec, Stat};
+
+/// A file read for a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InputFile {
+    /// `layers.<name>` or `zones.<name>`.
+    pub role: String,
+    /// The path as resolved.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// The layer's CRS as read (before any reprojection).
+    pub crs: String,
+    /// What was read, skipped, repaired.
+    pub report: terrastat_core::ReadReport,
+}
+
+/// The loaded inputs of a spec.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    /// Source layers by name, in the working CRS.
+    pub layers: BTreeMap<String, Arc<Layer>>,
+    /// Zone layers by name.
+    pub zones: BTreeMap<String, Arc<Zones>>,
+    /// The files read.
+    pub files: Vec<InputFile>,
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &std::path::Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+fn to_working_crs(layer: Layer, working: &Crs) -> Result<Layer> {
+    if layer.crs().same_as(working) {
+        return Ok(layer);
+    }
+    #[cfg(feature = "proj")]
+    {
+        Ok(terrastat_core::reproject::reproject(layer, working)?)
+    }
+    #[cfg(not(feature = "proj"))]
+    {
+        Err(terrastat_core::Error::CrsMismatch {
+            path: layer.source().to_path_buf(),
+            layer_crs: layer.crs().to_string(),
+            working_crs: working.to_string(),
+        }
+        .into())
+    }
+}
+
+fn parse_crs(spec: &Spec, s: &Option<String>, what: &str) -> Result<Option<Crs>> {
+    s.as_deref()
+        .map(|c| {
+            Crs::parse(c).map_err(|e| Error::Spec {
+                path: spec.path.clone(),
+                line: 1,
+                what: format!("{what}, key `crs`"),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+}
+
+impl Inputs {
+    /// Read every layer and zone layer the spec uses, reproject them to the
+    /// working CRS (with `proj`) or fail on a CRS mismatch (without it).
+    pub fn load(spec: &Spec, progress: &dyn Progress) -> Result<Inputs> {
+        let working = Crs::parse(&spec.crs)?;
+        let mut inputs = Inputs::default();
+        let used: std::collections::BTreeSet<&str> = spec
+            .indicators
+            .iter()
+            .flat_map(|i| {
+                let i = i.get_ref();
+                i.layer.iter().chain(i.other.iter()).map(String::as_str)
+            })
+            .chain(spec.zones.values().filter_map(|z| z.get_ref().extent.as_deref()))
+            .collect();
+        for (name, ls) in &spec.layers {
+            if !used.contains(name.as_str()) {
+                continue;
+            }
+            let path = spec.resolve(&ls.path);
+            progress.begin(&format!("reading {name}"), 0);
+            let opts = ReadOptions::default()
+                .crs(parse_crs(spec, &ls.crs, &format!("layers `{name}`"))?)
+                .invalid(ls.invalid.unwrap_or_default())
+                .source_layer(ls.source_layer.clone());
+            let layer = read_layer(name, &path, &opts)?;
+            inputs.files.push(InputFile {
+                role: format!("layers.{name}"),
+                sha256: sha256_file(&path)?,
+                path,
+                crs: layer.crs().to_string(),
+                report: layer.report().clone(),
+            });
+            let layer = to_working_crs(layer, &working)?;
+            inputs.layers.insert(name.clone(), Arc::new(layer));
+            progress.end();
+        }
+        // Polygon zones first, then grids (which may cover them).
+        let mut grids = Vec::new();
+        for (name, zs) in &spec.zones {
+            let zs = zs.get_ref();
+            let Some(p) = &zs.path else {
+                grids.push(name);
+                continue;
+            };
+            let path = spec.resolve(p);
+            progress.begin(&format!("reading zones {name}"), 0);
+            let opts = ReadOptions::default()
+                .crs(parse_crs(spec, &zs.crs, &format!("zones `{name}`"))?)
+                .invalid(zs.invalid.unwrap_or_default());
+            let layer = read_layer(name, &path, &opts)?;
+            inputs.files.push(InputFile {
+                role: format!("zones.{name}"),
+                sha256: sha256_file(&path)?,
+                path,
+                crs: layer.crs().to_string(),
+                report: layer.report().clone(),
+            });
+            let layer = to_working_crs(layer, &working)?;
+            let id = zs.id.as_deref().unwrap_or("id");
+            inputs.zones.insert(name.clone(), Arc::new(Zones::from_layer(name, &layer, id)?));
+            progress.end();
+        }
+        for name in grids {
+            let zs = spec.zones[name].get_ref();
+            let cell = zs.grid.unwrap_or(1000.0);
+            let (extent, cover) = match (&zs.bbox, &zs.extent) {
+                (Some(b), _) => (geo::Rect::new((b[0], b[1]), (b[2], b[3])), None),
+                (None, Some(e)) => {
+                    if let Some(z) = inputs.zones.get(e) {
+                        (z.bounding_rect().ok_or_else(|| Error::Indicator { indicator: name.clone(), message: "empty extent".into() })?, Some(z.clone()))
+                    } else if let Some(l) = inputs.layers.get(e) {
+                        (l.bounding_rect().ok_or_else(|| Error::Indicator { indicator: name.clone(), message: "empty extent".into() })?, None)
+                    } else {
+                        return Err(Error::Spec { path: spec.path.clone(), line: 1, what: format!("zones `{name}`"), message: format!("extent `{e}` is not loaded") });
+                    }
+                }
+                _ => unreachable_extent(spec, name)?,
+            };
+            let z = Zones::grid(name, working.clone(), extent, cell, cover.as_deref())?;
+            inputs.zones.insert(name.clone(), Arc::new(z));
+        }
+        Ok(inputs)
+    }
+}
+
+fn unreachable_extent(spec: &Spec, name: &str) -> Result<(geo::Rect, Option<Arc<Zones>>)> {
+    Err(Error::Spec {
+        path: spec.path.clone(),
+        line: 1,
+        what: format!("zones `{name}`"),
+        message: "a grid needs `extent` or `bbox`".into(),
+    })
+}
+
+/// The result for one zone layer: the id column first, then one column per
+/// indicator (several for `category_share`), in spec order.
+#[derive(Debug, Clone)]
+pub struct ZoneTable {
+    /// The zone layer's name.
+    pub zones: String,
+    /// The table.
+    pub batch: RecordBatch,
+    /// For each indicator name, its output columns.
+    pub columns: BTreeMap<String, Vec<String>>,
+}
+
+/// Features attributed to each zone, with their weights (CSR by zone).
+struct Attribution {
+    offsets: Vec<usize>,
+    features: Vec<u32>,
+    weights: Vec<f64>,
+}
+
+impl Attribution {
+    fn zone(&self, z: usize) -> (&[u32], &[f64]) {
+        let (a, b) = (self.offsets[z], self.offsets[z + 1]);
+        (&self.features[a..b], &self.weights[a..b])
+    }
+}
+
+/// Computed values of one output column.
+enum Values {
+    Int(Vec<i64>),
+    Float(Vec<Option<f64>>),
+}
+
+impl Values {
+    fn to_array(&self) -> ArrayRef {
+        match self {
+            Values::Int(v) => Arc::new(Int64Array::from(v.clone())),
+            Values::Float(v) => Arc::new(Float64Array::from(v.clone())),
+        }
+    }
+    fn get(&self, z: usize) -> Option<f64> {
+        match self {
+            Values::Int(v) => Some(v[z] as f64),
+            Values::Float(v) => v[z],
+        }
+    }
+}
+
+type Key2 = (String, String);
+
+/// Evaluation state: caches of overlays, masks, flags and distances, shared
+/// by all indicators of a run.
+pub struct Evaluator<'a> {
+    spec: &'a Spec,
+    inputs: &'a Inputs,
+    progress: &'a dyn Progress,
+    overlays: HashMap<Key2, Arc<Overlay>>,
+    masks: HashMap<Key2, Arc<Vec<bool>>>,
+    flags: HashMap<(String, String, Predicate), Arc<Vec<bool>>>,
+    nearest: HashMap<Key2, Arc<Vec<Option<f64>>>>,
+}
+
+impl<'a> Evaluator<'a> {
+    /// A new evaluator over loaded inputs.
+    pub fn new(spec: &'a Spec, inputs: &'a Inputs, progress: &'a dyn Progress) -> Self {
+        Evaluator {
+            spec,
+            inputs,
+            progress,
+            overlays: HashMap::new(),
+            masks: HashMap::new(),
+            flags: HashMap::new(),
+            nearest: HashMap::new(),
+        }
+    }
+
+    fn layer(&self, name: &str) -> Result<&'a Arc<Layer>> {
+        self.inputs.layers.get(name).ok_or_else(|| Error::Indicator {
+            indicator: name.to_string(),
+            message: format!("layer `{name}` is not loaded"),
+        })
+    }
+
+    fn overlay(&mut self, layer: &str, zones: &str) -> Result<Arc<Overlay>> {
+        let key = (layer.to_string(), zones.to_string());
+        if let Some(o) = self.overlays.get(&key) {
+            return Ok(o.clone());
+        }
+        let l = self.layer(layer)?.clone();
+        let z = self.inputs.zones.get(zones).cloned().ok_or_else(|| Error::Indicator {
+            indicator: zones.to_string(),
+            message: format!("zones `{zones}` are not loaded"),
+        })?;
+        let o = Arc::new(Overlay::new(l, z)?);
+        self.overlays.insert(key, o.clone());
+        Ok(o)
+    }
+
+    fn mask(&mut self, i: usize, layer: &str, filter: Option<&str>) -> Result<Option<Arc<Vec<bool>>>> {
+        let Some(f) = filter else {
+            return Ok(None);
+        };
+        let key = (layer.to_string(), f.to_string());
+        if let Some(m) = self.masks.get(&key) {
+            return Ok(Some(m.clone()));
+        }
+        let l = self.layer(layer)?;
+        let parsed = Filter::parse(f).map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
+        let mut cols: HashMap<String, Vec<Option<Literal>>> = HashMap::new();
+        for c in parsed.columns() {
+            let arr = l.column(&c).map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
+            let vals: Vec<Option<Literal>> = match arr.data_type() {
+                DataType::Boolean => {
+                    let b = arr.as_any().downcast_ref::<arrow_array::BooleanArray>().ok_or_else(|| self.spec.indicator_error(i, "filter", "boolean column"))?;
+                    b.iter().map(|v| v.map(Literal::Bool)).collect()
+                }
+                t if t.is_numeric() => l.numeric_column(&c)?.into_iter().map(|v| v.map(Literal::Num)).collect(),
+                _ => l.string_column(&c)?.into_iter().map(|v| v.map(Literal::Str)).collect(),
+            };
+            cols.insert(c, vals);
+        }
+        let m: Vec<bool> = (0..l.len())
+            .into_par_iter()
+            .map(|row| parsed.eval(&|c| cols.get(c).and_then(|v| v[row].clone())).unwrap_or(false))
+            .collect();
+        let m = Arc::new(m);
+        self.masks.insert(key, m.clone());
+        Ok(Some(m))
+    }
+
+    fn attribution(&mut self, ov: &Overlay, assign: Assign, mask: Option<&[bool]>) -> Result<Attribution> {
+        let n_zones = ov.zones().len();
+        let keep = |f: usize| mask.is_none_or(|m| m[f]);
+        match assign {
+            Assign::Centroid => {
+                let cz = ov.centroid_zones(self.progress)?;
+                let mut offsets = vec![0usize; n_zones + 1];
+                for (f, z) in cz.iter().enumerate() {
+                    if let (Some(z), true) = (z, keep(f)) {
+                        offsets[*z as usize + 1] += 1;
+                    }
+                }
+                for i in 1..offsets.len() {
+                    offsets[i] += offsets[i - 1];
+                }
+                let mut next = offsets.clone();
+                let mut features = vec![0u32; offsets[n_zones]];
+                for (f, z) in cz.iter().enumerate() {
+                    if let (Some(z), true) = (z, keep(f)) {
+                        features[next[*z as usize]] = f as u32;
+                        next[*z as usize] += 1;
+                    }
+                }
+                let weights = vec![1.0; features.len()];
+                Ok(Attribution { offsets, features, weights })
+            }
+            Assign::Intersects | Assign::AreaWeighted => {
+                let pairs = ov.pairs(self.progress)?;
+                let fm = ov.feature_measures();
+                let mut offsets = Vec::with_capacity(n_zones + 1);
+                let mut features = Vec::new();
+                let mut weights = Vec::new();
+                offsets.push(0);
+                for z in 0..n_zones {
+                    let (fs, ms) = pairs.zone(z);
+                    for (f, m) in fs.iter().zip(ms) {
+                        if !keep(*f as usize) {
+                            continue;
+                        }
+                        let w = if assign == Assign::Intersects {
+                            1.0
+                        } else if fm[*f as usize] > 0.0 {
+                            m / fm[*f as usize]
+                        } else {
+                            0.0
+                        };
+                        if assign == Assign::AreaWeighted && w <= 0.0 {
+                            continue;
+                        }
+                        features.push(*f);
+                        weights.push(w);
+                    }
+                    offsets.push(features.len());
+                }
+                Ok(Attribution { offsets, features, weights })
+            }
+        }
+    }
+
+    fn numeric(&self, i: usize, layer: &Layer, key: &str, column: &str) -> Result<Vec<Option<f64>>> {
+        layer.numeric_column(column).map_err(|e| self.spec.indicator_error(i, key, e.to_string()))
+    }
+
+    /// Compute indicator `i` for zone layer `zl`: one or more (column name, values).
+    fn compute(&mut self, i: usize, zl: &str, done: &BTreeMap<String, Vec<(String, Values)>>) -> Result<Vec<(String, Values)>> {
+        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
+        let zones = self.inputs.zones.get(zl).cloned().ok_or_else(|| self.spec.indicator_error(i, "zones", format!("zones `{zl}` not loaded")))?;
+        let nz = zones.len();
+        let name = ind.name.clone();
+        if ind.kind == Kind::Ratio {
+            let expr = Arith::parse(ind.expr.as_deref().unwrap_or_default())?;
+            let lookup: HashMap<&str, &Values> = done
+                .values()
+                .flatten()
+                .map(|(n, v)| (n.as_str(), v))
+                .collect();
+            for n in expr.names() {
+                if !lookup.contains_key(n.as_str()) {
+                    return Err(self.spec.indicator_error(i, "expr", format!("`{n}` is not computed for zones `{zl}`")));
+                }
+            }
+            let v = (0..nz).map(|z| expr.eval(&|n| lookup.get(n).and_then(|v| v.get(z)))).collect();
+            return Ok(vec![(name, Values::Float(v))]);
+        }
+        if ind.kind == Kind::Area && ind.layer.is_none() {
+            return Ok(vec![(name, Values::Float(zones.prepared().iter().map(|p| Some(p.area())).collect()))]);
+        }
+        let layer_name = ind.layer.clone().unwrap_or_default();
+        let layer = self.layer(&layer_name)?.clone();
+        let mask = self.mask(i, &layer_name, ind.filter.as_deref())?;
+        let mask = mask.as_deref().map(|v| v.as_slice());
+        let ov = self.overlay(&layer_name, zl)?;
+        let assign = ind.assign.unwrap_or_default();
+        let weight_col = match &ind.weight {
+            Some(w) => Some(self.numeric(i, &layer, "weight", w)?),
+            None => None,
+        };
+        let wcol = |f: usize| -> Option<f64> {
+            match &weight_col {
+                Some(w) => w[f],
+                None => Some(1.0),
+            }
+        };
+        let zone_area_km2: Vec<f64> = zones.prepared().iter().map(|p| p.area() / 1e6).collect();
+        let out = match ind.kind {
+            k @ (Kind::Count | Kind::Density) if k == Kind::Count || ind.column.is_none() => {
+                let a = self.attribution(&ov, assign, mask)?;
+                let counts: Vec<f64> = (0..nz).into_par_iter().map(|z| a.zone(z).1.iter().sum()).collect();
+                if ind.kind == Kind::Density {
+                    Values::Float(counts.iter().zip(&zone_area_km2).map(|(c, a)| (*a > 0.0).then(|| c / a)).collect())
+                } else if assign == Assign::AreaWeighted {
+                    Values::Float(counts.into_iter().map(Some).collect())
+                } else {
+                    Values::Int(counts.into_iter().map(|c| c as i64).collect())
+                }
+            }
+            Kind::Sum | Kind::Density | Kind::Count => {
+                let col = ind.column.as_deref().unwrap_or_default();
+                let v = self.numeric(i, &layer, "column", col)?;
+                let a = self.attribution(&ov, assign, mask)?;
+                let sums: Vec<f64> = (0..nz)
+                    .into_par_iter()
+                    .map(|z| {
+                        let (fs, ws) = a.zone(z);
+                        fs.iter().zip(ws).filter_map(|(f, w)| v[*f as usize].map(|x| x * w)).sum()
+                    })
+                    .collect();
+                if ind.kind == Kind::Density {
+                    Values::Float(sums.iter().zip(&zone_area_km2).map(|(c, a)| (*a > 0.0).then(|| c / a)).collect())
+                } else {
+                    Values::Float(sums.into_iter().map(Some).collect())
+                }
+            }
+            Kind::Mean | Kind::Min | Kind::Max | Kind::Median => {
+                let col = ind.column.as_deref().unwrap_or_default();
+                let v = self.numeric(i, &layer, "column", col)?;
+                let a = self.attribution(&ov, assign, mask)?;
+                let kind = ind.kind;
+                Values::Float(
+                    (0..nz)
+                        .into_par_iter()
+                        .map(|z| {
+                            let (fs, ws) = a.zone(z);
+                            let items: Vec<(f64, f64)> = fs
+                                .iter()
+                                .zip(ws)
+                                .filter_map(|(f, w)| {
+                                    let f = *f as usize;
+                                    Some((v[f]?, w * wcol(f)?))
+                                })
+                                .filter(|(_, w)| *w > 0.0)
+                                .collect();
+                            stat_of(kind, &items)
+                        })
+                        .collect(),
+                )
+            }
+            Kind::Extensive | Kind::Intensive => {
+                let col = ind.column.as_deref().unwrap_or_default();
+                let v = self.numeric(i, &layer, "column", col)?;
+                let pairs = ov.pairs(self.progress)?;
+                let fm = ov.feature_measures();
+                let allocate = ind.allocate_total.unwrap_or(true);
+                let intensive = ind.kind == Kind::Intensive;
+                Values::Float(
+                    (0..nz)
+                        .into_par_iter()
+                        .map(|z| {
+                            let (fs, ms) = pairs.zone(z);
+                            let mut num = 0.0;
+                            let mut den = 0.0;
+                            for (f, m) in fs.iter().zip(ms) {
+                                let f = *f as usize;
+                                if mask.is_some_and(|mk| !mk[f]) {
+                                    continue;
+                                }
+                                let Some(x) = v[f] else { continue };
+                                if intensive {
+                                    num += x * m;
+                                    den += m;
+                                } else {
+                                    let d = if allocate { pairs.totals[f] } else { fm[f] };
+                                    if d > 0.0 {
+                                        num += x * m / d;
+                                    }
+                                }
+                            }
+                            if intensive {
+                                (den > 0.0).then(|| num / den)
+                            } else {
+                                Some(num)
+                            }
+                        })
+                        .collect(),
+                )
+            }
+            Kind::Coverage | Kind::Area => {
+                let covered = ov.covered_areas(mask, self.progress)?;
+                if ind.kind == Kind::Area {
+                    Values::Float(covered.into_iter().map(Some).collect())
+                } else {
+                    Values::Float(
+                        covered
+                            .iter()
+                            .zip(zones.prepared())
+                            .map(|(c, p)| (p.area() > 0.0).then(|| (c / p.area()).min(1.0)))
+                            .collect(),
+                    )
+                }
+            }
+            Kind::ShareWithin => {
+                let other = ind.other.clone().unwrap_or_default();
+                let predicate = ind.predicate.unwrap_or(Predicate::Intersects);
+                let key = (layer_name.clone(), other.clone(), predicate);
+                let flags = match self.flags.get(&key) {
+                    Some(f) => f.clone(),
+                    None => {
+                        let o = self.layer(&other)?;
+                        let f = Arc::new(relate::flags(&layer, o, predicate, self.progress)?);
+                        self.flags.insert(key, f.clone());
+                        f
+                    }
+                };
+                let a = self.attribution(&ov, assign, mask)?;
+                Values::Float(
+                    (0..nz)
+                        .into_par_iter()
+                        .map(|z| {
+                            let (fs, ws) = a.zone(z);
+                            let mut num = 0.0;
+                            let mut den = 0.0;
+                            for (f, w) in fs.iter().zip(ws) {
+                                let f = *f as usize;
+                                let Some(wc) = wcol(f) else { continue };
+                                den += w * wc;
+                                if flags[f] {
+                                    num += w * wc;
+                                }
+                            }
+                            (den > 0.0).then(|| num / den)
+                        })
+                        .collect(),
+                )
+            }
+            Kind::NearestDistance => {
+                let other = ind.other.clone().unwrap_or_default();
+                let key = (layer_name.clone(), other.clone());
+                let dist = match self.nearest.get(&key) {
+                    Some(d) => d.clone(),
+                    None => {
+                        let o = self.layer(&other)?;
+                        let d = Arc::new(relate::nearest_distances(&layer, o, self.progress)?);
+                        self.nearest.insert(key, d.clone());
+                        d
+                    }
+                };
+                let a = self.attribution(&ov, assign, mask)?;
+                let kind = match ind.stat.unwrap_or_default() {
+                    Stat::Mean => Kind::Mean,
+                    Stat::Median => Kind::Median,
+                    Stat::Max => Kind::Max,
+                };
+                Values::Float(
+                    (0..nz)
+                        .into_par_iter()
+                        .map(|z| {
+                            let (fs, ws) = a.zone(z);
+                            let items: Vec<(f64, f64)> = fs
+                                .iter()
+                                .zip(ws)
+                                .filter_map(|(f, w)| {
+                                    let f = *f as usize;
+                                    Some((dist[f]?, w * wcol(f)?))
+                                })
+                                .filter(|(_, w)| *w > 0.0)
+                                .collect();
+                            stat_of(kind, &items)
+                        })
+                        .collect(),
+                )
+            }
+            Kind::CategoryShare => {
+                let col = ind.column.as_deref().unwrap_or_default();
+                let cats = layer.string_column(col).map_err(|e| self.spec.indicator_error(i, "column", e.to_string()))?;
+                let mut names: Vec<&str> = cats
+                    .iter()
+                    .enumerate()
+                    .filter(|(f, _)| mask.is_none_or(|m| m[*f]))
+                    .filter_map(|(_, c)| c.as_deref())
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                let code: HashMap<&str, usize> = names.iter().enumerate().map(|(k, n)| (*n, k)).collect();
+                let a = self.attribution(&ov, assign, mask)?;
+                let per_zone: Vec<Vec<Option<f64>>> = (0..nz)
+                    .into_par_iter()
+                    .map(|z| {
+                        let (fs, ws) = a.zone(z);
+                        let mut acc = vec![0.0; names.len()];
+                        let mut total = 0.0;
+                        for (f, w) in fs.iter().zip(ws) {
+                            let f = *f as usize;
+                            let (Some(c), Some(wc)) = (cats[f].as_deref(), wcol(f)) else { continue };
+                            acc[code[c]] += w * wc;
+                            total += w * wc;
+                        }
+                        acc.into_iter().map(|x| (total > 0.0).then(|| x / total)).collect()
+                    })
+                    .collect();
+                return Ok(names
+                    .iter()
+                    .enumerate()
+                    .map(|(k, n)| (format!("{name}_{}", sanitize(n)), Values::Float(per_zone.iter().map(|row| row[k]).collect())))
+                    .collect());
+            }
+            Kind::Ratio => unreachable_kind()?,
+        };
+        Ok(vec![(name, out)])
+    }
+
+    /// Evaluate every indicator for every zone layer.
+    pub fn run(&mut self) -> Result<Vec<ZoneTable>> {
+        let order = self.spec.ratio_order()?;
+        let mut tables = Vec::new();
+        let zone_names: Vec<String> = self.spec.zones.keys().cloned().collect();
+        for zl in zone_names {
+            let zones = self.inputs.zones.get(&zl).cloned().ok_or_else(|| Error::Indicator { indicator: zl.clone(), message: "zones not loaded".into() })?;
+            let mut done: BTreeMap<String, Vec<(String, Values)>> = BTreeMap::new();
+            for &i in &order {
+                let ind = self.spec.indicators[i].get_ref();
+                if !ind.zone_names(&self.spec.zones).contains(&zl.as_str()) {
+                    continue;
+                }
+                let cols = self.compute(i, &zl, &done)?;
+                done.insert(ind.name.clone(), cols);
+            }
+            // Output in spec order, the id first.
+            let id_name = zones.id_column().to_string();
+            let mut fields = vec![Field::new(&id_name, zones.ids()?.data_type().clone(), false)];
+            let mut arrays: Vec<ArrayRef> = vec![zones.ids()?.clone()];
+            let mut columns = BTreeMap::new();
+            for ind in &self.spec.indicators {
+                let ind = ind.get_ref();
+                if let Some(cols) = done.get(&ind.name) {
+                    columns.insert(ind.name.clone(), cols.iter().map(|(n, _)| n.clone()).collect());
+                    for (n, v) in cols {
+                        let arr = v.to_array();
+                        fields.push(Field::new(n, arr.data_type().clone(), arr.null_count() > 0 || matches!(v, Values::Float(_))));
+                        arrays.push(arr);
+                    }
+                }
+            }
+            let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+            tables.push(ZoneTable { zones: zl, batch, columns });
+        }
+        Ok(tables)
+    }
+}
+
+fn unreachable_kind() -> Result<Values> {
+    Err(Error::Indicator {
+        indicator: "ratio".into(),
+        message: "internal: ratio handled above".into(),
+    })
+}
+
+/// Category values made safe for column names.
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+/// Weighted statistics of `(value, weight)` pairs with positive weights.
+///
+/// - mean: Σ w·v / Σ w;
+/// - min / max: over all pairs;
+/// - median: the weighted median, the value where the cumulative weight (in
+///   ascending value order) first exceeds half the total; if it reaches
+///   exactly half at a value, the mean of that value and the next (so equal
+///   weights give the usual median).
+pub fn stat_of(kind: Kind, items: &[(f64, f64)]) -> Option<f64> {
+    if items.is_empty() {
+        return None;
+    }
+    match kind {
+        Kind::Mean => {
+            let (mut num, mut den) = (0.0, 0.0);
+            for (v, w) in items {
+                num += v * w;
+                den += w;
+            }
+            (den > 0.0).then(|| num / den)
+        }
+        Kind::Min => items.iter().map(|(v, _)| *v).min_by(f64::total_cmp),
+        Kind::Max => items.iter().map(|(v, _)| *v).max_by(f64::total_cmp),
+        _ => {
+            let mut s = items.to_vec();
+            s.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let total: f64 = s.iter().map(|(_, w)| w).sum();
+            let half = total / 2.0;
+            let mut cum = 0.0;
+            for k in 0..s.len() {
+                cum += s[k].1;
+                if cum > half {
+                    return Some(s[k].0);
+                }
+                if cum == half {
+                    return Some(match s.get(k + 1) {
+                        Some(next) => (s[k].0 + next.0) / 2.0,
+                        None => s[k].0,
+                    });
+                }
+            }
+            s.last().map(|x| x.0)
+        }
+    }
+}
+
+/// Load the inputs of a spec and evaluate it (no output written).
+pub fn evaluate(spec: &Spec, progress: &dyn Progress) -> Result<(Inputs, Vec<ZoneTable>)> {
+    let inputs = Inputs::load(spec, progress)?;
+    check_columns(spec, &inputs)?;
+    let tables = Evaluator::new(spec, &inputs, progress).run()?;
+    Ok((inputs, tables))
+}
+
+/// Evaluate with no progress reporting.
+pub fn evaluate_quiet(spec: &Spec) -> Result<(Inputs, Vec<ZoneTable>)> {
+    evaluate(spec, &NoProgress)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(stat_of(Kind::Median, &[(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]), Some(2.0));
+        assert_eq!(stat_of(Kind::Median, &[(4.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]), Some(2.5));
+        assert_eq!(stat_of(Kind::Median, &[(1.0, 3.0), (10.0, 1.0)]), Some(1.0));
+        assert_eq!(stat_of(Kind::Median, &[]), None);
+        assert_eq!(stat_of(Kind::Mean, &[(1.0, 1.0), (4.0, 2.0)]), Some(3.0));
+        assert_eq!(stat_of(Kind::Max, &[(1.0, 1.0), (4.0, 2.0)]), Some(4.0));
+    }
+}
+
+/// Check that every column an indicator reads exists in its layer with a
+/// fitting type, and that every filter's columns exist (no computation).
+pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
+    for (i, s) in spec.indicators.iter().enumerate() {
+        let ind = s.get_ref();
+        let Some(ln) = &ind.layer else { continue };
+        let Some(layer) = inputs.layers.get(ln) else { continue };
+        if let Some(c) = &ind.column {
+            if ind.kind == Kind::CategoryShare {
+                layer.string_column(c).map_err(|e| spec.indicator_error(i, "column", e.to_string()))?;
+            } else {
+                layer.numeric_column(c).map_err(|e| spec.indicator_error(i, "column", e.to_string()))?;
+            }
+        }
+        if let Some(w) = &ind.weight {
+            layer.numeric_column(w).map_err(|e| spec.indicator_error(i, "weight", e.to_string()))?;
+        }
+        if let Some(f) = &ind.filter {
+            for c in Filter::parse(f)?.columns() {
+                layer.column(&c).map_err(|e| spec.indicator_error(i, "filter", e.to_string()))?;
+            }
+        }
+        if matches!(ind.kind, Kind::Coverage | Kind::Area) && layer.kind() != terrastat_core::GeomKind::Polygon {
+            return Err(spec.indicator_error(i, "layer", format!("`{}` needs a polygon layer; `{ln}` has {:?} geometries", if ind.kind == Kind::Coverage { "coverage" } else { "area" }, layer.kind())));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+//! # terrastat-indicators
+//!
+//! Indicator definitions, the declarative [`spec`], [`eval`]uation over the
+//! overlay engine of `terrastat-core`, the [`catalog`], the synthetic data
+//! [`generate`]or, and the `terrastat` CLI (in `src/bin`).
+//!
+//! ```
+//! use terrastat_indicators::{spec::Spec, run::{run, RunOptions}};
+//! let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/samples/idf92/indicators.toml");
+//! let spec = Spec::load(&path)?;
+//! let out = tempfile::tempdir().unwrap();
+//! let result = run(&spec, out.path(), &RunOptions::default(), &terrastat_core::NoProgress)?;
+//! let communes = &result.tables[0];
+//! assert_eq!(communes.batch.num_rows(), 36);
+//! assert!(out.path().join("catalog.json").exists());
+//! # Ok::<(), terrastat_indicators::Error>(())
+//! ```
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod error;
+pub mod eval;
+pub mod expr;
+pub mod generate;
+pub mod run;
+pub mod spec;
+
+pub use crate::error::{Error, Result};

@@ -1,0 +1,484 @@
+//! The declarative spec: a TOML file naming layers, zone layers and
+//! indicators. See the README's "Spec reference" for every key.
+//!
+//! ```
+//! use terrastat_indicators::spec::Spec;
+//! let spec = Spec::from_str(r#"
+//! crs = "EPSG:2154"
+//! [layers.buildings]
+//! path = "buildings.parquet"
+//! [zones.communes]
+//! path = "communes.parquet"
+//! id = "insee"
+//! [[indicators]]
+//! name = "n_buildings"
+//! kind = "count"
+//! layer = "buildings"
+//! "#, "spec.toml".as_ref())?;
+//! assert_eq!(spec.indicators.len(), 1);
+//! # Ok::<(), terrastat_indicators::Error>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use terrastat_core::{InvalidPolicy, Predicate};
+
+use crate::error::{Error, Result};
+use crate::expr::{Arith, Filter};
+
+fn default_crs() -> String {
+    "EPSG:2154".into()
+}
+
+/// A whole spec.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// Optional title of the run (copied into the catalog).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// The working CRS: all areas and distances are computed in it (default `EPSG:2154`).
+    #[serde(default = "default_crs")]
+    pub crs: String,
+    /// Source layers, by name.
+    #[serde(default)]
+    pub layers: BTreeMap<String, LayerSpec>,
+    /// Zone layers, by name.
+    #[serde(default)]
+    pub zones: BTreeMap<String, toml::Spanned<ZoneSpec>>,
+    /// Indicators, in output order.
+    #[serde(default)]
+    pub indicators: Vec<toml::Spanned<IndicatorSpec>>,
+    /// The spec file (set by the loader).
+    #[serde(skip)]
+    pub path: PathBuf,
+    /// The spec text (set by the loader).
+    #[serde(skip)]
+    pub text: String,
+}
+
+/// A source layer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSpec {
+    /// The file, relative to the spec.
+    pub path: String,
+    /// The CRS to assume when the file has none (or to override it).
+    #[serde(default)]
+    pub crs: Option<String>,
+    /// What to do with invalid polygons: `repair` (default), `skip`, `error`, `off`.
+    #[serde(default)]
+    pub invalid: Option<InvalidPolicy>,
+    /// For multi-layer files read through GDAL: the layer name.
+    #[serde(default)]
+    pub source_layer: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A zone layer: polygons from a file, or a square grid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneSpec {
+    /// The polygon file, relative to the spec.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The id column (required with `path`).
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The CRS to assume when the file has none.
+    #[serde(default)]
+    pub crs: Option<String>,
+    /// What to do with invalid polygons.
+    #[serde(default)]
+    pub invalid: Option<InvalidPolicy>,
+    /// A square grid with this cell size (working CRS units).
+    #[serde(default)]
+    pub grid: Option<f64>,
+    /// The zone layer or layer whose extent (and cells) the grid covers.
+    #[serde(default)]
+    pub extent: Option<String>,
+    /// A grid's extent as `[xmin, ymin, xmax, ymax]`.
+    #[serde(default)]
+    pub bbox: Option<[f64; 4]>,
+    /// H3 zones (not yet supported; reserved).
+    #[serde(default)]
+    pub h3: Option<u8>,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The kinds of indicator. See the README for their exact semantics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Kind {
+    /// Number of features.
+    Count,
+    /// Sum of a column.
+    Sum,
+    /// (Weighted) mean of a column.
+    Mean,
+    /// Minimum of a column.
+    Min,
+    /// Maximum of a column.
+    Max,
+    /// (Weighted) median of a column.
+    Median,
+    /// Areal interpolation of a count-like column.
+    Extensive,
+    /// Area-weighted mean of a rate-like column.
+    Intensive,
+    /// Share of the zone covered by the union of the layer.
+    Coverage,
+    /// Area in m² (of the zone, or of the layer's union inside it).
+    Area,
+    /// Share of features related to another layer.
+    ShareWithin,
+    /// Count or sum per km².
+    Density,
+    /// Share of each category of a column.
+    CategoryShare,
+    /// Statistic of the distance from features to another layer.
+    NearestDistance,
+    /// Expression over other indicators.
+    Ratio,
+}
+
+/// How features are attributed to zones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Assign {
+    /// Once, to the zone containing the feature's centroid.
+    #[default]
+    Centroid,
+    /// To every zone the feature intersects (touching counts), with weight 1.
+    Intersects,
+    /// To every zone, with weight measure(f ∩ z) / measure(f).
+    AreaWeighted,
+}
+
+/// The statistic of `nearest_distance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Stat {
+    /// Mean.
+    #[default]
+    Mean,
+    /// Median.
+    Median,
+    /// Maximum.
+    Max,
+}
+
+/// `zones = "communes"` or `zones = ["communes", "grid"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ZonesSel {
+    /// One zone layer.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+/// One `[[indicators]]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorSpec {
+    /// Output column name.
+    pub name: String,
+    /// The kind.
+    pub kind: Kind,
+    /// The source layer.
+    #[serde(default)]
+    pub layer: Option<String>,
+    /// Zone layers (default: all).
+    #[serde(default)]
+    pub zones: Option<ZonesSel>,
+    /// Unit (free text, e.g. `m²`, `%`, `count`).
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Human description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Attribution of features to zones.
+    #[serde(default)]
+    pub assign: Option<Assign>,
+    /// `extensive` only: share each feature's whole value among the zones it touches.
+    #[serde(default)]
+    pub allocate_total: Option<bool>,
+    /// The attribute column.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// A weight column.
+    #[serde(default)]
+    pub weight: Option<String>,
+    /// A filter on attributes.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// The second layer of `share_within` and `nearest_distance`.
+    #[serde(default)]
+    pub other: Option<String>,
+    /// `intersects` or `centroid`, for `share_within`.
+    #[serde(default)]
+    pub predicate: Option<Predicate>,
+    /// `mean`, `median` or `max`, for `nearest_distance`.
+    #[serde(default)]
+    pub stat: Option<Stat>,
+    /// The expression of a `ratio`.
+    #[serde(default)]
+    pub expr: Option<String>,
+}
+
+impl IndicatorSpec {
+    /// The zone layers this indicator is computed for.
+    pub fn zone_names<'a>(&'a self, all: &'a BTreeMap<String, toml::Spanned<ZoneSpec>>) -> Vec<&'a str> {
+        match &self.zones {
+            None => all.keys().map(String::as_str).collect(),
+            Some(ZonesSel::One(z)) => vec![z.as_str()],
+            Some(ZonesSel::Many(v)) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+}
+
+impl Spec {
+    /// Read and check a spec file (syntax and cross-references; inputs are not opened).
+    pub fn load(path: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parse and check a spec given as text; `path` is used for messages and
+    /// to resolve relative paths.
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, path: &Path) -> Result<Spec> {
+        let mut spec: Spec = toml::from_str(text).map_err(|e| Error::SpecSyntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        spec.path = path.to_path_buf();
+        spec.text = text.to_string();
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Resolve a path of the spec relative to the spec file's directory.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    /// The 1-based line where the i-th indicator starts.
+    pub fn indicator_line(&self, i: usize) -> usize {
+        line_of(&self.text, self.indicators[i].span().start)
+    }
+
+    fn fail(&self, line: usize, what: String, message: impl Into<String>) -> Error {
+        Error::Spec {
+            path: self.path.clone(),
+            line,
+            what,
+            message: message.into(),
+        }
+    }
+
+    /// The error for indicator `i`, key `key`.
+    pub fn indicator_error(&self, i: usize, key: &str, message: impl Into<String>) -> Error {
+        let name = &self.indicators[i].get_ref().name;
+        let what = if key.is_empty() {
+            format!("indicator `{name}`")
+        } else {
+            format!("indicator `{name}`, key `{key}`")
+        };
+        self.fail(self.indicator_line(i), what, message)
+    }
+
+    fn validate(&self) -> Result<()> {
+        terrastat_core::Crs::parse(&self.crs).map_err(|e| self.fail(1, "key `crs`".into(), e.to_string()))?;
+        for (name, z) in &self.zones {
+            let line = line_of(&self.text, z.span().start);
+            let what = format!("zones `{name}`");
+            let z = z.get_ref();
+            if z.h3.is_some() {
+                return Err(self.fail(line, what, "H3 zones are not supported yet (planned); use `path` or `grid`"));
+            }
+            match (&z.path, z.grid) {
+                (Some(_), None) => {
+                    if z.id.is_none() {
+                        return Err(self.fail(line, what, "a zone file needs `id = \"<column>\"`"));
+                    }
+                }
+                (None, Some(cell)) => {
+                    if !(cell > 0.0) {
+                        return Err(self.fail(line, what, "`grid` must be a positive cell size"));
+                    }
+                    match (&z.extent, &z.bbox) {
+                        (Some(e), None) => {
+                            if !self.layers.contains_key(e) && !self.zones.contains_key(e) {
+                                return Err(self.fail(line, what, format!("`extent = \"{e}\"` names no layer or zone layer")));
+                            }
+                            if e == name {
+                                return Err(self.fail(line, what, "a grid cannot cover itself"));
+                            }
+                        }
+                        (None, Some(b)) => {
+                            if !(b[0] < b[2] && b[1] < b[3]) {
+                                return Err(self.fail(line, what, "`bbox` must be [xmin, ymin, xmax, ymax] with min < max"));
+                            }
+                        }
+                        _ => return Err(self.fail(line, what, "a grid needs exactly one of `extent` or `bbox`")),
+                    }
+                }
+                _ => return Err(self.fail(line, what, "give either `path` (with `id`) or `grid`")),
+            }
+        }
+        if self.zones.is_empty() {
+            return Err(self.fail(1, "spec".into(), "no zone layer: add a `[zones.<name>]` table"));
+        }
+        let mut names = std::collections::BTreeMap::new();
+        for (i, ind) in self.indicators.iter().enumerate() {
+            let ind = ind.get_ref();
+            if let Some(prev) = names.insert(ind.name.clone(), i) {
+                return Err(self.indicator_error(i, "name", format!("duplicate name (first at line {})", self.indicator_line(prev))));
+            }
+            if ind.name.is_empty() || !ind.name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return Err(self.indicator_error(i, "name", "names are letters, digits and `_`"));
+            }
+            self.validate_indicator(i, ind)?;
+        }
+        // Ratios: known names, no cycle.
+        for (i, ind) in self.indicators.iter().enumerate() {
+            let ind = ind.get_ref();
+            if let Some(e) = &ind.expr {
+                let arith = Arith::parse(e).map_err(|e| self.indicator_error(i, "expr", e.to_string()))?;
+                for n in arith.names() {
+                    if !names.contains_key(&n) {
+                        return Err(self.indicator_error(i, "expr", format!("`{n}` is not an indicator of this spec")));
+                    }
+                }
+            }
+        }
+        self.ratio_order().map(|_| ())
+    }
+
+    /// Indicator indexes in an order where every ratio comes after what it reads.
+    pub fn ratio_order(&self) -> Result<Vec<usize>> {
+        let index: BTreeMap<&str, usize> = self.indicators.iter().enumerate().map(|(i, s)| (s.get_ref().name.as_str(), i)).collect();
+        let mut state = vec![0u8; self.indicators.len()];
+        let mut order = Vec::new();
+        fn visit(spec: &Spec, i: usize, index: &BTreeMap<&str, usize>, state: &mut [u8], order: &mut Vec<usize>) -> Result<()> {
+            match state[i] {
+                2 => return Ok(()),
+                1 => return Err(spec.indicator_error(i, "expr", "ratios refer to each other in a cycle")),
+                _ => {}
+            }
+            state[i] = 1;
+            if let Some(e) = &spec.indicators[i].get_ref().expr {
+                if let Ok(a) = Arith::parse(e) {
+                    for n in a.names() {
+                        if let Some(&j) = index.get(n.as_str()) {
+                            visit(spec, j, index, state, order)?;
+                        }
+                    }
+                }
+            }
+            state[i] = 2;
+            order.push(i);
+            Ok(())
+        }
+        for i in 0..self.indicators.len() {
+            visit(self, i, &index, &mut state, &mut order)?;
+        }
+        Ok(order)
+    }
+
+    fn validate_indicator(&self, i: usize, ind: &IndicatorSpec) -> Result<()> {
+        use Kind::*;
+        let k = ind.kind;
+        let e = |key: &str, msg: &str| Err(self.indicator_error(i, key, msg.to_string()));
+        // Which keys each kind takes.
+        let takes_layer = !matches!(k, Ratio);
+        let needs_layer = !matches!(k, Ratio | Area);
+        let takes_assign = matches!(k, Count | Sum | Mean | Min | Max | Median | ShareWithin | Density | CategoryShare | NearestDistance);
+        let needs_column = matches!(k, Sum | Mean | Min | Max | Median | Extensive | Intensive | CategoryShare);
+        let takes_column = needs_column || matches!(k, Density);
+        let takes_weight = matches!(k, Mean | Median | ShareWithin | CategoryShare | NearestDistance);
+        let needs_other = matches!(k, ShareWithin | NearestDistance);
+        if needs_layer && ind.layer.is_none() {
+            return e("layer", "missing: this kind needs a source layer");
+        }
+        if !takes_layer && ind.layer.is_some() {
+            return e("layer", "a ratio has no layer: it reads other indicators in `expr`");
+        }
+        if let Some(l) = &ind.layer {
+            if !self.layers.contains_key(l) {
+                return Err(self.indicator_error(i, "layer", format!("no layer `{l}` (layers: {})", self.layers.keys().cloned().collect::<Vec<_>>().join(", "))));
+            }
+        }
+        if ind.assign.is_some() && !takes_assign {
+            return e("assign", "does not apply to this kind");
+        }
+        if needs_column && ind.column.is_none() {
+            return e("column", "missing: this kind needs an attribute column");
+        }
+        if ind.column.is_some() && !takes_column {
+            return e("column", "does not apply to this kind");
+        }
+        if ind.weight.is_some() && !takes_weight {
+            return e("weight", "does not apply to this kind (only mean, median, share_within, category_share, nearest_distance)");
+        }
+        if ind.allocate_total.is_some() && k != Extensive {
+            return e("allocate_total", "applies to `extensive` only");
+        }
+        if needs_other {
+            match &ind.other {
+                None => return e("other", "missing: this kind needs the other layer"),
+                Some(o) if !self.layers.contains_key(o) => return Err(self.indicator_error(i, "other", format!("no layer `{o}`"))),
+                _ => {}
+            }
+        } else if ind.other.is_some() {
+            return e("other", "applies to share_within and nearest_distance only");
+        }
+        if ind.predicate.is_some() && k != ShareWithin {
+            return e("predicate", "applies to share_within only");
+        }
+        if ind.stat.is_some() && k != NearestDistance {
+            return e("stat", "applies to nearest_distance only");
+        }
+        if k == Ratio && ind.expr.is_none() {
+            return e("expr", "missing: a ratio needs an expression");
+        }
+        if k != Ratio && ind.expr.is_some() {
+            return e("expr", "applies to ratio only");
+        }
+        if let Some(f) = &ind.filter {
+            if k == Ratio {
+                return e("filter", "a ratio has no filter");
+            }
+            Filter::parse(f).map_err(|err| self.indicator_error(i, "filter", err.to_string()))?;
+        }
+        for z in ind.zone_names(&self.zones) {
+            if !self.zones.contains_key(z) {
+                return Err(self.indicator_error(i, "zones", format!("no zone layer `{z}`")));
+            }
+        }
+        Ok(())
+    }
+}
