@@ -32,7 +32,11 @@ impl Crs {
     /// ```
     pub fn parse(s: &str) -> Result<Self> {
         let t = s.trim();
-        let bad = || Error::Crs(format!("cannot understand CRS `{s}` (expected e.g. `EPSG:2154`)"));
+        let bad = || {
+            Error::Crs(format!(
+                "cannot understand CRS `{s}` (expected e.g. `EPSG:2154`)"
+            ))
+        };
         if t.is_empty() {
             return Err(bad());
         }
@@ -153,7 +157,10 @@ impl Crs {
 
     /// Whether this is a geographic (degrees) CRS that terrastat knows of.
     pub fn is_geographic(&self) -> bool {
-        matches!(self.epsg_code(), Some(4326 | 4258 | 4171 | 4269 | 4283 | 4019))
+        matches!(
+            self.epsg_code(),
+            Some(4326 | 4258 | 4171 | 4269 | 4283 | 4019)
+        )
     }
 }
 
@@ -186,7 +193,10 @@ mod tests {
         ] {
             assert_eq!(Crs::parse(s).unwrap(), Crs::epsg(2154), "{s}");
         }
-        assert_eq!(Crs::parse("urn:ogc:def:crs:OGC:1.3:CRS84").unwrap(), Crs::crs84());
+        assert_eq!(
+            Crs::parse("urn:ogc:def:crs:OGC:1.3:CRS84").unwrap(),
+            Crs::crs84()
+        );
         assert!(Crs::parse("").is_err());
         assert!(Crs::parse("EPSG:abc").is_err());
         assert!(Crs::parse("lambert").is_err());

@@ -3,11 +3,11 @@
 
 use std::ops::ControlFlow;
 
-use geo::{
-    Area, BooleanOps, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length,
-    Line, LineString, MultiLineString, MultiPolygon, Orientation, Polygon, Rect,
-};
 use geo::line_measures::Euclidean;
+use geo::{
+    Area, BooleanOps, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length, Line,
+    LineString, MultiPolygon, Orientation, Polygon, Rect,
+};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
@@ -119,7 +119,7 @@ pub struct PreparedPolygon {
 
 /// Vertex count above which a polygon is clipped to the feature's box
 /// before the exact overlay.
-const CLIP_THRESHOLD: usize = 64;
+const CLIP_THRESHOLD: usize = 16;
 
 impl PreparedPolygon {
     /// Prepare a multipolygon.
@@ -206,7 +206,10 @@ impl PreparedPolygon {
     /// `r` is entirely inside or entirely outside.
     pub fn boundary_near(&self, r: &Rect) -> bool {
         self.edges
-            .locate_in_envelope_intersecting_int(&AABB::from_corners(geo::Point::from(r.min()), geo::Point::from(r.max())), |_| ControlFlow::Break(()))
+            .locate_in_envelope_intersecting_int(
+                &AABB::from_corners(geo::Point::from(r.min()), geo::Point::from(r.max())),
+                |_| ControlFlow::Break(()),
+            )
             .is_break()
     }
 
@@ -219,8 +222,14 @@ impl PreparedPolygon {
         let w = (r.width().max(r.height())).max(1e-9);
         let pad = w * 0.01 + 1e-6;
         let window = Rect::new(
-            Coord { x: r.min().x - pad, y: r.min().y - pad },
-            Coord { x: r.max().x + pad, y: r.max().y + pad },
+            Coord {
+                x: r.min().x - pad,
+                y: r.min().y - pad,
+            },
+            Coord {
+                x: r.max().x + pad,
+                y: r.max().y + pad,
+            },
         );
         std::borrow::Cow::Owned(clip_multipolygon_to_rect(&self.geom, &window))
     }
@@ -236,32 +245,75 @@ impl PreparedPolygon {
         if let Geometry::Point(p) = g {
             return match self.locate(p.0) {
                 Location::Outside => None,
-                _ => Some(Piece { measure: 1.0, intersects: true }),
+                _ => Some(Piece {
+                    measure: 1.0,
+                    intersects: true,
+                }),
             };
         }
         if let Geometry::MultiPoint(mp) = g {
-            let n = mp.iter().filter(|p| self.locate(p.0) != Location::Outside).count();
-            return (n > 0).then_some(Piece { measure: n as f64, intersects: true });
+            let n = mp
+                .iter()
+                .filter(|p| self.locate(p.0) != Location::Outside)
+                .count();
+            return (n > 0).then_some(Piece {
+                measure: n as f64,
+                intersects: true,
+            });
         }
         if !self.boundary_near(g_rect) {
             let first = g.coords_iter().next()?;
             return match self.locate(first) {
-                Location::Inside => Some(Piece { measure: g_measure, intersects: true }),
+                Location::Inside => Some(Piece {
+                    measure: g_measure,
+                    intersects: true,
+                }),
                 _ => None,
             };
         }
-        let zone = self.clipped_to(g_rect);
+        // The robust predicate decides whether they meet at all; the measure
+        // of a feature that only touches is 0.
+        if !g.intersects(&self.geom) {
+            return None;
+        }
         let measure = match g {
-            Geometry::Polygon(p) => p.intersection(zone.as_ref()).unsigned_area(),
-            Geometry::MultiPolygon(mp) => mp.intersection(zone.as_ref()).unsigned_area(),
-            Geometry::LineString(l) => Euclidean.length(
-                &zone.clip(&MultiLineString(vec![l.clone()]), false),
-            ),
-            Geometry::MultiLineString(ml) => Euclidean.length(&zone.clip(ml, false)),
+            Geometry::Polygon(p) => self.area_inside(std::slice::from_ref(p), g_rect),
+            Geometry::MultiPolygon(mp) => self.area_inside(&mp.0, g_rect),
+            Geometry::LineString(l) => self.length_inside(l),
+            Geometry::MultiLineString(ml) => ml.iter().map(|l| self.length_inside(l)).sum(),
             _ => 0.0,
         };
-        let intersects = measure > 0.0 || g.intersects(&self.geom);
-        intersects.then_some(Piece { measure, intersects })
+        Some(Piece {
+            measure,
+            intersects: true,
+        })
+    }
+
+    /// Exact area of `polys` ∩ this polygon (see [`crate::exact`]).
+    fn area_inside(&self, polys: &[Polygon], g_rect: &Rect) -> f64 {
+        let zone = self.clipped_to(g_rect);
+        polys
+            .iter()
+            .flat_map(crate::exact::convex_parts)
+            .map(|part| crate::exact::area_in_part(&zone.0, &part))
+            .sum()
+    }
+
+    /// Exact length of `line` inside or on the boundary of this polygon.
+    fn length_inside(&self, line: &LineString) -> f64 {
+        crate::exact::length_where(
+            line,
+            |a, b, ts| {
+                let env = AABB::from_corners(
+                    geo::point! { x: a.x.min(b.x), y: a.y.min(b.y) },
+                    geo::point! { x: a.x.max(b.x), y: a.y.max(b.y) },
+                );
+                for e in self.edges.locate_in_envelope_intersecting(&env) {
+                    crate::exact::crossings(a, b, e.start, e.end, ts);
+                }
+            },
+            |m| self.locate(m) != Location::Outside,
+        )
     }
 
     /// The polygonal part of `g` inside this polygon (for coverage unions).
@@ -312,11 +364,17 @@ fn clip_ring(ring: &LineString, r: &Rect) -> Vec<Coord> {
     type Cut = fn(Coord, Coord, f64) -> Coord;
     fn cut_x(a: Coord, b: Coord, x: f64) -> Coord {
         let t = (x - a.x) / (b.x - a.x);
-        Coord { x, y: a.y + t * (b.y - a.y) }
+        Coord {
+            x,
+            y: a.y + t * (b.y - a.y),
+        }
     }
     fn cut_y(a: Coord, b: Coord, y: f64) -> Coord {
         let t = (y - a.y) / (b.y - a.y);
-        Coord { x: a.x + t * (b.x - a.x), y }
+        Coord {
+            x: a.x + t * (b.x - a.x),
+            y,
+        }
     }
     let sides: [(Inside, Cut, f64); 4] = [
         (|c, v| c.x >= v, cut_x, r.min().x),
@@ -373,7 +431,9 @@ mod tests {
     use geo::{coord, polygon};
 
     fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {
-        MultiPolygon(vec![polygon![(x: x0, y: y0), (x: x0 + s, y: y0), (x: x0 + s, y: y0 + s), (x: x0, y: y0 + s)]])
+        MultiPolygon(vec![
+            polygon![(x: x0, y: y0), (x: x0 + s, y: y0), (x: x0 + s, y: y0 + s), (x: x0, y: y0 + s)],
+        ])
     }
 
     #[test]
@@ -409,7 +469,9 @@ mod tests {
         ]]);
         let r = Rect::new(coord! {x: 5.0, y: 5.0}, coord! {x: 25.0, y: 20.0});
         let clipped = clip_multipolygon_to_rect(&u, &r);
-        let exact = u.intersection(&MultiPolygon(vec![r.to_polygon()])).unsigned_area();
+        let exact = u
+            .intersection(&MultiPolygon(vec![r.to_polygon()]))
+            .unsigned_area();
         assert!((clipped.signed_area().abs() - exact).abs() < 1e-9);
     }
 }

@@ -166,6 +166,16 @@ fn normalise(g: Geometry) -> std::result::Result<Geometry, String> {
     })
 }
 
+/// Exteriors counter-clockwise, holes clockwise (as OGC and RFC 7946 say).
+fn orient(g: Geometry) -> Geometry {
+    use geo::orient::{Direction, Orient};
+    match g {
+        Geometry::Polygon(p) => Geometry::Polygon(p.orient(Direction::Default)),
+        Geometry::MultiPolygon(mp) => Geometry::MultiPolygon(mp.orient(Direction::Default)),
+        g => g,
+    }
+}
+
 enum Checked {
     Keep(Geometry),
     Repaired(Geometry, &'static str),
@@ -174,7 +184,7 @@ enum Checked {
 
 fn check_polygonal(g: Geometry, policy: InvalidPolicy) -> std::result::Result<Checked, String> {
     if policy == InvalidPolicy::Off {
-        return Ok(Checked::Keep(g));
+        return Ok(Checked::Keep(orient(g)));
     }
     let valid = match &g {
         Geometry::Polygon(p) => p.is_valid(),
@@ -182,7 +192,7 @@ fn check_polygonal(g: Geometry, policy: InvalidPolicy) -> std::result::Result<Ch
         _ => true,
     };
     if valid {
-        return Ok(Checked::Keep(g));
+        return Ok(Checked::Keep(orient(g)));
     }
     match policy {
         InvalidPolicy::Error => Err("invalid polygon (e.g. self-intersection)".into()),
@@ -195,11 +205,13 @@ fn check_polygonal(g: Geometry, policy: InvalidPolicy) -> std::result::Result<Ch
             };
             match repaired {
                 Ok(mp) if !mp.0.is_empty() => Ok(Checked::Repaired(
-                    Geometry::MultiPolygon(mp),
+                    orient(Geometry::MultiPolygon(mp)),
                     "invalid polygon repaired (make_valid)",
                 )),
                 Ok(_) => Ok(Checked::Skip("invalid polygon with no area".into())),
-                Err(e) => Ok(Checked::Skip(format!("invalid polygon, repair failed: {e}"))),
+                Err(e) => Ok(Checked::Skip(format!(
+                    "invalid polygon, repair failed: {e}"
+                ))),
             }
         }
     }
@@ -222,11 +234,9 @@ impl Layer {
     ) -> Result<Layer> {
         let source = source.as_ref().to_path_buf();
         let name = name.into();
-        let crs = crs_override
-            .or(raw.crs)
-            .ok_or_else(|| Error::MissingCrs {
-                path: source.clone(),
-            })?;
+        let crs = crs_override.or(raw.crs).ok_or_else(|| Error::MissingCrs {
+            path: source.clone(),
+        })?;
         let mut report = ReadReport {
             read: raw.geometries.len(),
             ..Default::default()
@@ -369,7 +379,13 @@ impl Layer {
             attributes,
             crs: Some(crs),
         };
-        Layer::from_raw(name.clone(), PathBuf::from(name), raw, None, InvalidPolicy::Repair)
+        Layer::from_raw(
+            name.clone(),
+            PathBuf::from(name),
+            raw,
+            None,
+            InvalidPolicy::Repair,
+        )
     }
 
     /// The layer's name (its key in the spec).

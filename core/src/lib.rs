@@ -50,15 +50,16 @@
 
 pub mod crs;
 pub mod error;
+pub mod exact;
 pub mod index;
 pub mod io;
 pub mod layer;
 pub mod oracle;
 pub mod overlay;
 pub mod progress;
+pub mod relate;
 #[cfg(feature = "proj")]
 pub mod reproject;
-pub mod relate;
 pub mod zones;
 
 pub use crate::crs::Crs;

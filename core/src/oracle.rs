@@ -4,7 +4,8 @@
 //! They are slow (quadratic): for tests and checks only.
 
 use geo::line_measures::{Distance, Euclidean};
-use geo::{Area, BooleanOps, Contains, Geometry, Intersects, Length, MultiLineString, MultiPolygon};
+
+use geo::{Area, BooleanOps, Contains, Geometry, Intersects, MultiPolygon, TriangulateEarcut};
 
 use crate::layer::Layer;
 use crate::overlay::centroid;
@@ -33,6 +34,51 @@ pub fn centroid_zones(features: &[Geometry], zones: &[MultiPolygon]) -> Vec<Opti
         .collect()
 }
 
+fn triangles(mp: &MultiPolygon) -> Vec<Vec<geo::Coord>> {
+    mp.iter()
+        .flat_map(|p| p.earcut_triangles_iter())
+        .map(|t| {
+            let mut r = vec![t.v1(), t.v2(), t.v3()];
+            if crate::exact::signed_area(&r) < 0.0 {
+                r.reverse();
+            }
+            r
+        })
+        .collect()
+}
+
+/// Area of a ∩ b as Σ over pairs of triangles of both (ear-cut) of the
+/// area of their (convex) intersection: exact in floating point, and
+/// independent of the ring clipping used by the indexed path.
+pub fn intersection_area(a: &MultiPolygon, b: &MultiPolygon) -> f64 {
+    let tb = triangles(b);
+    triangles(a)
+        .iter()
+        .map(|ta| {
+            tb.iter()
+                .map(|t| crate::exact::clipped_signed_area(t, ta).abs())
+                .sum::<f64>()
+        })
+        .sum()
+}
+
+/// Length of a line inside or on the boundary of a zone: every segment is
+/// cut at its crossings with every edge (no index) and the pieces whose
+/// midpoint `geo` says intersects the zone are kept.
+pub fn length_inside(zone: &MultiPolygon, l: &geo::LineString) -> f64 {
+    use geo::LinesIter;
+    let edges: Vec<geo::Line> = zone.lines_iter().collect();
+    crate::exact::length_where(
+        l,
+        |a, b, ts| {
+            for e in &edges {
+                crate::exact::crossings(a, b, e.start, e.end, ts);
+            }
+        },
+        |m| zone.intersects(&m),
+    )
+}
+
 /// measure(feature ∩ zone) for every intersecting pair, as `(zone, feature, measure)`, sorted.
 pub fn pairs(features: &[Geometry], zones: &[MultiPolygon]) -> Vec<(u32, u32, f64)> {
     let mut out = Vec::new();
@@ -49,11 +95,13 @@ pub fn pairs(features: &[Geometry], zones: &[MultiPolygon]) -> Vec<(u32, u32, f6
                         0.0
                     }
                 }
-                Geometry::MultiPoint(mp) => mp.iter().filter(|p| zone.intersects(*p)).count() as f64,
-                Geometry::LineString(l) => Euclidean.length(&zone.clip(&MultiLineString(vec![l.clone()]), false)),
-                Geometry::MultiLineString(l) => Euclidean.length(&zone.clip(l, false)),
+                Geometry::MultiPoint(mp) => {
+                    mp.iter().filter(|p| zone.intersects(*p)).count() as f64
+                }
+                Geometry::LineString(l) => length_inside(zone, l),
+                Geometry::MultiLineString(ml) => ml.iter().map(|l| length_inside(zone, l)).sum(),
                 other => match as_mp(other) {
-                    Some(mp) => mp.intersection(zone).unsigned_area(),
+                    Some(mp) => intersection_area(&mp, zone),
                     None => 0.0,
                 },
             };
@@ -85,7 +133,9 @@ pub fn flags(layer: &Layer, other: &Layer, predicate: Predicate) -> Vec<bool> {
         .iter()
         .map(|g| match predicate {
             Predicate::Intersects => other.geometries().iter().any(|o| o.intersects(g)),
-            Predicate::Centroid => centroid(g).is_some_and(|c| other.geometries().iter().any(|o| o.intersects(&c))),
+            Predicate::Centroid => {
+                centroid(g).is_some_and(|c| other.geometries().iter().any(|o| o.intersects(&c)))
+            }
         })
         .collect()
 }

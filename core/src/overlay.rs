@@ -136,7 +136,10 @@ impl Overlay {
             return Ok(v);
         }
         let geoms = self.layer.geometries();
-        progress.begin(&format!("{} → {}: centroids", self.layer.name(), self.zones.name()), geoms.len() as u64);
+        progress.begin(
+            &format!("{} → {}: centroids", self.layer.name(), self.zones.name()),
+            geoms.len() as u64,
+        );
         let chunks: Vec<Vec<Option<u32>>> = geoms
             .par_chunks(CHUNK)
             .map(|chunk| {
@@ -160,7 +163,10 @@ impl Overlay {
         }
         let geoms = self.layer.geometries();
         let zones = &self.zones;
-        progress.begin(&format!("{} → {}: intersections", self.layer.name(), zones.name()), geoms.len() as u64);
+        progress.begin(
+            &format!("{} → {}: intersections", self.layer.name(), zones.name()),
+            geoms.len() as u64,
+        );
         let idx: Vec<usize> = (0..geoms.len()).collect();
         let per_feature: Vec<Vec<(u32, f64)>> = idx
             .par_chunks(CHUNK)
@@ -192,22 +198,35 @@ impl Overlay {
             .flatten()
             .collect();
         progress.end();
-        Ok(self.pairs.get_or_init(|| transpose(per_feature, zones.len())))
+        Ok(self
+            .pairs
+            .get_or_init(|| transpose(per_feature, zones.len())))
     }
 
     /// For each zone, the area of the union of the layer's polygons inside
     /// it (overlapping features counted once), among the features where
     /// `mask` is true (all when `None`). Polygon layers only.
-    pub fn covered_areas(&self, mask: Option<&[bool]>, progress: &dyn Progress) -> Result<Vec<f64>> {
+    pub fn covered_areas(
+        &self,
+        mask: Option<&[bool]>,
+        progress: &dyn Progress,
+    ) -> Result<Vec<f64>> {
         if self.layer.kind() != GeomKind::Polygon {
             return Err(Error::GeometryType {
-                layer: format!("layer `{}` ({})", self.layer.name(), self.layer.source().display()),
+                layer: format!(
+                    "layer `{}` ({})",
+                    self.layer.name(),
+                    self.layer.source().display()
+                ),
                 message: "coverage needs a polygon layer".into(),
             });
         }
         let index = self.feature_index();
         let geoms = self.layer.geometries();
-        progress.begin(&format!("{} → {}: coverage", self.layer.name(), self.zones.name()), self.zones.len() as u64);
+        progress.begin(
+            &format!("{} → {}: coverage", self.layer.name(), self.zones.name()),
+            self.zones.len() as u64,
+        );
         let areas: Vec<f64> = self
             .zones
             .prepared()
@@ -223,7 +242,9 @@ impl Overlay {
                     .filter(|f| mask.is_none_or(|m| m[*f as usize]))
                     .filter_map(|f| {
                         let f = f as usize;
-                        self.rects[f].as_ref().and_then(|r| zone.clip_polygonal(&geoms[f], r))
+                        self.rects[f]
+                            .as_ref()
+                            .and_then(|r| zone.clip_polygonal(&geoms[f], r))
                     })
                     .collect();
                 progress.advance(1);

@@ -1,8 +1,8 @@
 //! Relations between two layers: which features of one intersect (or have
 //! their centroid in) the other, and the distance to the nearest feature.
 
-use geo::{BoundingRect, Geometry, Intersects, Rect};
 use geo::line_measures::{Distance, Euclidean};
+use geo::{BoundingRect, Geometry, Intersects, Rect};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -34,9 +34,18 @@ fn check(layer: &Layer, other: &Layer) -> Result<()> {
 }
 
 /// For each feature of `layer`, whether it relates to some feature of `other`.
-pub fn flags(layer: &Layer, other: &Layer, predicate: Predicate, progress: &dyn Progress) -> Result<Vec<bool>> {
+pub fn flags(
+    layer: &Layer,
+    other: &Layer,
+    predicate: Predicate,
+    progress: &dyn Progress,
+) -> Result<Vec<bool>> {
     check(layer, other)?;
-    let orects: Vec<Option<Rect>> = other.geometries().iter().map(|g| g.bounding_rect()).collect();
+    let orects: Vec<Option<Rect>> = other
+        .geometries()
+        .iter()
+        .map(|g| g.bounding_rect())
+        .collect();
     let index = BoxIndex::new(orects.iter().map(|r| r.as_ref()));
     let prepared: Option<Vec<PreparedPolygon>> = (other.kind() == GeomKind::Polygon).then(|| {
         other
@@ -52,7 +61,10 @@ pub fn flags(layer: &Layer, other: &Layer, predicate: Predicate, progress: &dyn 
             .collect()
     });
     let geoms = layer.geometries();
-    progress.begin(&format!("{} within {}", layer.name(), other.name()), geoms.len() as u64);
+    progress.begin(
+        &format!("{} within {}", layer.name(), other.name()),
+        geoms.len() as u64,
+    );
     let out: Vec<Vec<bool>> = geoms
         .par_chunks(CHUNK)
         .map(|chunk| {
@@ -88,19 +100,33 @@ pub fn flags(layer: &Layer, other: &Layer, predicate: Predicate, progress: &dyn 
 /// the nearest geometry of `other` (0 when they intersect); `None` when
 /// `other` is empty. Exact: candidates are visited by increasing distance
 /// of their boxes until no box can be nearer than the best found.
-pub fn nearest_distances(layer: &Layer, other: &Layer, progress: &dyn Progress) -> Result<Vec<Option<f64>>> {
+pub fn nearest_distances(
+    layer: &Layer,
+    other: &Layer,
+    progress: &dyn Progress,
+) -> Result<Vec<Option<f64>>> {
     check(layer, other)?;
-    let orects: Vec<Option<Rect>> = other.geometries().iter().map(|g| g.bounding_rect()).collect();
+    let orects: Vec<Option<Rect>> = other
+        .geometries()
+        .iter()
+        .map(|g| g.bounding_rect())
+        .collect();
     let index = BoxIndex::new(orects.iter().map(|r| r.as_ref()));
     let geoms = layer.geometries();
-    progress.begin(&format!("{}: nearest {}", layer.name(), other.name()), geoms.len() as u64);
+    progress.begin(
+        &format!("{}: nearest {}", layer.name(), other.name()),
+        geoms.len() as u64,
+    );
     let out: Vec<Vec<Option<f64>>> = geoms
         .par_chunks(CHUNK)
         .map(|chunk| {
             if progress.cancelled() {
                 return Err(Error::Cancelled);
             }
-            let v = chunk.iter().map(|g| nearest(g, other.geometries(), &index)).collect();
+            let v = chunk
+                .iter()
+                .map(|g| nearest(g, other.geometries(), &index))
+                .collect();
             progress.advance(chunk.len() as u64);
             Ok(v)
         })

@@ -14,7 +14,11 @@ use crate::error::{Error, Result};
 use crate::layer::Layer;
 
 fn proj_for(from: &Crs, to: &Crs) -> Result<Proj> {
-    let from_s = if from.epsg_code() == Some(4326) { "EPSG:4326".to_string() } else { from.to_string() };
+    let from_s = if from.epsg_code() == Some(4326) {
+        "EPSG:4326".to_string()
+    } else {
+        from.to_string()
+    };
     Proj::new_known_crs(&from_s, &to.to_string(), None)
         .map_err(|e| Error::Crs(format!("PROJ cannot transform {from} to {to}: {e}")))
 }
@@ -37,14 +41,17 @@ pub fn reproject(layer: Layer, to: &Crs) -> Result<Layer> {
             |proj, (i, g)| {
                 let proj = proj.as_ref().map_err(|e| Error::Crs(e.to_string()))?;
                 let mut g = g.clone();
-                let mut failure = None;
+                let failure = std::cell::Cell::new(None);
                 g.map_coords_in_place(|c| match proj.convert((c.x, c.y)) {
                     Ok((x, y)) if x.is_finite() && y.is_finite() => geo::coord! { x: x, y: y },
                     Ok(_) | Err(_) => {
-                        failure.get_or_insert(c);
+                        if failure.get().is_none() {
+                            failure.set(Some(c));
+                        }
                         c
                     }
                 });
+                let failure = failure.get();
                 match failure {
                     None => Ok(g),
                     Some(c) => Err(Error::Feature {

@@ -61,7 +61,10 @@ impl Zones {
         if layer.kind() != GeomKind::Polygon {
             return Err(Error::GeometryType {
                 layer: format!("zones `{name}` ({})", layer.source().display()),
-                message: format!("zones must be polygons, found {:?} geometries", layer.kind()),
+                message: format!(
+                    "zones must be polygons, found {:?} geometries",
+                    layer.kind()
+                ),
             });
         }
         let ids = layer.column(id)?;
@@ -110,7 +113,9 @@ impl Zones {
                 "zones `{name}`: a {cell} grid over this extent has {n} cells (more than 50 million)"
             )));
         }
-        let cells: Vec<(i64, i64)> = (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).collect();
+        let cells: Vec<(i64, i64)> = (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .collect();
         let kept: Vec<(i64, i64, MultiPolygon)> = cells
             .into_par_iter()
             .filter_map(|(x, y)| {
@@ -121,11 +126,11 @@ impl Zones {
                 let poly = MultiPolygon(vec![r.to_polygon()]);
                 if let Some(cover) = cover {
                     let g = Geometry::MultiPolygon(poly.clone());
-                    let hit = cover
-                        .index()
-                        .intersecting(&r)
-                        .into_iter()
-                        .any(|z| cover.prepared()[z as usize].piece(&g, &r, r.unsigned_area()).is_some_and(|p| p.measure > 0.0));
+                    let hit = cover.index().intersecting(&r).into_iter().any(|z| {
+                        cover.prepared()[z as usize]
+                            .piece(&g, &r, r.unsigned_area())
+                            .is_some_and(|p| p.measure > 0.0)
+                    });
                     if !hit {
                         return None;
                     }
@@ -133,15 +138,37 @@ impl Zones {
                 Some((x, y, poly))
             })
             .collect();
-        let size = if cell.fract() == 0.0 { format!("{}m", cell as i64) } else { format!("{cell}m") };
+        let size = if cell.fract() == 0.0 {
+            format!("{}m", cell as i64)
+        } else {
+            format!("{cell}m")
+        };
         let ids: Vec<String> = kept
             .iter()
-            .map(|(x, y, _)| format!("{size}N{}E{}", (*y as f64 * cell) as i64, (*x as f64 * cell) as i64))
+            .map(|(x, y, _)| {
+                format!(
+                    "{size}N{}E{}",
+                    (*y as f64 * cell) as i64,
+                    (*x as f64 * cell) as i64
+                )
+            })
             .collect();
         let polys = kept.into_iter().map(|(_, _, p)| p).collect();
-        let schema = Arc::new(Schema::new(vec![Field::new("cell", arrow_schema::DataType::Utf8, false)]));
-        let attributes = RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(ids)) as ArrayRef])?;
-        Ok(Self::build(name, "cell".into(), attributes, polys, crs, ZoneKind::Grid { cell }))
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "cell",
+            arrow_schema::DataType::Utf8,
+            false,
+        )]));
+        let attributes =
+            RecordBatch::try_new(schema, vec![Arc::new(StringArray::from(ids)) as ArrayRef])?;
+        Ok(Self::build(
+            name,
+            "cell".into(),
+            attributes,
+            polys,
+            crs,
+            ZoneKind::Grid { cell },
+        ))
     }
 
     fn build(
@@ -152,7 +179,8 @@ impl Zones {
         crs: Crs,
         kind: ZoneKind,
     ) -> Zones {
-        let prepared: Vec<PreparedPolygon> = polys.into_par_iter().map(PreparedPolygon::new).collect();
+        let prepared: Vec<PreparedPolygon> =
+            polys.into_par_iter().map(PreparedPolygon::new).collect();
         let index = BoxIndex::new(prepared.iter().map(|p| p.rect()));
         Zones {
             name,
@@ -177,7 +205,9 @@ impl Zones {
     pub fn ids(&self) -> Result<&ArrayRef> {
         self.attributes
             .column_by_name(&self.id_column)
-            .ok_or_else(|| Error::InvalidArgument(format!("zones `{}` lost their id column", self.name)))
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("zones `{}` lost their id column", self.name))
+            })
     }
     /// All attribute columns (the id among them).
     pub fn attributes(&self) -> &RecordBatch {
@@ -209,7 +239,10 @@ impl Zones {
     }
     /// The zone polygons as geometries (for writing).
     pub fn geometries(&self) -> Vec<Geometry> {
-        self.prepared.iter().map(|p| Geometry::MultiPolygon(p.geometry().clone())).collect()
+        self.prepared
+            .iter()
+            .map(|p| Geometry::MultiPolygon(p.geometry().clone()))
+            .collect()
     }
     /// The bounding box of all zones.
     pub fn bounding_rect(&self) -> Option<Rect> {

@@ -78,8 +78,16 @@ pub fn definition(ind: &IndicatorSpec) -> String {
         Assign::Intersects => "features that intersect the zone (each counted once in every zone it touches)",
         Assign::AreaWeighted => "features weighted by measure(f ∩ z) / measure(f) (area for polygons, length for lines, containment for points)",
     };
-    let filter = ind.filter.as_ref().map(|f| format!(", among features where `{f}`")).unwrap_or_default();
-    let weight = ind.weight.as_ref().map(|w| format!(", weighted by `{w}`")).unwrap_or_default();
+    let filter = ind
+        .filter
+        .as_ref()
+        .map(|f| format!(", among features where `{f}`"))
+        .unwrap_or_default();
+    let weight = ind
+        .weight
+        .as_ref()
+        .map(|w| format!(", weighted by `{w}`"))
+        .unwrap_or_default();
     let other = ind.other.as_deref().unwrap_or("?");
     match ind.kind {
         Kind::Count => format!("Number of `{layer}` {assign}{filter}. 0 when none."),
@@ -126,7 +134,14 @@ pub fn definition(ind: &IndicatorSpec) -> String {
 }
 
 /// Build the catalog of a run.
-pub fn build(spec: &Spec, spec_sha: &str, inputs: &[InputFile], tables: &[ZoneTable], run: serde_json::Value, zones: Vec<serde_json::Value>) -> Catalog {
+pub fn build(
+    spec: &Spec,
+    spec_sha: &str,
+    inputs: &[InputFile],
+    tables: &[ZoneTable],
+    run: serde_json::Value,
+    zones: Vec<serde_json::Value>,
+) -> Catalog {
     let indicators = spec
         .indicators
         .iter()
@@ -137,11 +152,26 @@ pub fn build(spec: &Spec, spec_sha: &str, inputs: &[InputFile], tables: &[ZoneTa
                 name: ind.name.clone(),
                 kind: ind.kind,
                 definition: definition(ind),
-                unit: ind.unit.clone().unwrap_or_else(|| default_unit(ind).to_string()),
+                unit: ind
+                    .unit
+                    .clone()
+                    .unwrap_or_else(|| default_unit(ind).to_string()),
                 description: ind.description.clone(),
                 sources: ind.layer.iter().chain(ind.other.iter()).cloned().collect(),
-                assign: matches!(ind.kind, Kind::Count | Kind::Sum | Kind::Mean | Kind::Min | Kind::Max | Kind::Median | Kind::ShareWithin | Kind::Density | Kind::CategoryShare | Kind::NearestDistance)
-                    .then(|| ind.assign.unwrap_or_default()),
+                assign: matches!(
+                    ind.kind,
+                    Kind::Count
+                        | Kind::Sum
+                        | Kind::Mean
+                        | Kind::Min
+                        | Kind::Max
+                        | Kind::Median
+                        | Kind::ShareWithin
+                        | Kind::Density
+                        | Kind::CategoryShare
+                        | Kind::NearestDistance
+                )
+                .then(|| ind.assign.unwrap_or_default()),
                 filter: ind.filter.clone(),
                 column: ind.column.clone(),
                 weight: ind.weight.clone(),
@@ -149,7 +179,11 @@ pub fn build(spec: &Spec, spec_sha: &str, inputs: &[InputFile], tables: &[ZoneTa
                 spec_line: spec.indicator_line(i),
                 outputs: tables
                     .iter()
-                    .filter_map(|t| t.columns.get(&ind.name).map(|c| (t.zones.clone(), c.clone())))
+                    .filter_map(|t| {
+                        t.columns
+                            .get(&ind.name)
+                            .map(|c| (t.zones.clone(), c.clone()))
+                    })
                     .collect(),
             }
         })

@@ -50,11 +50,17 @@ pub struct Inputs {
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
-    let mut f = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+        let n = f.read(&mut buf).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         if n == 0 {
             break;
         }
@@ -108,7 +114,11 @@ impl Inputs {
                 let i = i.get_ref();
                 i.layer.iter().chain(i.other.iter()).map(String::as_str)
             })
-            .chain(spec.zones.values().filter_map(|z| z.get_ref().extent.as_deref()))
+            .chain(
+                spec.zones
+                    .values()
+                    .filter_map(|z| z.get_ref().extent.as_deref()),
+            )
             .collect();
         for (name, ls) in &spec.layers {
             if !used.contains(name.as_str()) {
@@ -155,7 +165,9 @@ impl Inputs {
             });
             let layer = to_working_crs(layer, &working)?;
             let id = zs.id.as_deref().unwrap_or("id");
-            inputs.zones.insert(name.clone(), Arc::new(Zones::from_layer(name, &layer, id)?));
+            inputs
+                .zones
+                .insert(name.clone(), Arc::new(Zones::from_layer(name, &layer, id)?));
             progress.end();
         }
         for name in grids {
@@ -165,11 +177,28 @@ impl Inputs {
                 (Some(b), _) => (geo::Rect::new((b[0], b[1]), (b[2], b[3])), None),
                 (None, Some(e)) => {
                     if let Some(z) = inputs.zones.get(e) {
-                        (z.bounding_rect().ok_or_else(|| Error::Indicator { indicator: name.clone(), message: "empty extent".into() })?, Some(z.clone()))
+                        (
+                            z.bounding_rect().ok_or_else(|| Error::Indicator {
+                                indicator: name.clone(),
+                                message: "empty extent".into(),
+                            })?,
+                            Some(z.clone()),
+                        )
                     } else if let Some(l) = inputs.layers.get(e) {
-                        (l.bounding_rect().ok_or_else(|| Error::Indicator { indicator: name.clone(), message: "empty extent".into() })?, None)
+                        (
+                            l.bounding_rect().ok_or_else(|| Error::Indicator {
+                                indicator: name.clone(),
+                                message: "empty extent".into(),
+                            })?,
+                            None,
+                        )
                     } else {
-                        return Err(Error::Spec { path: spec.path.clone(), line: 1, what: format!("zones `{name}`"), message: format!("extent `{e}` is not loaded") });
+                        return Err(Error::Spec {
+                            path: spec.path.clone(),
+                            line: 1,
+                            what: format!("zones `{name}`"),
+                            message: format!("extent `{e}` is not loaded"),
+                        });
                     }
                 }
                 _ => unreachable_extent(spec, name)?,
@@ -266,10 +295,13 @@ impl<'a> Evaluator<'a> {
     }
 
     fn layer(&self, name: &str) -> Result<&'a Arc<Layer>> {
-        self.inputs.layers.get(name).ok_or_else(|| Error::Indicator {
-            indicator: name.to_string(),
-            message: format!("layer `{name}` is not loaded"),
-        })
+        self.inputs
+            .layers
+            .get(name)
+            .ok_or_else(|| Error::Indicator {
+                indicator: name.to_string(),
+                message: format!("layer `{name}` is not loaded"),
+            })
     }
 
     fn overlay(&mut self, layer: &str, zones: &str) -> Result<Arc<Overlay>> {
@@ -278,16 +310,26 @@ impl<'a> Evaluator<'a> {
             return Ok(o.clone());
         }
         let l = self.layer(layer)?.clone();
-        let z = self.inputs.zones.get(zones).cloned().ok_or_else(|| Error::Indicator {
-            indicator: zones.to_string(),
-            message: format!("zones `{zones}` are not loaded"),
-        })?;
+        let z = self
+            .inputs
+            .zones
+            .get(zones)
+            .cloned()
+            .ok_or_else(|| Error::Indicator {
+                indicator: zones.to_string(),
+                message: format!("zones `{zones}` are not loaded"),
+            })?;
         let o = Arc::new(Overlay::new(l, z)?);
         self.overlays.insert(key, o.clone());
         Ok(o)
     }
 
-    fn mask(&mut self, i: usize, layer: &str, filter: Option<&str>) -> Result<Option<Arc<Vec<bool>>>> {
+    fn mask(
+        &mut self,
+        i: usize,
+        layer: &str,
+        filter: Option<&str>,
+    ) -> Result<Option<Arc<Vec<bool>>>> {
         let Some(f) = filter else {
             return Ok(None);
         };
@@ -296,30 +338,53 @@ impl<'a> Evaluator<'a> {
             return Ok(Some(m.clone()));
         }
         let l = self.layer(layer)?;
-        let parsed = Filter::parse(f).map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
+        let parsed =
+            Filter::parse(f).map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
         let mut cols: HashMap<String, Vec<Option<Literal>>> = HashMap::new();
         for c in parsed.columns() {
-            let arr = l.column(&c).map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
+            let arr = l
+                .column(&c)
+                .map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
             let vals: Vec<Option<Literal>> = match arr.data_type() {
                 DataType::Boolean => {
-                    let b = arr.as_any().downcast_ref::<arrow_array::BooleanArray>().ok_or_else(|| self.spec.indicator_error(i, "filter", "boolean column"))?;
+                    let b = arr
+                        .as_any()
+                        .downcast_ref::<arrow_array::BooleanArray>()
+                        .ok_or_else(|| self.spec.indicator_error(i, "filter", "boolean column"))?;
                     b.iter().map(|v| v.map(Literal::Bool)).collect()
                 }
-                t if t.is_numeric() => l.numeric_column(&c)?.into_iter().map(|v| v.map(Literal::Num)).collect(),
-                _ => l.string_column(&c)?.into_iter().map(|v| v.map(Literal::Str)).collect(),
+                t if t.is_numeric() => l
+                    .numeric_column(&c)?
+                    .into_iter()
+                    .map(|v| v.map(Literal::Num))
+                    .collect(),
+                _ => l
+                    .string_column(&c)?
+                    .into_iter()
+                    .map(|v| v.map(Literal::Str))
+                    .collect(),
             };
             cols.insert(c, vals);
         }
         let m: Vec<bool> = (0..l.len())
             .into_par_iter()
-            .map(|row| parsed.eval(&|c| cols.get(c).and_then(|v| v[row].clone())).unwrap_or(false))
+            .map(|row| {
+                parsed
+                    .eval(&|c| cols.get(c).and_then(|v| v[row].clone()))
+                    .unwrap_or(false)
+            })
             .collect();
         let m = Arc::new(m);
         self.masks.insert(key, m.clone());
         Ok(Some(m))
     }
 
-    fn attribution(&mut self, ov: &Overlay, assign: Assign, mask: Option<&[bool]>) -> Result<Attribution> {
+    fn attribution(
+        &mut self,
+        ov: &Overlay,
+        assign: Assign,
+        mask: Option<&[bool]>,
+    ) -> Result<Attribution> {
         let n_zones = ov.zones().len();
         let keep = |f: usize| mask.is_none_or(|m| m[f]);
         match assign {
@@ -343,7 +408,11 @@ impl<'a> Evaluator<'a> {
                     }
                 }
                 let weights = vec![1.0; features.len()];
-                Ok(Attribution { offsets, features, weights })
+                Ok(Attribution {
+                    offsets,
+                    features,
+                    weights,
+                })
             }
             Assign::Intersects | Assign::AreaWeighted => {
                 let pairs = ov.pairs(self.progress)?;
@@ -373,19 +442,39 @@ impl<'a> Evaluator<'a> {
                     }
                     offsets.push(features.len());
                 }
-                Ok(Attribution { offsets, features, weights })
+                Ok(Attribution {
+                    offsets,
+                    features,
+                    weights,
+                })
             }
         }
     }
 
-    fn numeric(&self, i: usize, layer: &Layer, key: &str, column: &str) -> Result<Vec<Option<f64>>> {
-        layer.numeric_column(column).map_err(|e| self.spec.indicator_error(i, key, e.to_string()))
+    fn numeric(
+        &self,
+        i: usize,
+        layer: &Layer,
+        key: &str,
+        column: &str,
+    ) -> Result<Vec<Option<f64>>> {
+        layer
+            .numeric_column(column)
+            .map_err(|e| self.spec.indicator_error(i, key, e.to_string()))
     }
 
     /// Compute indicator `i` for zone layer `zl`: one or more (column name, values).
-    fn compute(&mut self, i: usize, zl: &str, done: &BTreeMap<String, Vec<(String, Values)>>) -> Result<Vec<(String, Values)>> {
+    fn compute(
+        &mut self,
+        i: usize,
+        zl: &str,
+        done: &BTreeMap<String, Vec<(String, Values)>>,
+    ) -> Result<Vec<(String, Values)>> {
         let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
-        let zones = self.inputs.zones.get(zl).cloned().ok_or_else(|| self.spec.indicator_error(i, "zones", format!("zones `{zl}` not loaded")))?;
+        let zones = self.inputs.zones.get(zl).cloned().ok_or_else(|| {
+            self.spec
+                .indicator_error(i, "zones", format!("zones `{zl}` not loaded"))
+        })?;
         let nz = zones.len();
         let name = ind.name.clone();
         if ind.kind == Kind::Ratio {
@@ -397,14 +486,23 @@ impl<'a> Evaluator<'a> {
                 .collect();
             for n in expr.names() {
                 if !lookup.contains_key(n.as_str()) {
-                    return Err(self.spec.indicator_error(i, "expr", format!("`{n}` is not computed for zones `{zl}`")));
+                    return Err(self.spec.indicator_error(
+                        i,
+                        "expr",
+                        format!("`{n}` is not computed for zones `{zl}`"),
+                    ));
                 }
             }
-            let v = (0..nz).map(|z| expr.eval(&|n| lookup.get(n).and_then(|v| v.get(z)))).collect();
+            let v = (0..nz)
+                .map(|z| expr.eval(&|n| lookup.get(n).and_then(|v| v.get(z))))
+                .collect();
             return Ok(vec![(name, Values::Float(v))]);
         }
         if ind.kind == Kind::Area && ind.layer.is_none() {
-            return Ok(vec![(name, Values::Float(zones.prepared().iter().map(|p| Some(p.area())).collect()))]);
+            return Ok(vec![(
+                name,
+                Values::Float(zones.prepared().iter().map(|p| Some(p.area())).collect()),
+            )]);
         }
         let layer_name = ind.layer.clone().unwrap_or_default();
         let layer = self.layer(&layer_name)?.clone();
@@ -426,9 +524,18 @@ impl<'a> Evaluator<'a> {
         let out = match ind.kind {
             k @ (Kind::Count | Kind::Density) if k == Kind::Count || ind.column.is_none() => {
                 let a = self.attribution(&ov, assign, mask)?;
-                let counts: Vec<f64> = (0..nz).into_par_iter().map(|z| a.zone(z).1.iter().sum()).collect();
+                let counts: Vec<f64> = (0..nz)
+                    .into_par_iter()
+                    .map(|z| a.zone(z).1.iter().sum())
+                    .collect();
                 if ind.kind == Kind::Density {
-                    Values::Float(counts.iter().zip(&zone_area_km2).map(|(c, a)| (*a > 0.0).then(|| c / a)).collect())
+                    Values::Float(
+                        counts
+                            .iter()
+                            .zip(&zone_area_km2)
+                            .map(|(c, a)| (*a > 0.0).then(|| c / a))
+                            .collect(),
+                    )
                 } else if assign == Assign::AreaWeighted {
                     Values::Float(counts.into_iter().map(Some).collect())
                 } else {
@@ -443,11 +550,19 @@ impl<'a> Evaluator<'a> {
                     .into_par_iter()
                     .map(|z| {
                         let (fs, ws) = a.zone(z);
-                        fs.iter().zip(ws).filter_map(|(f, w)| v[*f as usize].map(|x| x * w)).sum()
+                        fs.iter()
+                            .zip(ws)
+                            .filter_map(|(f, w)| v[*f as usize].map(|x| x * w))
+                            .sum()
                     })
                     .collect();
                 if ind.kind == Kind::Density {
-                    Values::Float(sums.iter().zip(&zone_area_km2).map(|(c, a)| (*a > 0.0).then(|| c / a)).collect())
+                    Values::Float(
+                        sums.iter()
+                            .zip(&zone_area_km2)
+                            .map(|(c, a)| (*a > 0.0).then(|| c / a))
+                            .collect(),
+                    )
                 } else {
                     Values::Float(sums.into_iter().map(Some).collect())
                 }
@@ -602,7 +717,9 @@ impl<'a> Evaluator<'a> {
             }
             Kind::CategoryShare => {
                 let col = ind.column.as_deref().unwrap_or_default();
-                let cats = layer.string_column(col).map_err(|e| self.spec.indicator_error(i, "column", e.to_string()))?;
+                let cats = layer
+                    .string_column(col)
+                    .map_err(|e| self.spec.indicator_error(i, "column", e.to_string()))?;
                 let mut names: Vec<&str> = cats
                     .iter()
                     .enumerate()
@@ -611,7 +728,8 @@ impl<'a> Evaluator<'a> {
                     .collect();
                 names.sort_unstable();
                 names.dedup();
-                let code: HashMap<&str, usize> = names.iter().enumerate().map(|(k, n)| (*n, k)).collect();
+                let code: HashMap<&str, usize> =
+                    names.iter().enumerate().map(|(k, n)| (*n, k)).collect();
                 let a = self.attribution(&ov, assign, mask)?;
                 let per_zone: Vec<Vec<Option<f64>>> = (0..nz)
                     .into_par_iter()
@@ -621,17 +739,26 @@ impl<'a> Evaluator<'a> {
                         let mut total = 0.0;
                         for (f, w) in fs.iter().zip(ws) {
                             let f = *f as usize;
-                            let (Some(c), Some(wc)) = (cats[f].as_deref(), wcol(f)) else { continue };
+                            let (Some(c), Some(wc)) = (cats[f].as_deref(), wcol(f)) else {
+                                continue;
+                            };
                             acc[code[c]] += w * wc;
                             total += w * wc;
                         }
-                        acc.into_iter().map(|x| (total > 0.0).then(|| x / total)).collect()
+                        acc.into_iter()
+                            .map(|x| (total > 0.0).then(|| x / total))
+                            .collect()
                     })
                     .collect();
                 return Ok(names
                     .iter()
                     .enumerate()
-                    .map(|(k, n)| (format!("{name}_{}", sanitize(n)), Values::Float(per_zone.iter().map(|row| row[k]).collect())))
+                    .map(|(k, n)| {
+                        (
+                            format!("{name}_{}", sanitize(n)),
+                            Values::Float(per_zone.iter().map(|row| row[k]).collect()),
+                        )
+                    })
                     .collect());
             }
             Kind::Ratio => unreachable_kind()?,
@@ -645,7 +772,15 @@ impl<'a> Evaluator<'a> {
         let mut tables = Vec::new();
         let zone_names: Vec<String> = self.spec.zones.keys().cloned().collect();
         for zl in zone_names {
-            let zones = self.inputs.zones.get(&zl).cloned().ok_or_else(|| Error::Indicator { indicator: zl.clone(), message: "zones not loaded".into() })?;
+            let zones = self
+                .inputs
+                .zones
+                .get(&zl)
+                .cloned()
+                .ok_or_else(|| Error::Indicator {
+                    indicator: zl.clone(),
+                    message: "zones not loaded".into(),
+                })?;
             let mut done: BTreeMap<String, Vec<(String, Values)>> = BTreeMap::new();
             for &i in &order {
                 let ind = self.spec.indicators[i].get_ref();
@@ -657,22 +792,37 @@ impl<'a> Evaluator<'a> {
             }
             // Output in spec order, the id first.
             let id_name = zones.id_column().to_string();
-            let mut fields = vec![Field::new(&id_name, zones.ids()?.data_type().clone(), false)];
+            let mut fields = vec![Field::new(
+                &id_name,
+                zones.ids()?.data_type().clone(),
+                false,
+            )];
             let mut arrays: Vec<ArrayRef> = vec![zones.ids()?.clone()];
             let mut columns = BTreeMap::new();
             for ind in &self.spec.indicators {
                 let ind = ind.get_ref();
                 if let Some(cols) = done.get(&ind.name) {
-                    columns.insert(ind.name.clone(), cols.iter().map(|(n, _)| n.clone()).collect());
+                    columns.insert(
+                        ind.name.clone(),
+                        cols.iter().map(|(n, _)| n.clone()).collect(),
+                    );
                     for (n, v) in cols {
                         let arr = v.to_array();
-                        fields.push(Field::new(n, arr.data_type().clone(), arr.null_count() > 0 || matches!(v, Values::Float(_))));
+                        fields.push(Field::new(
+                            n,
+                            arr.data_type().clone(),
+                            arr.null_count() > 0 || matches!(v, Values::Float(_)),
+                        ));
                         arrays.push(arr);
                     }
                 }
             }
             let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
-            tables.push(ZoneTable { zones: zl, batch, columns });
+            tables.push(ZoneTable {
+                zones: zl,
+                batch,
+                columns,
+            });
         }
         Ok(tables)
     }
@@ -687,7 +837,15 @@ fn unreachable_kind() -> Result<Values> {
 
 /// Category values made safe for column names.
 fn sanitize(s: &str) -> String {
-    s.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Weighted statistics of `(value, weight)` pairs with positive weights.
@@ -755,8 +913,17 @@ mod tests {
 
     #[test]
     fn medians() {
-        assert_eq!(stat_of(Kind::Median, &[(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]), Some(2.0));
-        assert_eq!(stat_of(Kind::Median, &[(4.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]), Some(2.5));
+        assert_eq!(
+            stat_of(Kind::Median, &[(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]),
+            Some(2.0)
+        );
+        assert_eq!(
+            stat_of(
+                Kind::Median,
+                &[(4.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]
+            ),
+            Some(2.5)
+        );
         assert_eq!(stat_of(Kind::Median, &[(1.0, 3.0), (10.0, 1.0)]), Some(1.0));
         assert_eq!(stat_of(Kind::Median, &[]), None);
         assert_eq!(stat_of(Kind::Mean, &[(1.0, 1.0), (4.0, 2.0)]), Some(3.0));
@@ -770,24 +937,48 @@ pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
     for (i, s) in spec.indicators.iter().enumerate() {
         let ind = s.get_ref();
         let Some(ln) = &ind.layer else { continue };
-        let Some(layer) = inputs.layers.get(ln) else { continue };
+        let Some(layer) = inputs.layers.get(ln) else {
+            continue;
+        };
         if let Some(c) = &ind.column {
             if ind.kind == Kind::CategoryShare {
-                layer.string_column(c).map_err(|e| spec.indicator_error(i, "column", e.to_string()))?;
+                layer
+                    .string_column(c)
+                    .map_err(|e| spec.indicator_error(i, "column", e.to_string()))?;
             } else {
-                layer.numeric_column(c).map_err(|e| spec.indicator_error(i, "column", e.to_string()))?;
+                layer
+                    .numeric_column(c)
+                    .map_err(|e| spec.indicator_error(i, "column", e.to_string()))?;
             }
         }
         if let Some(w) = &ind.weight {
-            layer.numeric_column(w).map_err(|e| spec.indicator_error(i, "weight", e.to_string()))?;
+            layer
+                .numeric_column(w)
+                .map_err(|e| spec.indicator_error(i, "weight", e.to_string()))?;
         }
         if let Some(f) = &ind.filter {
             for c in Filter::parse(f)?.columns() {
-                layer.column(&c).map_err(|e| spec.indicator_error(i, "filter", e.to_string()))?;
+                layer
+                    .column(&c)
+                    .map_err(|e| spec.indicator_error(i, "filter", e.to_string()))?;
             }
         }
-        if matches!(ind.kind, Kind::Coverage | Kind::Area) && layer.kind() != terrastat_core::GeomKind::Polygon {
-            return Err(spec.indicator_error(i, "layer", format!("`{}` needs a polygon layer; `{ln}` has {:?} geometries", if ind.kind == Kind::Coverage { "coverage" } else { "area" }, layer.kind())));
+        if matches!(ind.kind, Kind::Coverage | Kind::Area)
+            && layer.kind() != terrastat_core::GeomKind::Polygon
+        {
+            return Err(spec.indicator_error(
+                i,
+                "layer",
+                format!(
+                    "`{}` needs a polygon layer; `{ln}` has {:?} geometries",
+                    if ind.kind == Kind::Coverage {
+                        "coverage"
+                    } else {
+                        "area"
+                    },
+                    layer.kind()
+                ),
+            ));
         }
     }
     Ok(())

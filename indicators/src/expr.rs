@@ -42,20 +42,33 @@ fn tokenize(src: &str) -> Result<Vec<Tok>> {
             i += 1;
             continue;
         }
-        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let start = i;
-            while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == 'e' || chars[i] == 'E'
-                || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E')))
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || chars[i] == '.'
+                    || chars[i] == 'e'
+                    || chars[i] == 'E'
+                    || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E')))
             {
                 i += 1;
             }
             let s: String = chars[start..i].iter().collect();
-            out.push(Tok::Num(s.parse().map_err(|_| err(src, format!("bad number `{s}`")))?));
+            out.push(Tok::Num(
+                s.parse()
+                    .map_err(|_| err(src, format!("bad number `{s}`")))?,
+            ));
             continue;
         }
         if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.' || chars[i] == ':') {
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || chars[i] == '_'
+                    || chars[i] == '.'
+                    || chars[i] == ':')
+            {
                 i += 1;
             }
             out.push(Tok::Ident(chars[start..i].iter().collect()));
@@ -89,7 +102,9 @@ fn tokenize(src: &str) -> Result<Vec<Tok>> {
             continue;
         }
         let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
-        let op2 = ["<=", ">=", "!=", "==", "<>"].into_iter().find(|o| *o == two);
+        let op2 = ["<=", ">=", "!=", "==", "<>"]
+            .into_iter()
+            .find(|o| *o == two);
         if let Some(o) = op2 {
             out.push(Tok::Op(if o == "<>" { "!=" } else { o }));
             i += 2;
@@ -262,7 +277,10 @@ impl P<'_> {
                         return self.fail("expected `null` after `is`");
                     }
                     self.pos += 1;
-                    return Ok(Filter::IsNull { column, null: !negate });
+                    return Ok(Filter::IsNull {
+                        column,
+                        null: !negate,
+                    });
                 }
                 match self.peek() {
                     Some(Tok::Op(op)) if ["==", "!=", "<", "<=", ">", ">="].contains(op) => {
@@ -316,7 +334,10 @@ impl Filter {
                 b.collect(s);
             }
             Filter::Not(a) => a.collect(s),
-            Filter::Cmp { column, .. } | Filter::In { column, .. } | Filter::IsNull { column, .. } | Filter::Column(column) => {
+            Filter::Cmp { column, .. }
+            | Filter::In { column, .. }
+            | Filter::IsNull { column, .. }
+            | Filter::Column(column) => {
                 s.insert(column.clone());
             }
         }
@@ -504,12 +525,24 @@ mod tests {
         assert_eq!(f.eval(&row(None, Some("F"))), Some(false));
         let f = Filter::parse("not (year >= 1975)").unwrap();
         assert_eq!(f.eval(&row(Some(1960.0), None)), Some(true));
-        assert_eq!(f.eval(&row(None, None)), None, "negating a null comparison stays null");
+        assert_eq!(
+            f.eval(&row(None, None)),
+            None,
+            "negating a null comparison stays null"
+        );
         let f = Filter::parse("class is null or year = 2000").unwrap();
         assert_eq!(f.eval(&row(Some(2000.0), Some("A"))), Some(true));
         assert_eq!(f.eval(&row(Some(1.0), None)), Some(true));
         assert_eq!(f.eval(&row(Some(1.0), Some("A"))), Some(false));
-        for bad in ["", "year <", "year in [1, 2", "(year > 1", "year ~ 3", "'x' = year", "year is 3"] {
+        for bad in [
+            "",
+            "year <",
+            "year in [1, 2",
+            "(year > 1",
+            "year ~ 3",
+            "'x' = year",
+            "year is 3",
+        ] {
             assert!(Filter::parse(bad).is_err(), "{bad}");
         }
     }
@@ -517,9 +550,15 @@ mod tests {
     #[test]
     fn arith() {
         let e = Arith::parse("a / b * 100 - -2").unwrap();
-        assert_eq!(e.eval(&|n| if n == "a" { Some(1.0) } else { Some(4.0) }), Some(27.0));
+        assert_eq!(
+            e.eval(&|n| if n == "a" { Some(1.0) } else { Some(4.0) }),
+            Some(27.0)
+        );
         assert_eq!(e.eval(&|_| None), None);
-        assert_eq!(Arith::parse("1 + 2 * 3").unwrap().eval(&|_| None), Some(7.0));
+        assert_eq!(
+            Arith::parse("1 + 2 * 3").unwrap().eval(&|_| None),
+            Some(7.0)
+        );
         assert!(Arith::parse("a +").is_err());
         assert!(Arith::parse("a b").is_err());
     }

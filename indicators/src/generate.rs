@@ -37,7 +37,13 @@ pub struct GenerateOptions {
 
 impl Default for GenerateOptions {
     fn default() -> Self {
-        Self { buildings: 10_000, vegetation: 500, flood: 10, seed: 42, population_column: "population".into() }
+        Self {
+            buildings: 10_000,
+            vegetation: 500,
+            flood: 10,
+            seed: 42,
+            population_column: "population".into(),
+        }
     }
 }
 
@@ -84,7 +90,11 @@ fn apportion(n: usize, w: &[f64]) -> Vec<usize> {
     let mut out: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
     let rest = n - out.iter().sum::<usize>();
     let mut order: Vec<usize> = (0..w.len()).collect();
-    order.sort_by(|a, b| (exact[*b] - exact[*b].floor()).total_cmp(&(exact[*a] - exact[*a].floor())).then(a.cmp(b)));
+    order.sort_by(|a, b| {
+        (exact[*b] - exact[*b].floor())
+            .total_cmp(&(exact[*a] - exact[*a].floor()))
+            .then(a.cmp(b))
+    });
     for i in order.into_iter().take(rest) {
         out[i] += 1;
     }
@@ -94,7 +104,10 @@ fn apportion(n: usize, w: &[f64]) -> Vec<usize> {
 fn point_in(zone: &PreparedPolygon, rng: &mut ChaCha8Rng) -> Option<Coord> {
     let r = zone.rect()?;
     for _ in 0..1000 {
-        let c = Coord { x: rng.random_range(r.min().x..=r.max().x), y: rng.random_range(r.min().y..=r.max().y) };
+        let c = Coord {
+            x: rng.random_range(r.min().x..=r.max().x),
+            y: rng.random_range(r.min().y..=r.max().y),
+        };
         if zone.locate(c) == Location::Inside {
             return Some(c);
         }
@@ -127,8 +140,17 @@ fn building(c: Coord, density: f64, rng: &mut ChaCha8Rng) -> Building {
     let d = (8.0 * (0.35 * normalish(rng)).exp()).clamp(4.0, 40.0);
     let t: f64 = rng.random_range(0.0..std::f64::consts::PI);
     let (s, co) = t.sin_cos();
-    let corner = |u: f64, v: f64| Coord { x: round1(c.x + u * co - v * s) , y: round1(c.y + u * s + v * co) };
-    let ring = vec![corner(-w / 2.0, -d / 2.0), corner(w / 2.0, -d / 2.0), corner(w / 2.0, d / 2.0), corner(-w / 2.0, d / 2.0), corner(-w / 2.0, -d / 2.0)];
+    let corner = |u: f64, v: f64| Coord {
+        x: round1(c.x + u * co - v * s),
+        y: round1(c.y + u * s + v * co),
+    };
+    let ring = vec![
+        corner(-w / 2.0, -d / 2.0),
+        corner(w / 2.0, -d / 2.0),
+        corner(w / 2.0, d / 2.0),
+        corner(-w / 2.0, d / 2.0),
+        corner(-w / 2.0, -d / 2.0),
+    ];
     let geom = Polygon::new(LineString(ring), vec![]);
     let base = 1.0 + (density / 3000.0).min(8.0);
     let floors = (base + 1.5 * normalish(rng)).round().clamp(1.0, 20.0) as i32;
@@ -172,19 +194,34 @@ fn building(c: Coord, density: f64, rng: &mut ChaCha8Rng) -> Building {
     let energy_class = known.then_some(CLASSES[k]);
     let energy_kwh = known.then(|| round1(KWH[k] * rng.random_range(0.85..1.15)));
     let dwellings = ((floor_area / 70.0).round() as i32).max(1);
-    Building { geom, floors, height, floor_area, year, material, energy_class, energy_kwh, dwellings }
+    Building {
+        geom,
+        floors,
+        height,
+        floor_area,
+        year,
+        material,
+        energy_class,
+        energy_kwh,
+        dwellings,
+    }
 }
 
 fn blob(c: Coord, radius: f64, rng: &mut ChaCha8Rng) -> Polygon {
     let k = rng.random_range(7..14);
-    let mut angles: Vec<f64> = (0..k).map(|_| rng.random_range(0.0..std::f64::consts::TAU)).collect();
+    let mut angles: Vec<f64> = (0..k)
+        .map(|_| rng.random_range(0.0..std::f64::consts::TAU))
+        .collect();
     angles.sort_by(f64::total_cmp);
     angles.dedup();
     let mut ring: Vec<Coord> = angles
         .iter()
         .map(|a| {
             let r = radius * rng.random_range(0.55..1.0);
-            Coord { x: round1(c.x + r * a.cos()), y: round1(c.y + r * a.sin()) }
+            Coord {
+                x: round1(c.x + r * a.cos()),
+                y: round1(c.y + r * a.sin()),
+            }
         })
         .collect();
     if let Some(first) = ring.first().copied() {
@@ -206,9 +243,20 @@ pub struct GenerateSummary {
     pub files: Vec<PathBuf>,
 }
 
-fn write_layer(path: &Path, crs: &terrastat_core::Crs, geoms: Vec<Geometry>, cols: Vec<(&str, ArrayRef)>) -> Result<()> {
-    let fields: Vec<Field> = cols.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols.into_iter().map(|(_, a)| a).collect())?;
+fn write_layer(
+    path: &Path,
+    crs: &terrastat_core::Crs,
+    geoms: Vec<Geometry>,
+    cols: Vec<(&str, ArrayRef)>,
+) -> Result<()> {
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        cols.into_iter().map(|(_, a)| a).collect(),
+    )?;
     let (batch, meta) = with_geometry_column(&batch, "geometry", crs, &geoms)?;
     write_parquet(path, &batch, &[("geo".into(), meta)])?;
     Ok(())
@@ -237,38 +285,82 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
         .map(|i| {
             let mut rng = rng_for(seed, 1, i as u64);
             let area_km2 = zones[i].area() / 1e6;
-            let density = if area_km2 > 0.0 { weights[i] / area_km2 } else { 0.0 };
+            let density = if area_km2 > 0.0 {
+                weights[i] / area_km2
+            } else {
+                0.0
+            };
             (0..counts[i])
-                .filter_map(|_| point_in(&zones[i], &mut rng).map(|c| building(c, density, &mut rng)))
+                .filter_map(|_| {
+                    point_in(&zones[i], &mut rng).map(|c| building(c, density, &mut rng))
+                })
                 .collect()
         })
         .collect();
     let b: Vec<Building> = per_commune.into_iter().flatten().collect();
-    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let crs = communes.crs().clone();
     let nb = b.len();
     let bpath = out.join("buildings.parquet");
     write_layer(
         &bpath,
         &crs,
-        b.iter().map(|x| Geometry::Polygon(x.geom.clone())).collect(),
+        b.iter()
+            .map(|x| Geometry::Polygon(x.geom.clone()))
+            .collect(),
         vec![
-            ("id", Arc::new(Int64Array::from_iter_values(0..nb as i64)) as ArrayRef),
-            ("floors", Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.floors)))),
-            ("height", Arc::new(Float64Array::from_iter_values(b.iter().map(|x| x.height)))),
-            ("floor_area", Arc::new(Float64Array::from_iter_values(b.iter().map(|x| x.floor_area)))),
-            ("year", Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.year)))),
-            ("material", Arc::new(StringArray::from_iter_values(b.iter().map(|x| x.material)))),
-            ("energy_class", Arc::new(StringArray::from_iter(b.iter().map(|x| x.energy_class)))),
-            ("energy_kwh", Arc::new(Float64Array::from_iter(b.iter().map(|x| x.energy_kwh)))),
-            ("dwellings", Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.dwellings)))),
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(0..nb as i64)) as ArrayRef,
+            ),
+            (
+                "floors",
+                Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.floors))),
+            ),
+            (
+                "height",
+                Arc::new(Float64Array::from_iter_values(b.iter().map(|x| x.height))),
+            ),
+            (
+                "floor_area",
+                Arc::new(Float64Array::from_iter_values(
+                    b.iter().map(|x| x.floor_area),
+                )),
+            ),
+            (
+                "year",
+                Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.year))),
+            ),
+            (
+                "material",
+                Arc::new(StringArray::from_iter_values(b.iter().map(|x| x.material))),
+            ),
+            (
+                "energy_class",
+                Arc::new(StringArray::from_iter(b.iter().map(|x| x.energy_class))),
+            ),
+            (
+                "energy_kwh",
+                Arc::new(Float64Array::from_iter(b.iter().map(|x| x.energy_kwh))),
+            ),
+            (
+                "dwellings",
+                Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.dwellings))),
+            ),
         ],
     )?;
     drop(b);
     // Vegetation: blobs centred uniformly over the communes' area.
     let areas: Vec<f64> = zones.iter().map(|z| z.area()).collect();
     let vcounts = apportion(opts.vegetation, &areas);
-    let owners: Vec<usize> = vcounts.iter().enumerate().flat_map(|(i, n)| std::iter::repeat_n(i, *n)).collect();
+    let owners: Vec<usize> = vcounts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, n)| std::iter::repeat_n(i, *n))
+        .collect();
     const KINDS: [&str; 4] = ["forest", "park", "grass", "garden"];
     let veg: Vec<(Polygon, &str)> = owners
         .par_iter()
@@ -277,7 +369,10 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
             let mut rng = rng_for(seed, 2, k as u64);
             let c = point_in(&zones[i], &mut rng)?;
             let radius = (60.0 * (0.7 * normalish(&mut rng)).exp()).clamp(10.0, 600.0);
-            Some((blob(c, radius, &mut rng), KINDS[rng.random_range(0..KINDS.len())]))
+            Some((
+                blob(c, radius, &mut rng),
+                KINDS[rng.random_range(0..KINDS.len())],
+            ))
         })
         .collect();
     let nv = veg.len();
@@ -285,20 +380,34 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
     write_layer(
         &vpath,
         &crs,
-        veg.iter().map(|(p, _)| Geometry::Polygon(p.clone())).collect(),
+        veg.iter()
+            .map(|(p, _)| Geometry::Polygon(p.clone()))
+            .collect(),
         vec![
-            ("id", Arc::new(Int64Array::from_iter_values(0..nv as i64)) as ArrayRef),
-            ("kind", Arc::new(StringArray::from_iter_values(veg.iter().map(|(_, k)| *k)))),
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(0..nv as i64)) as ArrayRef,
+            ),
+            (
+                "kind",
+                Arc::new(StringArray::from_iter_values(veg.iter().map(|(_, k)| *k))),
+            ),
         ],
     )?;
     // Flood corridors: meandering buffered lines across the extent.
-    let extent = communes.bounding_rect().ok_or_else(|| Error::Indicator { indicator: "generate".into(), message: "communes have no extent".into() })?;
+    let extent = communes.bounding_rect().ok_or_else(|| Error::Indicator {
+        indicator: "generate".into(),
+        message: "communes have no extent".into(),
+    })?;
     const LEVELS: [&str; 3] = ["high", "medium", "low"];
     let flood: Vec<(geo::MultiPolygon, &str)> = (0..opts.flood)
         .into_par_iter()
         .map(|k| {
             let mut rng = rng_for(seed, 3, k as u64);
-            let mut c = Coord { x: rng.random_range(extent.min().x..=extent.max().x), y: rng.random_range(extent.min().y..=extent.max().y) };
+            let mut c = Coord {
+                x: rng.random_range(extent.min().x..=extent.max().x),
+                y: rng.random_range(extent.min().y..=extent.max().y),
+            };
             let mut heading: f64 = rng.random_range(0.0..std::f64::consts::TAU);
             let steps = rng.random_range(8..25);
             let span = (extent.width().max(extent.height()) / 40.0).max(50.0);
@@ -306,11 +415,17 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
             for _ in 0..steps {
                 heading += 0.5 * normalish(&mut rng);
                 let len = span * rng.random_range(0.5..1.5);
-                c = Coord { x: round1(c.x + len * heading.cos()), y: round1(c.y + len * heading.sin()) };
+                c = Coord {
+                    x: round1(c.x + len * heading.cos()),
+                    y: round1(c.y + len * heading.sin()),
+                };
                 pts.push(c);
             }
             let width = span * rng.random_range(0.05..0.3);
-            (LineString(pts).buffer(width), LEVELS[rng.random_range(0..3)])
+            (
+                LineString(pts).buffer(width),
+                LEVELS[rng.random_range(0..3)],
+            )
         })
         .collect();
     let nf = flood.len();
@@ -318,14 +433,28 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
     write_layer(
         &fpath,
         &crs,
-        flood.iter().map(|(p, _)| Geometry::MultiPolygon(p.clone())).collect(),
+        flood
+            .iter()
+            .map(|(p, _)| Geometry::MultiPolygon(p.clone()))
+            .collect(),
         vec![
-            ("id", Arc::new(Int64Array::from_iter_values(0..nf as i64)) as ArrayRef),
-            ("level", Arc::new(StringArray::from_iter_values(flood.iter().map(|(_, l)| *l)))),
+            (
+                "id",
+                Arc::new(Int64Array::from_iter_values(0..nf as i64)) as ArrayRef,
+            ),
+            (
+                "level",
+                Arc::new(StringArray::from_iter_values(flood.iter().map(|(_, l)| *l))),
+            ),
         ],
     )?;
     let _ = DataType::Null;
-    Ok(GenerateSummary { buildings: nb, vegetation: nv, flood: nf, files: vec![bpath, vpath, fpath] })
+    Ok(GenerateSummary {
+        buildings: nb,
+        vegetation: nv,
+        flood: nf,
+        files: vec![bpath, vpath, fpath],
+    })
 }
 
 #[cfg(test)]

@@ -43,23 +43,43 @@ pub struct RunOutput {
 
 /// Evaluate `spec` and write `DIR/<zones>.parquet`, `DIR/<zones>.csv`
 /// (and `<zones>.geo.parquet` with `geo`) and `DIR/catalog.json`.
-pub fn run(spec: &Spec, out: &Path, opts: &RunOptions, progress: &dyn Progress) -> Result<RunOutput> {
+pub fn run(
+    spec: &Spec,
+    out: &Path,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunOutput> {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let (inputs, tables) = evaluate(spec, progress)?;
-    std::fs::create_dir_all(out).map_err(|source| Error::Io { path: out.to_path_buf(), source })?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
     let mut files = Vec::new();
     let mut zones_meta = Vec::new();
     for t in &tables {
         let zones = &inputs.zones[&t.zones];
         let pq = out.join(format!("{}.parquet", t.zones));
-        write_parquet(&pq, &t.batch, &[("terrastat".into(), format!("{{\"zones\": \"{}\", \"version\": \"{}\"}}", t.zones, terrastat_core::VERSION))])?;
+        write_parquet(
+            &pq,
+            &t.batch,
+            &[(
+                "terrastat".into(),
+                format!(
+                    "{{\"zones\": \"{}\", \"version\": \"{}\"}}",
+                    t.zones,
+                    terrastat_core::VERSION
+                ),
+            )],
+        )?;
         let csv = out.join(format!("{}.csv", t.zones));
         write_csv(&csv, &t.batch)?;
         let mut outs = vec![pq.clone(), csv.clone()];
         if opts.geo {
             let geo = out.join(format!("{}.geo.parquet", t.zones));
-            let (batch, meta) = with_geometry_column(&t.batch, "geometry", zones.crs(), &zones.geometries())?;
+            let (batch, meta) =
+                with_geometry_column(&t.batch, "geometry", zones.crs(), &zones.geometries())?;
             write_parquet(&geo, &batch, &[("geo".into(), meta)])?;
             outs.push(geo);
         }
@@ -85,13 +105,32 @@ pub fn run(spec: &Spec, out: &Path, opts: &RunOptions, progress: &dyn Progress) 
             "skipped": f.report.skipped, "repaired": f.report.repaired,
         })).collect::<Vec<_>>(),
     });
-    let cat = catalog::build(spec, &spec_sha, &inputs.files, &tables, run_meta, zones_meta);
+    let cat = catalog::build(
+        spec,
+        &spec_sha,
+        &inputs.files,
+        &tables,
+        run_meta,
+        zones_meta,
+    );
     let cat_path = out.join("catalog.json");
-    let text = serde_json::to_string_pretty(&cat).map_err(|e| Error::Indicator { indicator: "catalog".into(), message: e.to_string() })?;
+    let text = serde_json::to_string_pretty(&cat).map_err(|e| Error::Indicator {
+        indicator: "catalog".into(),
+        message: e.to_string(),
+    })?;
     write_atomic(&cat_path, |f| {
         use std::io::Write;
-        f.write_all(text.as_bytes()).map_err(|e| terrastat_core::Error::Io { path: cat_path.clone(), source: e })
+        f.write_all(text.as_bytes())
+            .map_err(|e| terrastat_core::Error::Io {
+                path: cat_path.clone(),
+                source: e,
+            })
     })?;
     files.push(cat_path);
-    Ok(RunOutput { inputs, tables, files, catalog: cat })
+    Ok(RunOutput {
+        inputs,
+        tables,
+        files,
+        catalog: cat,
+    })
 }

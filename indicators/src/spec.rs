@@ -238,7 +238,10 @@ pub struct IndicatorSpec {
 
 impl IndicatorSpec {
     /// The zone layers this indicator is computed for.
-    pub fn zone_names<'a>(&'a self, all: &'a BTreeMap<String, toml::Spanned<ZoneSpec>>) -> Vec<&'a str> {
+    pub fn zone_names<'a>(
+        &'a self,
+        all: &'a BTreeMap<String, toml::Spanned<ZoneSpec>>,
+    ) -> Vec<&'a str> {
         match &self.zones {
             None => all.keys().map(String::as_str).collect(),
             Some(ZonesSel::One(z)) => vec![z.as_str()],
@@ -248,7 +251,11 @@ impl IndicatorSpec {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 impl Spec {
@@ -311,13 +318,18 @@ impl Spec {
     }
 
     fn validate(&self) -> Result<()> {
-        terrastat_core::Crs::parse(&self.crs).map_err(|e| self.fail(1, "key `crs`".into(), e.to_string()))?;
+        terrastat_core::Crs::parse(&self.crs)
+            .map_err(|e| self.fail(1, "key `crs`".into(), e.to_string()))?;
         for (name, z) in &self.zones {
             let line = line_of(&self.text, z.span().start);
             let what = format!("zones `{name}`");
             let z = z.get_ref();
             if z.h3.is_some() {
-                return Err(self.fail(line, what, "H3 zones are not supported yet (planned); use `path` or `grid`"));
+                return Err(self.fail(
+                    line,
+                    what,
+                    "H3 zones are not supported yet (planned); use `path` or `grid`",
+                ));
             }
             match (&z.path, z.grid) {
                 (Some(_), None) => {
@@ -332,7 +344,11 @@ impl Spec {
                     match (&z.extent, &z.bbox) {
                         (Some(e), None) => {
                             if !self.layers.contains_key(e) && !self.zones.contains_key(e) {
-                                return Err(self.fail(line, what, format!("`extent = \"{e}\"` names no layer or zone layer")));
+                                return Err(self.fail(
+                                    line,
+                                    what,
+                                    format!("`extent = \"{e}\"` names no layer or zone layer"),
+                                ));
                             }
                             if e == name {
                                 return Err(self.fail(line, what, "a grid cannot cover itself"));
@@ -340,23 +356,44 @@ impl Spec {
                         }
                         (None, Some(b)) => {
                             if !(b[0] < b[2] && b[1] < b[3]) {
-                                return Err(self.fail(line, what, "`bbox` must be [xmin, ymin, xmax, ymax] with min < max"));
+                                return Err(self.fail(
+                                    line,
+                                    what,
+                                    "`bbox` must be [xmin, ymin, xmax, ymax] with min < max",
+                                ));
                             }
                         }
-                        _ => return Err(self.fail(line, what, "a grid needs exactly one of `extent` or `bbox`")),
+                        _ => {
+                            return Err(self.fail(
+                                line,
+                                what,
+                                "a grid needs exactly one of `extent` or `bbox`",
+                            ))
+                        }
                     }
                 }
                 _ => return Err(self.fail(line, what, "give either `path` (with `id`) or `grid`")),
             }
         }
         if self.zones.is_empty() {
-            return Err(self.fail(1, "spec".into(), "no zone layer: add a `[zones.<name>]` table"));
+            return Err(self.fail(
+                1,
+                "spec".into(),
+                "no zone layer: add a `[zones.<name>]` table",
+            ));
         }
         let mut names = std::collections::BTreeMap::new();
         for (i, ind) in self.indicators.iter().enumerate() {
             let ind = ind.get_ref();
             if let Some(prev) = names.insert(ind.name.clone(), i) {
-                return Err(self.indicator_error(i, "name", format!("duplicate name (first at line {})", self.indicator_line(prev))));
+                return Err(self.indicator_error(
+                    i,
+                    "name",
+                    format!(
+                        "duplicate name (first at line {})",
+                        self.indicator_line(prev)
+                    ),
+                ));
             }
             if ind.name.is_empty() || !ind.name.chars().all(|c| c.is_alphanumeric() || c == '_') {
                 return Err(self.indicator_error(i, "name", "names are letters, digits and `_`"));
@@ -367,10 +404,15 @@ impl Spec {
         for (i, ind) in self.indicators.iter().enumerate() {
             let ind = ind.get_ref();
             if let Some(e) = &ind.expr {
-                let arith = Arith::parse(e).map_err(|e| self.indicator_error(i, "expr", e.to_string()))?;
+                let arith =
+                    Arith::parse(e).map_err(|e| self.indicator_error(i, "expr", e.to_string()))?;
                 for n in arith.names() {
                     if !names.contains_key(&n) {
-                        return Err(self.indicator_error(i, "expr", format!("`{n}` is not an indicator of this spec")));
+                        return Err(self.indicator_error(
+                            i,
+                            "expr",
+                            format!("`{n}` is not an indicator of this spec"),
+                        ));
                     }
                 }
             }
@@ -380,13 +422,30 @@ impl Spec {
 
     /// Indicator indexes in an order where every ratio comes after what it reads.
     pub fn ratio_order(&self) -> Result<Vec<usize>> {
-        let index: BTreeMap<&str, usize> = self.indicators.iter().enumerate().map(|(i, s)| (s.get_ref().name.as_str(), i)).collect();
+        let index: BTreeMap<&str, usize> = self
+            .indicators
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.get_ref().name.as_str(), i))
+            .collect();
         let mut state = vec![0u8; self.indicators.len()];
         let mut order = Vec::new();
-        fn visit(spec: &Spec, i: usize, index: &BTreeMap<&str, usize>, state: &mut [u8], order: &mut Vec<usize>) -> Result<()> {
+        fn visit(
+            spec: &Spec,
+            i: usize,
+            index: &BTreeMap<&str, usize>,
+            state: &mut [u8],
+            order: &mut Vec<usize>,
+        ) -> Result<()> {
             match state[i] {
                 2 => return Ok(()),
-                1 => return Err(spec.indicator_error(i, "expr", "ratios refer to each other in a cycle")),
+                1 => {
+                    return Err(spec.indicator_error(
+                        i,
+                        "expr",
+                        "ratios refer to each other in a cycle",
+                    ))
+                }
                 _ => {}
             }
             state[i] = 1;
@@ -416,20 +475,48 @@ impl Spec {
         // Which keys each kind takes.
         let takes_layer = !matches!(k, Ratio);
         let needs_layer = !matches!(k, Ratio | Area);
-        let takes_assign = matches!(k, Count | Sum | Mean | Min | Max | Median | ShareWithin | Density | CategoryShare | NearestDistance);
-        let needs_column = matches!(k, Sum | Mean | Min | Max | Median | Extensive | Intensive | CategoryShare);
+        let takes_assign = matches!(
+            k,
+            Count
+                | Sum
+                | Mean
+                | Min
+                | Max
+                | Median
+                | ShareWithin
+                | Density
+                | CategoryShare
+                | NearestDistance
+        );
+        let needs_column = matches!(
+            k,
+            Sum | Mean | Min | Max | Median | Extensive | Intensive | CategoryShare
+        );
         let takes_column = needs_column || matches!(k, Density);
-        let takes_weight = matches!(k, Mean | Median | ShareWithin | CategoryShare | NearestDistance);
+        let takes_weight = matches!(
+            k,
+            Mean | Median | ShareWithin | CategoryShare | NearestDistance
+        );
         let needs_other = matches!(k, ShareWithin | NearestDistance);
         if needs_layer && ind.layer.is_none() {
             return e("layer", "missing: this kind needs a source layer");
         }
         if !takes_layer && ind.layer.is_some() {
-            return e("layer", "a ratio has no layer: it reads other indicators in `expr`");
+            return e(
+                "layer",
+                "a ratio has no layer: it reads other indicators in `expr`",
+            );
         }
         if let Some(l) = &ind.layer {
             if !self.layers.contains_key(l) {
-                return Err(self.indicator_error(i, "layer", format!("no layer `{l}` (layers: {})", self.layers.keys().cloned().collect::<Vec<_>>().join(", "))));
+                return Err(self.indicator_error(
+                    i,
+                    "layer",
+                    format!(
+                        "no layer `{l}` (layers: {})",
+                        self.layers.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
             }
         }
         if ind.assign.is_some() && !takes_assign {
@@ -450,7 +537,9 @@ impl Spec {
         if needs_other {
             match &ind.other {
                 None => return e("other", "missing: this kind needs the other layer"),
-                Some(o) if !self.layers.contains_key(o) => return Err(self.indicator_error(i, "other", format!("no layer `{o}`"))),
+                Some(o) if !self.layers.contains_key(o) => {
+                    return Err(self.indicator_error(i, "other", format!("no layer `{o}`")))
+                }
                 _ => {}
             }
         } else if ind.other.is_some() {

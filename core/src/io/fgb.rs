@@ -17,7 +17,12 @@ struct Props<'a> {
 }
 
 impl PropertyProcessor for Props<'_> {
-    fn property(&mut self, _idx: usize, name: &str, value: &ColumnValue) -> geozero::error::Result<bool> {
+    fn property(
+        &mut self,
+        _idx: usize,
+        name: &str,
+        value: &ColumnValue,
+    ) -> geozero::error::Result<bool> {
         let v = match value {
             ColumnValue::Byte(v) => Value::Int(*v as i64),
             ColumnValue::UByte(v) => Value::Int(*v as i64),
@@ -27,7 +32,9 @@ impl PropertyProcessor for Props<'_> {
             ColumnValue::Int(v) => Value::Int(*v as i64),
             ColumnValue::UInt(v) => Value::Int(*v as i64),
             ColumnValue::Long(v) => Value::Int(*v),
-            ColumnValue::ULong(v) => i64::try_from(*v).map(Value::Int).unwrap_or(Value::Float(*v as f64)),
+            ColumnValue::ULong(v) => i64::try_from(*v)
+                .map(Value::Int)
+                .unwrap_or(Value::Float(*v as f64)),
             ColumnValue::Float(v) => Value::Float(*v as f64),
             ColumnValue::Double(v) => Value::Float(*v),
             ColumnValue::String(v) | ColumnValue::Json(v) | ColumnValue::DateTime(v) => {

@@ -36,9 +36,7 @@ pub fn read_geojson(path: &Path) -> Result<RawLayer> {
                 .get("properties")
                 .and_then(|p| p.get("name"))
                 .and_then(|n| n.as_str())
-                .ok_or_else(|| {
-                    Error::format(path, "`crs` member without `properties.name`")
-                })?;
+                .ok_or_else(|| Error::format(path, "`crs` member without `properties.name`"))?;
             Crs::parse(name).map_err(|e| Error::format(path, e.to_string()))?
         }
         None => Crs::crs84(),

@@ -37,7 +37,12 @@ fn parse_geo_meta(path: &Path, text: &str) -> Result<GeoMeta> {
     let col = v
         .get("columns")
         .and_then(|c| c.get(&column))
-        .ok_or_else(|| Error::format(path, format!("`geo` metadata does not describe column `{column}`")))?;
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                format!("`geo` metadata does not describe column `{column}`"),
+            )
+        })?;
     let encoding = col
         .get("encoding")
         .and_then(|e| e.as_str())
@@ -76,15 +81,32 @@ fn decode_wkb(bytes: Option<&[u8]>) -> std::result::Result<Geometry, String> {
 }
 
 /// Decode a column of WKB values, in parallel.
-pub(crate) fn decode_wkb_array(arr: &dyn Array) -> Option<Vec<std::result::Result<Geometry, String>>> {
+pub(crate) fn decode_wkb_array(
+    arr: &dyn Array,
+) -> Option<Vec<std::result::Result<Geometry, String>>> {
     if let Some(b) = arr.as_any().downcast_ref::<BinaryArray>() {
-        return Some((0..b.len()).into_par_iter().map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i)))).collect());
+        return Some(
+            (0..b.len())
+                .into_par_iter()
+                .map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i))))
+                .collect(),
+        );
     }
     if let Some(b) = arr.as_any().downcast_ref::<LargeBinaryArray>() {
-        return Some((0..b.len()).into_par_iter().map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i)))).collect());
+        return Some(
+            (0..b.len())
+                .into_par_iter()
+                .map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i))))
+                .collect(),
+        );
     }
     if let Some(b) = arr.as_any().downcast_ref::<arrow_array::BinaryViewArray>() {
-        return Some((0..b.len()).into_par_iter().map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i)))).collect());
+        return Some(
+            (0..b.len())
+                .into_par_iter()
+                .map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i))))
+                .collect(),
+        );
     }
     None
 }
@@ -98,14 +120,18 @@ macro_rules! decode_native {
                     return Err("null geometry".to_string());
                 }
                 let v = a.value(i).map_err(|e| format!("bad geometry: {e}"))?;
-                v.try_to_geometry()
-                    .ok_or_else(|| "empty point".to_string())
+                v.try_to_geometry().ok_or_else(|| "empty point".to_string())
             })
             .collect::<Vec<_>>()
     }};
 }
 
-fn decode_native(path: &Path, arr: &ArrayRef, field: &Field, encoding: &str) -> Result<Vec<std::result::Result<Geometry, String>>> {
+fn decode_native(
+    path: &Path,
+    arr: &ArrayRef,
+    field: &Field,
+    encoding: &str,
+) -> Result<Vec<std::result::Result<Geometry, String>>> {
     let ext = match encoding {
         "point" => "geoarrow.point",
         "linestring" => "geoarrow.linestring",
@@ -141,16 +167,31 @@ fn decode_native(path: &Path, arr: &ArrayRef, field: &Field, encoding: &str) -> 
 /// `geometry`, `geom` or `wkb_geometry`, whose CRS must then come from the spec).
 pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
-    let kv = builder.metadata().file_metadata().key_value_metadata().cloned().unwrap_or_default();
-    let meta = match kv.iter().find(|k| k.key == "geo").and_then(|k| k.value.as_deref()) {
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .cloned()
+        .unwrap_or_default();
+    let meta = match kv
+        .iter()
+        .find(|k| k.key == "geo")
+        .and_then(|k| k.value.as_deref())
+    {
         Some(text) => parse_geo_meta(path, text)?,
         None => {
             let schema = builder.schema();
             let column = ["geometry", "geom", "wkb_geometry"]
                 .into_iter()
                 .find(|c| schema.field_with_name(c).is_ok())
-                .ok_or_else(|| Error::format(path, "not a GeoParquet file: no `geo` metadata and no `geometry` column"))?;
+                .ok_or_else(|| {
+                    Error::format(
+                        path,
+                        "not a GeoParquet file: no `geo` metadata and no `geometry` column",
+                    )
+                })?;
             GeoMeta {
                 column: column.to_string(),
                 encoding: "WKB".into(),
@@ -160,8 +201,14 @@ pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
         }
     };
     let schema = builder.schema().clone();
-    let reader = builder.with_batch_size(65_536).build().map_err(|e| Error::parquet(path, e))?;
-    let batches: Vec<RecordBatch> = reader.collect::<std::result::Result<_, _>>()?;
+    let reader = builder
+        .with_batch_size(65_536)
+        .build()
+        .map_err(|e| Error::parquet(path, e))?;
+    // Decoding errors of the data pages come as ArrowError: keep the file in the message.
+    let batches: Vec<RecordBatch> = reader
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e: arrow_schema::ArrowError| Error::parquet(path, e.into()))?;
     let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
     let (gi, gfield) = schema
         .column_with_name(&meta.column)
@@ -197,7 +244,8 @@ pub fn to_wkb_array(geoms: &[Geometry]) -> Result<BinaryArray> {
         .par_iter()
         .map(|g| {
             let mut buf = Vec::new();
-            wkb::writer::write_geometry(&mut buf, g, &Default::default()).map_err(|e| e.to_string())?;
+            wkb::writer::write_geometry(&mut buf, g, &Default::default())
+                .map_err(|e| e.to_string())?;
             Ok(buf)
         })
         .collect();
@@ -209,7 +257,12 @@ pub fn to_wkb_array(geoms: &[Geometry]) -> Result<BinaryArray> {
 }
 
 /// The GeoParquet 1.1 `geo` metadata for a WKB column.
-pub fn geo_metadata(column: &str, crs: &Crs, geoms: &[Geometry], bbox: Option<geo::Rect>) -> String {
+pub fn geo_metadata(
+    column: &str,
+    crs: &Crs,
+    geoms: &[Geometry],
+    bbox: Option<geo::Rect>,
+) -> String {
     let mut types: Vec<&str> = geoms
         .iter()
         .map(|g| match g {
@@ -241,7 +294,12 @@ pub fn geo_metadata(column: &str, crs: &Crs, geoms: &[Geometry], bbox: Option<ge
 }
 
 /// Append a WKB geometry column to a batch and return the batch and its GeoParquet metadata.
-pub fn with_geometry_column(batch: &RecordBatch, column: &str, crs: &Crs, geoms: &[Geometry]) -> Result<(RecordBatch, String)> {
+pub fn with_geometry_column(
+    batch: &RecordBatch,
+    column: &str,
+    crs: &Crs,
+    geoms: &[Geometry],
+) -> Result<(RecordBatch, String)> {
     let wkb: ArrayRef = Arc::new(to_wkb_array(geoms)?);
     let mut fields: Vec<Arc<Field>> = batch.schema().fields().iter().cloned().collect();
     fields.push(Arc::new(Field::new(column, DataType::Binary, true)));

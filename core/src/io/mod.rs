@@ -124,12 +124,12 @@ pub fn read_layer(name: &str, path: &Path, opts: &ReadOptions) -> Result<Layer> 
 /// Write `contents` to `path` atomically: a temporary file in the same
 /// directory, flushed and synced, then renamed over `path`.
 pub fn write_atomic(path: &Path, contents: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("out");
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -145,7 +145,11 @@ pub fn write_atomic(path: &Path, contents: impl FnOnce(&mut File) -> Result<()>)
 }
 
 /// Write a batch as Parquet (zstd), atomically, with extra key-value metadata.
-pub fn write_parquet(path: &Path, batch: &RecordBatch, metadata: &[(String, String)]) -> Result<()> {
+pub fn write_parquet(
+    path: &Path,
+    batch: &RecordBatch,
+    metadata: &[(String, String)],
+) -> Result<()> {
     write_atomic(path, |f| {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -156,8 +160,12 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch, metadata: &[(String, Stri
                     .collect(),
             ))
             .build();
-        let mut w = ArrowWriter::try_new(f.try_clone().map_err(|e| Error::io(path, e))?, batch.schema(), Some(props))
-            .map_err(|e| Error::parquet(path, e))?;
+        let mut w = ArrowWriter::try_new(
+            f.try_clone().map_err(|e| Error::io(path, e))?,
+            batch.schema(),
+            Some(props),
+        )
+        .map_err(|e| Error::parquet(path, e))?;
         w.write(batch).map_err(|e| Error::parquet(path, e))?;
         w.close().map_err(|e| Error::parquet(path, e))?;
         Ok(())
@@ -167,7 +175,9 @@ pub fn write_parquet(path: &Path, batch: &RecordBatch, metadata: &[(String, Stri
 /// Write a batch as CSV with a header, atomically.
 pub fn write_csv(path: &Path, batch: &RecordBatch) -> Result<()> {
     write_atomic(path, |f| {
-        let mut w = arrow_csv::WriterBuilder::new().with_header(true).build(f.try_clone().map_err(|e| Error::io(path, e))?);
+        let mut w = arrow_csv::WriterBuilder::new()
+            .with_header(true)
+            .build(f.try_clone().map_err(|e| Error::io(path, e))?);
         w.write(batch)?;
         Ok(())
     })

@@ -23,7 +23,7 @@ pub fn read_ogr(path: &Path, layer: Option<&str>) -> Result<RawLayer> {
             .map_err(|e| Error::format(path, format!("GDAL: {e}")))?,
     };
     let crs = lyr.spatial_ref().and_then(|srs| {
-        let auth = srs.auth_name().ok()?;
+        let auth = srs.auth_name()?;
         let code = srs.auth_code().ok()?;
         Crs::parse(&format!("{auth}:{code}")).ok()
     });

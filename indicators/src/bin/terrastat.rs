@@ -12,7 +12,11 @@ use terrastat_indicators::run::{run, RunOptions};
 use terrastat_indicators::spec::Spec;
 
 #[derive(Parser)]
-#[command(name = "terrastat", version, about = "Territorial indicators from geodata layers")]
+#[command(
+    name = "terrastat",
+    version,
+    about = "Territorial indicators from geodata layers"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,11 +77,20 @@ struct Bar(ProgressBar);
 
 impl Bar {
     fn new(quiet: bool) -> Bar {
-        let pb = ProgressBar::with_draw_target(None, if quiet { ProgressDrawTarget::hidden() } else { ProgressDrawTarget::stderr() });
+        let pb = ProgressBar::with_draw_target(
+            None,
+            if quiet {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
         pb.set_style(
-            ProgressStyle::with_template("{spinner} {msg:40} [{bar:30}] {human_pos}/{human_len} {elapsed_precise} eta {eta}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{spinner} {msg:40} [{bar:30}] {human_pos}/{human_len} {elapsed_precise} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         Bar(pb)
     }
@@ -99,7 +112,10 @@ impl Progress for Bar {
 
 fn threads(n: Option<usize>) -> anyhow::Result<()> {
     if let Some(n) = n {
-        rayon::ThreadPoolBuilder::new().num_threads(n).build_global().context("cannot set the thread count")?;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .context("cannot set the thread count")?;
     }
     Ok(())
 }
@@ -131,7 +147,13 @@ fn report_inputs(files: &[terrastat_indicators::eval::InputFile]) {
 fn real_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { spec, out, threads: n, geo, quiet } => {
+        Command::Run {
+            spec,
+            out,
+            threads: n,
+            geo,
+            quiet,
+        } => {
             threads(n)?;
             let spec = Spec::load(&spec)?;
             let bar = Bar::new(quiet);
@@ -143,24 +165,53 @@ fn real_main() -> anyhow::Result<()> {
                 eprintln!("inputs:");
                 report_inputs(&result.inputs.files);
                 for t in &result.tables {
-                    eprintln!("zones {:<16} {:>7} zones × {} columns", t.zones, t.batch.num_rows(), t.batch.num_columns() - 1);
+                    eprintln!(
+                        "zones {:<16} {:>7} zones × {} columns",
+                        t.zones,
+                        t.batch.num_rows(),
+                        t.batch.num_columns() - 1
+                    );
                 }
-                eprintln!("wrote {} files to {} in {:.2} s", result.files.len(), out.display(), t0.elapsed().as_secs_f64());
+                eprintln!(
+                    "wrote {} files to {} in {:.2} s",
+                    result.files.len(),
+                    out.display(),
+                    t0.elapsed().as_secs_f64()
+                );
             }
         }
         Command::Check { spec } => {
             let spec = Spec::load(&spec)?;
             // Open every input and dry-run every indicator on empty work: the
             // cheapest complete check is a real evaluation of the inputs' schema.
-            let inputs = terrastat_indicators::eval::Inputs::load(&spec, &terrastat_core::NoProgress)?;
+            let inputs =
+                terrastat_indicators::eval::Inputs::load(&spec, &terrastat_core::NoProgress)?;
             terrastat_indicators::eval::check_columns(&spec, &inputs)?;
-            eprintln!("{}: OK ({} layers, {} zone layers, {} indicators)", spec.path.display(), inputs.layers.len(), inputs.zones.len(), spec.indicators.len());
+            eprintln!(
+                "{}: OK ({} layers, {} zone layers, {} indicators)",
+                spec.path.display(),
+                inputs.layers.len(),
+                inputs.zones.len(),
+                spec.indicators.len()
+            );
             report_inputs(&inputs.files);
         }
-        Command::Generate { communes, out, buildings, vegetation, flood, seed, threads: n } => {
+        Command::Generate {
+            communes,
+            out,
+            buildings,
+            vegetation,
+            flood,
+            seed,
+            threads: n,
+        } => {
             threads(n)?;
             let layer = read_layer("communes", &communes, &ReadOptions::default())?;
-            let opts = GenerateOptions::default().buildings(buildings).vegetation(vegetation).flood(flood).seed(seed);
+            let opts = GenerateOptions::default()
+                .buildings(buildings)
+                .vegetation(vegetation)
+                .flood(flood)
+                .seed(seed);
             let t0 = std::time::Instant::now();
             let s = generate(&layer, &opts, &out)?;
             eprintln!(
