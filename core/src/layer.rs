@@ -169,11 +169,45 @@ fn normalise(g: Geometry) -> std::result::Result<Geometry, String> {
 /// Exteriors counter-clockwise, holes clockwise (as OGC and RFC 7946 say).
 fn orient(g: Geometry) -> Geometry {
     use geo::orient::{Direction, Orient};
+    use geo::Winding;
     match g {
+        Geometry::Polygon(p) if p.interiors().is_empty() && p.exterior().is_ccw() => {
+            Geometry::Polygon(p)
+        }
         Geometry::Polygon(p) => Geometry::Polygon(p.orient(Direction::Default)),
         Geometry::MultiPolygon(mp) => Geometry::MultiPolygon(mp.orient(Direction::Default)),
         g => g,
     }
+}
+
+/// A fast validity check for the common case of a small polygon without
+/// holes (a building footprint): at least three distinct vertices, a
+/// non-zero area, and no two non-adjacent edges that meet (robust
+/// predicates). `false` means "not shown valid here": the caller then runs
+/// `geo`'s full validation.
+fn quick_valid(p: &geo::Polygon) -> bool {
+    use geo::{Area, Intersects, Line};
+    let ring = &p.exterior().0;
+    let n = ring.len();
+    if !p.interiors().is_empty() || !(4..=32).contains(&n) || ring[0] != ring[n - 1] {
+        return false;
+    }
+    if ring.windows(2).any(|w| w[0] == w[1]) || p.signed_area() == 0.0 {
+        return false;
+    }
+    let edges: Vec<Line> = ring.windows(2).map(|w| Line::new(w[0], w[1])).collect();
+    let m = edges.len();
+    for i in 0..m {
+        for j in i + 2..m {
+            if i == 0 && j == m - 1 {
+                continue; // adjacent through the closing point
+            }
+            if edges[i].intersects(&edges[j]) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 enum Checked {
@@ -187,7 +221,7 @@ fn check_polygonal(g: Geometry, policy: InvalidPolicy) -> std::result::Result<Ch
         return Ok(Checked::Keep(orient(g)));
     }
     let valid = match &g {
-        Geometry::Polygon(p) => p.is_valid(),
+        Geometry::Polygon(p) => quick_valid(p) || p.is_valid(),
         Geometry::MultiPolygon(mp) => mp.is_valid(),
         _ => true,
     };

@@ -11,6 +11,10 @@ use terrastat_indicators::generate::{generate, GenerateOptions};
 use terrastat_indicators::run::{run, RunOptions};
 use terrastat_indicators::spec::Spec;
 
+// Millions of small geometries: a fast allocator matters.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "terrastat",
@@ -40,6 +44,9 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Print the time of each stage on stderr.
+        #[arg(long)]
+        timings: bool,
     },
     /// Validate a spec and its inputs without computing.
     Check {
@@ -72,11 +79,15 @@ enum Command {
     },
 }
 
-/// A progress bar on stderr (hidden when stderr is not a terminal or `--quiet`).
-struct Bar(ProgressBar);
+/// A progress bar on stderr (hidden when stderr is not a terminal or `--quiet`),
+/// optionally printing each stage's duration.
+struct Bar(
+    ProgressBar,
+    Option<std::sync::Mutex<(String, std::time::Instant)>>,
+);
 
 impl Bar {
-    fn new(quiet: bool) -> Bar {
+    fn new(quiet: bool, timings: bool) -> Bar {
         let pb = ProgressBar::with_draw_target(
             None,
             if quiet {
@@ -92,12 +103,20 @@ impl Bar {
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
         );
-        Bar(pb)
+        Bar(
+            pb,
+            timings.then(|| std::sync::Mutex::new((String::new(), std::time::Instant::now()))),
+        )
     }
 }
 
 impl Progress for Bar {
     fn begin(&self, stage: &str, total: u64) {
+        if let Some(t) = &self.1 {
+            if let Ok(mut t) = t.lock() {
+                *t = (stage.to_string(), std::time::Instant::now());
+            }
+        }
         self.0.reset();
         self.0.set_length(total);
         self.0.set_message(stage.to_string());
@@ -106,6 +125,12 @@ impl Progress for Bar {
         self.0.inc(n);
     }
     fn end(&self) {
+        if let Some(t) = &self.1 {
+            if let Ok(t) = t.lock() {
+                self.0
+                    .suspend(|| eprintln!("  {:>8.3} s  {}", t.1.elapsed().as_secs_f64(), t.0));
+            }
+        }
         self.0.tick();
     }
 }
@@ -153,10 +178,11 @@ fn real_main() -> anyhow::Result<()> {
             threads: n,
             geo,
             quiet,
+            timings,
         } => {
             threads(n)?;
             let spec = Spec::load(&spec)?;
-            let bar = Bar::new(quiet);
+            let bar = Bar::new(quiet, timings);
             let t0 = std::time::Instant::now();
             let result = run(&spec, &out, &RunOptions::default().geo(geo), &bar);
             bar.0.finish_and_clear();
