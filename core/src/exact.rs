@@ -192,7 +192,7 @@ mod tests {
             polygon![(x: 5.0, y: 5.0), (x: 15.0, y: 5.0), (x: 15.0, y: 15.0), (x: 5.0, y: 15.0)];
         let parts = convex_parts(&f);
         assert_eq!(parts.len(), 1);
-        assert_eq!(area_in_part(&[zone.clone()], &parts[0]), 25.0);
+        assert_eq!(area_in_part(std::slice::from_ref(&zone), &parts[0]), 25.0);
         // Clockwise zone, same answer.
         let mut cw = zone.clone();
         cw.exterior_mut(|r| r.0.reverse());
@@ -208,7 +208,10 @@ mod tests {
         assert!((total - l.unsigned_area()).abs() < 1e-12);
         let zone =
             polygon![(x: 0.5, y: -1.0), (x: 10.0, y: -1.0), (x: 10.0, y: 10.0), (x: 0.5, y: 10.0)];
-        let a: f64 = parts.iter().map(|p| area_in_part(&[zone.clone()], p)).sum();
+        let a: f64 = parts
+            .iter()
+            .map(|p| area_in_part(std::slice::from_ref(&zone), p))
+            .sum();
         assert!((a - (3.5 + 0.5 * 3.0)).abs() < 1e-12, "{a}");
     }
 

@@ -907,30 +907,6 @@ pub fn evaluate_quiet(spec: &Spec) -> Result<(Inputs, Vec<ZoneTable>)> {
     evaluate(spec, &NoProgress)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn medians() {
-        assert_eq!(
-            stat_of(Kind::Median, &[(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]),
-            Some(2.0)
-        );
-        assert_eq!(
-            stat_of(
-                Kind::Median,
-                &[(4.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]
-            ),
-            Some(2.5)
-        );
-        assert_eq!(stat_of(Kind::Median, &[(1.0, 3.0), (10.0, 1.0)]), Some(1.0));
-        assert_eq!(stat_of(Kind::Median, &[]), None);
-        assert_eq!(stat_of(Kind::Mean, &[(1.0, 1.0), (4.0, 2.0)]), Some(3.0));
-        assert_eq!(stat_of(Kind::Max, &[(1.0, 1.0), (4.0, 2.0)]), Some(4.0));
-    }
-}
-
 /// Check that every column an indicator reads exists in its layer with a
 /// fitting type, and that every filter's columns exist (no computation).
 pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
@@ -982,4 +958,28 @@ pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(
+            stat_of(Kind::Median, &[(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]),
+            Some(2.0)
+        );
+        assert_eq!(
+            stat_of(
+                Kind::Median,
+                &[(4.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]
+            ),
+            Some(2.5)
+        );
+        assert_eq!(stat_of(Kind::Median, &[(1.0, 3.0), (10.0, 1.0)]), Some(1.0));
+        assert_eq!(stat_of(Kind::Median, &[]), None);
+        assert_eq!(stat_of(Kind::Mean, &[(1.0, 1.0), (4.0, 2.0)]), Some(3.0));
+        assert_eq!(stat_of(Kind::Max, &[(1.0, 1.0), (4.0, 2.0)]), Some(4.0));
+    }
 }

@@ -168,26 +168,28 @@ fn building(c: Coord, density: f64, rng: &mut ChaCha8Rng) -> Building {
     } else {
         rng.random_range(2001..2024)
     };
-    let material = match (year, rng.random_range(0..4)) {
-        (..1915, 0 | 1) => "stone",
-        (..1915, _) => "brick",
-        (..1946, 0) => "stone",
-        (..1946, _) => "brick",
-        (..1975, 3) => "brick",
-        (..1975, _) => "concrete",
-        (_, 0) => "wood",
-        (_, 1) => "steel",
-        (_, 2) => "mixed",
-        _ => "concrete",
+    let r = rng.random_range(0..4);
+    let material = if year < 1915 {
+        ["stone", "stone", "brick", "brick"][r]
+    } else if year < 1946 {
+        ["stone", "brick", "brick", "brick"][r]
+    } else if year < 1975 {
+        ["concrete", "concrete", "concrete", "brick"][r]
+    } else {
+        ["wood", "steel", "mixed", "concrete"][r]
     };
     const CLASSES: [&str; 7] = ["A", "B", "C", "D", "E", "F", "G"];
     const KWH: [f64; 7] = [50.0, 90.0, 150.0, 230.0, 330.0, 420.0, 500.0];
-    let centre = match year {
-        ..1946 => 4.3,
-        ..1975 => 4.0,
-        ..2001 => 3.0,
-        ..2013 => 2.0,
-        _ => 1.0,
+    let centre = if year < 1946 {
+        4.3
+    } else if year < 1975 {
+        4.0
+    } else if year < 2001 {
+        3.0
+    } else if year < 2013 {
+        2.0
+    } else {
+        1.0
     };
     let k = (centre + 1.2 * normalish(rng)).round().clamp(0.0, 6.0) as usize;
     let known = rng.random::<f64>() >= 0.04;

@@ -338,7 +338,7 @@ impl Spec {
                     }
                 }
                 (None, Some(cell)) => {
-                    if !(cell > 0.0) {
+                    if cell.is_nan() || cell <= 0.0 {
                         return Err(self.fail(line, what, "`grid` must be a positive cell size"));
                     }
                     match (&z.extent, &z.bbox) {
