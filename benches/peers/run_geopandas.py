@@ -6,17 +6,44 @@
 Shapely/GEOS calls are single-threaded; --threads is passed to tobler as n_jobs
 (joblib/loky worker processes) for workload b.
 """
+import json
 import os
 import sys
 
 import geopandas as gpd
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
+import pyproj
+import shapely
 import tobler
 from tobler.area_weighted import area_interpolate
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from peerlib import LAYERS, Phases, layer_path, parse_args, write_result, write_sidecar  # noqa: E402
+
+
+def read_layer(path, columns):
+    """gpd.read_parquet, except when PROJ rejects the file's GeoParquet CRS.
+
+    `terrastat generate` writes a PROJJSON stub for EPSG:2154
+    ({"$schema", "id": {"authority": "EPSG", "code": 2154}, "name", "type": "ProjectedCRS"},
+    without base_crs / conversion / coordinate_system), which pyproj refuses
+    ("Missing base_crs key"), so gpd.read_parquet fails. Then the same thing is done by
+    hand: pyarrow read of the columns, shapely.from_wkb, CRS from the stub's id."""
+    geo = json.loads(pq.ParquetFile(path).metadata.metadata[b"geo"])
+    name = geo["primary_column"]
+    crs = geo["columns"][name].get("crs")
+    try:
+        if crs is not None:
+            pyproj.CRS.from_user_input(crs)
+        return gpd.read_parquet(path, columns=columns + [name])
+    except pyproj.exceptions.CRSError:
+        crs = f"{crs['id']['authority']}:{crs['id']['code']}"
+    table = pq.read_table(path, columns=columns + [name])
+    geom = shapely.from_wkb(table.column(name).to_numpy(zero_copy_only=False))
+    df = table.drop_columns([name]).to_pandas()
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geom, crs=crs, name="geometry"), crs=crs)
 
 
 def assign_by_centroid(buildings, communes):
@@ -41,8 +68,11 @@ def workload_b(L, threads):
 
 def workload_c(L):
     communes, veg = L["communes"], L["vegetation"]
-    # union (dissolve) the vegetation polygons touching each commune, then intersect with it
+    # union (dissolve) the vegetation polygons touching each commune, then intersect with it;
+    # invalid polygons (the generator writes some self-intersecting ones) are repaired
+    # with make_valid before the union, as in the SQL (GEOS would raise a TopologyException)
     hits = gpd.sjoin(veg[["geometry"]], communes[["insee", "geometry"]], predicate="intersects", how="inner")
+    hits = hits.set_geometry(hits.geometry.make_valid())
     union = hits[["insee", "geometry"]].dissolve(by="insee")
     zone = communes.set_index("insee").geometry.loc[union.index]
     covered = union.geometry.intersection(zone).area
@@ -67,7 +97,7 @@ def main():
     ph = Phases()
     L = {}
     for layer, cols in LAYERS[args.workload].items():
-        L[layer] = gpd.read_parquet(layer_path(args.data_dir, layer), columns=cols + ["geometry"])
+        L[layer] = read_layer(layer_path(args.data_dir, layer), cols)
     ph.mark("read")
 
     parts = []

@@ -37,10 +37,13 @@ FROM communes c LEFT JOIN agg ON c.insee = agg.insee
 """
 
 # Union the vegetation polygons touching each commune first (no double counting of
-# overlaps), then intersect the union with the commune.
+# overlaps), then intersect the union with the commune. Invalid (self-intersecting)
+# vegetation polygons are repaired with ST_MakeValid first, like terrastat's default
+# `invalid = "repair"`: without it DuckDB spatial's ST_Union_Agg crashes (SIGSEGV) on the
+# generator's 77 self-intersecting polygons instead of raising GEOS' TopologyException.
 C = """
 WITH u AS (
-    SELECT c.insee, ST_Union_Agg(v.geometry) AS geom
+    SELECT c.insee, ST_Union_Agg(ST_MakeValid(v.geometry)) AS geom
     FROM vegetation v JOIN communes c ON ST_Intersects(v.geometry, c.geometry)
     GROUP BY c.insee)
 SELECT c.insee,

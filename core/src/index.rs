@@ -115,6 +115,127 @@ pub struct PreparedPolygon {
     edges: RTree<Line>,
     area: f64,
     n_coords: usize,
+    grid: Option<CellGrid>,
+}
+
+/// A coarse grid over a large polygon's box, each cell marked outside,
+/// inside, or crossed by the boundary: points and small boxes in unmarked
+/// cells are answered without touching the edges.
+#[derive(Debug, Clone)]
+struct CellGrid {
+    x0: f64,
+    y0: f64,
+    w: f64,
+    h: f64,
+    nx: usize,
+    ny: usize,
+    state: Vec<u8>,
+}
+
+const OUT: u8 = 0;
+const IN: u8 = 1;
+const EDGE: u8 = 2;
+
+/// Vertex count from which a polygon gets a [`CellGrid`].
+const GRID_THRESHOLD: usize = 48;
+
+impl CellGrid {
+    fn cell_range(&self, lo: f64, hi: f64, o: f64, size: f64, n: usize) -> (usize, usize) {
+        let a = ((lo - o) / size).floor().clamp(0.0, (n - 1) as f64) as usize;
+        let b = ((hi - o) / size).floor().clamp(0.0, (n - 1) as f64) as usize;
+        (a, b)
+    }
+
+    fn build(
+        rect: Rect,
+        edges: &RTree<Line>,
+        n_coords: usize,
+        locate: impl Fn(Coord) -> Location,
+    ) -> Option<CellGrid> {
+        let cells = (4 * n_coords).clamp(16, 65_536) as f64;
+        let (wd, ht) = (rect.width(), rect.height());
+        if wd <= 0.0 || ht <= 0.0 {
+            return None;
+        }
+        let nx = ((cells * wd / ht).sqrt().round() as usize).clamp(1, 1024);
+        let ny = ((cells / nx as f64).round() as usize).clamp(1, 1024);
+        let mut g = CellGrid {
+            x0: rect.min().x,
+            y0: rect.min().y,
+            w: wd / nx as f64,
+            h: ht / ny as f64,
+            nx,
+            ny,
+            state: vec![OUT; nx * ny],
+        };
+        // Cells met by an edge's box are boundary cells (conservative);
+        // a margin of one cell on each side guards against rounding.
+        for e in edges.iter() {
+            let (ax, bx) = g.cell_range(
+                e.start.x.min(e.end.x),
+                e.start.x.max(e.end.x),
+                g.x0,
+                g.w,
+                nx,
+            );
+            let (ay, by) = g.cell_range(
+                e.start.y.min(e.end.y),
+                e.start.y.max(e.end.y),
+                g.y0,
+                g.h,
+                ny,
+            );
+            for j in ay.saturating_sub(1)..=(by + 1).min(ny - 1) {
+                for i in ax.saturating_sub(1)..=(bx + 1).min(nx - 1) {
+                    g.state[j * nx + i] = EDGE;
+                }
+            }
+        }
+        // A run of edge-free cells in a row lies all inside or all outside:
+        // locate its first cell's centre.
+        for j in 0..ny {
+            let mut i = 0;
+            while i < nx {
+                if g.state[j * nx + i] == EDGE {
+                    i += 1;
+                    continue;
+                }
+                let c = Coord {
+                    x: g.x0 + (i as f64 + 0.5) * g.w,
+                    y: g.y0 + (j as f64 + 0.5) * g.h,
+                };
+                let v = if locate(c) == Location::Inside {
+                    IN
+                } else {
+                    OUT
+                };
+                while i < nx && g.state[j * nx + i] != EDGE {
+                    g.state[j * nx + i] = v;
+                    i += 1;
+                }
+            }
+        }
+        Some(g)
+    }
+
+    /// The state shared by every cell `r` meets, or `EDGE` when they differ
+    /// or one is crossed by the boundary.
+    fn state_of(&self, r: &Rect) -> u8 {
+        let (ax, bx) = self.cell_range(r.min().x, r.max().x, self.x0, self.w, self.nx);
+        let (ay, by) = self.cell_range(r.min().y, r.max().y, self.y0, self.h, self.ny);
+        let first = self.state[ay * self.nx + ax];
+        if first == EDGE {
+            return EDGE;
+        }
+        for j in ay..=by {
+            for i in ax..=bx {
+                if self.state[j * self.nx + i] != first {
+                    return EDGE;
+                }
+            }
+        }
+        first
+    }
 }
 
 /// Vertex count above which a polygon is clipped to the feature's box
@@ -136,13 +257,20 @@ impl PreparedPolygon {
         let rect = geom.bounding_rect();
         let area = geom.unsigned_area();
         let n_coords = geom.coords_count();
-        Self {
+        let mut p = Self {
             geom,
             rect,
             edges: RTree::bulk_load(edges),
             area,
             n_coords,
+            grid: None,
+        };
+        if n_coords >= GRID_THRESHOLD {
+            if let Some(r) = p.rect {
+                p.grid = CellGrid::build(r, &p.edges, n_coords, |c| p.locate_exact(c));
+            }
         }
+        p
     }
 
     /// The geometry.
@@ -164,6 +292,24 @@ impl PreparedPolygon {
     /// number with robust orientation predicates (as `geo` does), so the
     /// answer is exact for the given floating-point coordinates.
     pub fn locate(&self, c: Coord) -> Location {
+        if let Some(g) = &self.grid {
+            let inside_box = self.rect.is_some_and(|r| {
+                c.x >= r.min().x && c.x <= r.max().x && c.y >= r.min().y && c.y <= r.max().y
+            });
+            if !inside_box {
+                return Location::Outside;
+            }
+            match g.state_of(&Rect::new(c, c)) {
+                IN => return Location::Inside,
+                OUT => return Location::Outside,
+                _ => {}
+            }
+        }
+        self.locate_exact(c)
+    }
+
+    /// [`Self::locate`] without the cell grid.
+    fn locate_exact(&self, c: Coord) -> Location {
         let Some(rect) = self.rect else {
             return Location::Outside;
         };
@@ -205,6 +351,11 @@ impl PreparedPolygon {
     /// Whether any edge's bounding box meets `r`: if not, a geometry within
     /// `r` is entirely inside or entirely outside.
     pub fn boundary_near(&self, r: &Rect) -> bool {
+        if let Some(g) = &self.grid {
+            if g.state_of(r) != EDGE {
+                return false;
+            }
+        }
         self.edges
             .locate_in_envelope_intersecting_int(
                 &AABB::from_corners(geo::Point::from(r.min()), geo::Point::from(r.max())),
@@ -273,7 +424,7 @@ impl PreparedPolygon {
         }
         // The robust predicate decides whether they meet at all; the measure
         // of a feature that only touches is 0.
-        if !g.intersects(&self.geom) {
+        if !self.meets(g, g_rect) {
             return None;
         }
         let measure = match g {
@@ -286,6 +437,53 @@ impl PreparedPolygon {
         Some(Piece {
             measure,
             intersects: true,
+        })
+    }
+
+    /// Whether `g` meets this polygon (touching counts), with robust
+    /// predicates: an edge of `g` meets an edge of the polygon (edges found
+    /// through the R-tree), or, failing that, `g` lies inside the polygon,
+    /// or a part of the polygon lies inside `g`.
+    pub(crate) fn meets(&self, g: &Geometry, g_rect: &Rect) -> bool {
+        use geo::LinesIter;
+        let mut edges_meet = false;
+        let visit = |l: Line| {
+            let env = AABB::from_corners(
+                geo::point! { x: l.start.x.min(l.end.x), y: l.start.y.min(l.end.y) },
+                geo::point! { x: l.start.x.max(l.end.x), y: l.start.y.max(l.end.y) },
+            );
+            self.edges
+                .locate_in_envelope_intersecting_int(&env, |e| {
+                    if e.intersects(&l) {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+                .is_break()
+        };
+        let lines: Box<dyn Iterator<Item = Line>> = match g {
+            Geometry::Polygon(p) => Box::new(p.lines_iter()),
+            Geometry::MultiPolygon(mp) => Box::new(mp.lines_iter()),
+            Geometry::LineString(l) => Box::new(l.lines_iter()),
+            Geometry::MultiLineString(ml) => Box::new(ml.lines_iter()),
+            _ => Box::new(std::iter::empty()),
+        };
+        for l in lines {
+            if visit(l) {
+                edges_meet = true;
+                break;
+            }
+        }
+        if edges_meet {
+            return true;
+        }
+        if g.coords_iter().any(|c| self.locate(c) != Location::Outside) {
+            return true;
+        }
+        self.geom.iter().any(|p| {
+            p.bounding_rect().is_some_and(|r| r.intersects(g_rect))
+                && p.exterior().0.first().is_some_and(|c| g.intersects(c))
         })
     }
 

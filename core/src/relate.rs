@@ -177,6 +177,6 @@ impl PreparedPolygon {
                 .next()
                 .is_some_and(|c| self.locate(c) == Location::Inside);
         }
-        g.intersects(self.geometry())
+        self.meets(g, g_rect)
     }
 }

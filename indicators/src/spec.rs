@@ -297,6 +297,27 @@ impl Spec {
         line_of(&self.text, self.indicators[i].span().start)
     }
 
+    /// The line of `key` in the table `[header]` (the header's line if the
+    /// key is not found; 1 if neither is).
+    pub fn key_line(&self, header: &str, key: &str) -> usize {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let Some(h) = lines.iter().position(|l| l.trim() == format!("[{header}]")) else {
+            return 1;
+        };
+        for (i, l) in lines.iter().enumerate().skip(h + 1) {
+            let t = l.trim_start();
+            if t.starts_with('[') {
+                break;
+            }
+            if t.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+            {
+                return i + 1;
+            }
+        }
+        h + 1
+    }
+
     fn fail(&self, line: usize, what: String, message: impl Into<String>) -> Error {
         Error::Spec {
             path: self.path.clone(),
@@ -320,6 +341,23 @@ impl Spec {
     fn validate(&self) -> Result<()> {
         terrastat_core::Crs::parse(&self.crs)
             .map_err(|e| self.fail(1, "key `crs`".into(), e.to_string()))?;
+        let crs_of = self
+            .layers
+            .iter()
+            .map(|(n, l)| (("layers", n), l.crs.as_ref()))
+            .chain(
+                self.zones
+                    .iter()
+                    .map(|(n, z)| (("zones", n), z.get_ref().crs.as_ref())),
+            );
+        for ((table, name), crs) in crs_of {
+            if let Some(c) = crs {
+                terrastat_core::Crs::parse(c).map_err(|e| {
+                    let line = self.key_line(&format!("{table}.{name}"), "crs");
+                    self.fail(line, format!("{table} `{name}`, key `crs`"), e.to_string())
+                })?;
+            }
+        }
         for (name, z) in &self.zones {
             let line = line_of(&self.text, z.span().start);
             let what = format!("zones `{name}`");

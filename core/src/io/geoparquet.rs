@@ -206,9 +206,18 @@ pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
         .build()
         .map_err(|e| Error::parquet(path, e))?;
     // Decoding errors of the data pages come as ArrowError: keep the file in the message.
-    let batches: Vec<RecordBatch> = reader
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e: arrow_schema::ArrowError| Error::parquet(path, e.into()))?;
+    // The parquet decoder can panic on some corrupt pages (apache/arrow-rs
+    // #10722): turn that into an error naming the file rather than a crash.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()
+    }))
+    .map_err(|_| {
+        Error::format(
+            path,
+            "corrupt Parquet data (the decoder failed on a data page)",
+        )
+    })?;
+    let batches = decoded.map_err(|e: arrow_schema::ArrowError| Error::parquet(path, e.into()))?;
     let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
     let (gi, gfield) = schema
         .column_with_name(&meta.column)

@@ -1,0 +1,133 @@
+//! Every reader returns the same features for the same data, with its CRS.
+
+use geo::{Area, Geometry};
+use terrastat_core::{read_layer, Crs, ReadOptions};
+
+fn path(p: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+fn total_area(g: &[Geometry]) -> f64 {
+    g.iter().map(|g| g.unsigned_area()).sum()
+}
+
+#[test]
+fn geoparquet_and_flatgeobuf_agree() {
+    let pq = read_layer(
+        "c",
+        &path("../data/samples/idf92/communes.parquet"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let fgb = read_layer(
+        "c",
+        &path("../data/samples/idf92/communes.fgb"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(pq.len(), 36);
+    assert_eq!(fgb.len(), 36);
+    assert_eq!(pq.crs(), &Crs::epsg(2154));
+    assert_eq!(fgb.crs(), &Crs::epsg(2154));
+    let mut a = pq.string_column("insee").unwrap();
+    let mut b = fgb.string_column("insee").unwrap();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert!(a.iter().all(|s| s.as_ref().unwrap().starts_with("92")));
+    assert!((total_area(pq.geometries()) - total_area(fgb.geometries())).abs() < 1e-3);
+    // Types survive: population is an integer column in both.
+    assert_eq!(
+        pq.column("population").unwrap().data_type(),
+        &arrow_schema::DataType::Int64
+    );
+    assert!(fgb.column("population").unwrap().data_type().is_integer());
+}
+
+#[test]
+fn geojson_with_legacy_crs_and_geoparquet_agree() {
+    let gj = read_layer(
+        "l",
+        &path("../data/samples/kotka/landuse.geojson"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let pq = read_layer(
+        "l",
+        &path("../data/samples/kotka/landuse.parquet"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(gj.crs(), &Crs::epsg(3067));
+    assert_eq!(gj.len(), pq.len());
+    // Row order differs between the files; the counts do not.
+    let (a, b) = (gj.report(), pq.report());
+    assert_eq!(
+        (a.read, a.kept, &a.skipped, &a.repaired),
+        (b.read, b.kept, &b.skipped, &b.repaired)
+    );
+    let rel = (total_area(gj.geometries()) - total_area(pq.geometries())).abs()
+        / total_area(pq.geometries());
+    assert!(rel < 1e-9, "{rel}");
+}
+
+#[test]
+fn geoarrow_native_encodings() {
+    let wkb = read_layer(
+        "c",
+        &path("../data/samples/idf92/communes.parquet"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let native = read_layer(
+        "c",
+        &path("tests/fixtures/communes5_geoarrow.parquet"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(native.len(), 5);
+    assert_eq!(native.crs(), &Crs::epsg(2154));
+    for (a, b) in native.geometries().iter().zip(wkb.geometries()) {
+        assert_eq!(a.unsigned_area(), b.unsigned_area());
+    }
+    let pts = read_layer(
+        "p",
+        &path("tests/fixtures/centroids5_geoarrow.parquet"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert!(pts
+        .geometries()
+        .iter()
+        .all(|g| matches!(g, Geometry::Point(_))));
+    assert_eq!(pts.kind(), terrastat_core::GeomKind::Point);
+}
+
+#[test]
+fn kotka_buildings_report_repairs_and_skips() {
+    let b = read_layer(
+        "b",
+        &path("../data/samples/kotka/buildings.fgb"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let r = b.report();
+    assert_eq!(r.read, 2215);
+    assert_eq!(r.kept + r.skipped_total(), r.read);
+    assert!(r.repaired_total() > 0 && r.skipped_total() > 0, "{r:?}");
+    assert!(!r.examples.is_empty());
+}
+
+#[cfg(feature = "gdal")]
+#[test]
+fn ogr_reads_what_the_pure_rust_readers_read() {
+    // GDAL may write sidecar files: read from a temporary copy.
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("landuse.geojson");
+    std::fs::copy(path("../data/samples/kotka/landuse.geojson"), &copy).unwrap();
+    let ogr = terrastat_core::io::read_ogr(&copy, None).unwrap();
+    let ogr = terrastat_core::Layer::from_raw("l", &copy, ogr, None, Default::default()).unwrap();
+    let pure = read_layer("l", &copy, &ReadOptions::default()).unwrap();
+    assert_eq!(ogr.len(), pure.len());
+    assert_eq!(ogr.crs(), &Crs::epsg(3067));
+}
