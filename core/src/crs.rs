@@ -5,6 +5,9 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
+/// Full PROJJSON definitions of common CRSs (see [`Crs::to_projjson`]).
+const KNOWN_PROJJSON: &str = include_str!("known_crs.json");
+
 /// A coordinate reference system, identified by authority and code.
 ///
 /// terrastat compares CRSs by identifier only. `OGC:CRS84` (longitude,
@@ -122,9 +125,20 @@ impl Crs {
         Self::from_parts(auth, &code)
     }
 
-    /// A minimal PROJJSON object naming this CRS by its identifier, as written
-    /// into GeoParquet metadata.
+    /// The PROJJSON of this CRS, as written into GeoParquet metadata: the
+    /// full definition for the CRSs terrastat ships (EPSG 2154, 4326, 3857,
+    /// 3035, 3067, generated with pyproj from the EPSG database), otherwise a
+    /// minimal object naming the CRS by its identifier.
     pub fn to_projjson(&self) -> serde_json::Value {
+        if let Some(code) = self.epsg_code() {
+            let known: Option<serde_json::Value> =
+                serde_json::from_str::<serde_json::Value>(KNOWN_PROJJSON)
+                    .ok()
+                    .and_then(|v| v.get(code.to_string()).cloned());
+            if let Some(v) = known {
+                return v;
+            }
+        }
         let code: serde_json::Value = match self.code.parse::<u64>() {
             Ok(n) => n.into(),
             Err(_) => self.code.clone().into(),

@@ -210,12 +210,13 @@ fn building(c: Coord, density: f64, rng: &mut ChaCha8Rng) -> Building {
 }
 
 fn blob(c: Coord, radius: f64, rng: &mut ChaCha8Rng) -> Polygon {
+    // Evenly spaced, jittered angles: a star-shaped ring that stays simple
+    // after rounding.
     let k = rng.random_range(7..14);
-    let mut angles: Vec<f64> = (0..k)
-        .map(|_| rng.random_range(0.0..std::f64::consts::TAU))
+    let step = std::f64::consts::TAU / k as f64;
+    let angles: Vec<f64> = (0..k)
+        .map(|i| (i as f64 + rng.random_range(0.2..0.8)) * step)
         .collect();
-    angles.sort_by(f64::total_cmp);
-    angles.dedup();
     let mut ring: Vec<Coord> = angles
         .iter()
         .map(|a| {
