@@ -238,6 +238,15 @@ impl CellGrid {
     }
 }
 
+/// The polygonal geometry `g` as a multipolygon (`None` for points and lines).
+pub fn as_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
+    match g {
+        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
+        Geometry::MultiPolygon(mp) => Some(mp.clone()),
+        _ => None,
+    }
+}
+
 /// Vertex count above which a polygon is clipped to the feature's box
 /// before the exact overlay.
 const CLIP_THRESHOLD: usize = 16;
@@ -271,6 +280,12 @@ impl PreparedPolygon {
             }
         }
         p
+    }
+
+    /// Prepare a geometry: polygons as they are; points and lines give an
+    /// empty polygon (which contains nothing).
+    pub fn from_geometry(g: &Geometry) -> Self {
+        Self::new(as_multipolygon(g).unwrap_or_else(|| MultiPolygon(vec![])))
     }
 
     /// The geometry.

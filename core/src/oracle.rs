@@ -11,13 +11,7 @@ use crate::layer::Layer;
 use crate::overlay::centroid;
 use crate::relate::Predicate;
 
-fn as_mp(g: &Geometry) -> Option<MultiPolygon> {
-    match g {
-        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
-        Geometry::MultiPolygon(mp) => Some(mp.clone()),
-        _ => None,
-    }
-}
+use crate::index::as_multipolygon as as_mp;
 
 /// The centroid zone of each feature: first zone strictly containing the
 /// centroid, else first zone whose boundary it is on.

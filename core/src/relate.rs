@@ -51,13 +51,7 @@ pub fn flags(
         other
             .geometries()
             .par_iter()
-            .map(|g| {
-                PreparedPolygon::new(match g {
-                    Geometry::Polygon(p) => geo::MultiPolygon(vec![p.clone()]),
-                    Geometry::MultiPolygon(mp) => mp.clone(),
-                    _ => geo::MultiPolygon(vec![]),
-                })
-            })
+            .map(PreparedPolygon::from_geometry)
             .collect()
     });
     let geoms = layer.geometries();

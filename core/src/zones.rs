@@ -45,13 +45,7 @@ pub struct Zones {
     kind: ZoneKind,
 }
 
-fn to_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
-    match g {
-        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
-        Geometry::MultiPolygon(mp) => Some(mp.clone()),
-        _ => None,
-    }
-}
+use crate::index::as_multipolygon as to_multipolygon;
 
 impl Zones {
     /// Zones from a polygon layer, identified by column `id` (whose values

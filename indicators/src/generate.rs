@@ -272,13 +272,7 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
     let zones: Vec<PreparedPolygon> = communes
         .geometries()
         .par_iter()
-        .map(|g| {
-            PreparedPolygon::new(match g {
-                Geometry::Polygon(p) => geo::MultiPolygon(vec![p.clone()]),
-                Geometry::MultiPolygon(mp) => mp.clone(),
-                _ => geo::MultiPolygon(vec![]),
-            })
-        })
+        .map(PreparedPolygon::from_geometry)
         .collect();
     let weights: Vec<f64> = pop.iter().map(|p| p.unwrap_or(0.0).max(0.0)).collect();
     let counts = apportion(opts.buildings, &weights);
