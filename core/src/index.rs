@@ -140,10 +140,17 @@ const EDGE: u8 = 2;
 const GRID_THRESHOLD: usize = 48;
 
 impl CellGrid {
-    fn cell_range(&self, lo: f64, hi: f64, o: f64, size: f64, n: usize) -> (usize, usize) {
-        let a = ((lo - o) / size).floor().clamp(0.0, (n - 1) as f64) as usize;
-        let b = ((hi - o) / size).floor().clamp(0.0, (n - 1) as f64) as usize;
-        (a, b)
+    /// The cells `r` meets, clamped to the grid: `(x0, x1, y0, y1)`, inclusive.
+    fn cells(&self, r: &Rect) -> (usize, usize, usize, usize) {
+        let idx = |v: f64, o: f64, size: f64, n: usize| {
+            ((v - o) / size).floor().clamp(0.0, (n - 1) as f64) as usize
+        };
+        (
+            idx(r.min().x, self.x0, self.w, self.nx),
+            idx(r.max().x, self.x0, self.w, self.nx),
+            idx(r.min().y, self.y0, self.h, self.ny),
+            idx(r.max().y, self.y0, self.h, self.ny),
+        )
     }
 
     fn build(
@@ -171,20 +178,7 @@ impl CellGrid {
         // Cells met by an edge's box are boundary cells (conservative);
         // a margin of one cell on each side guards against rounding.
         for e in edges.iter() {
-            let (ax, bx) = g.cell_range(
-                e.start.x.min(e.end.x),
-                e.start.x.max(e.end.x),
-                g.x0,
-                g.w,
-                nx,
-            );
-            let (ay, by) = g.cell_range(
-                e.start.y.min(e.end.y),
-                e.start.y.max(e.end.y),
-                g.y0,
-                g.h,
-                ny,
-            );
+            let (ax, bx, ay, by) = g.cells(&Rect::new(e.start, e.end));
             for j in ay.saturating_sub(1)..=(by + 1).min(ny - 1) {
                 for i in ax.saturating_sub(1)..=(bx + 1).min(nx - 1) {
                     g.state[j * nx + i] = EDGE;
@@ -221,8 +215,7 @@ impl CellGrid {
     /// The state shared by every cell `r` meets, or `EDGE` when they differ
     /// or one is crossed by the boundary.
     fn state_of(&self, r: &Rect) -> u8 {
-        let (ax, bx) = self.cell_range(r.min().x, r.max().x, self.x0, self.w, self.nx);
-        let (ay, by) = self.cell_range(r.min().y, r.max().y, self.y0, self.h, self.ny);
+        let (ax, bx, ay, by) = self.cells(r);
         let first = self.state[ay * self.nx + ax];
         if first == EDGE {
             return EDGE;
@@ -463,10 +456,7 @@ impl PreparedPolygon {
         use geo::LinesIter;
         let mut edges_meet = false;
         let visit = |l: Line| {
-            let env = AABB::from_corners(
-                geo::point! { x: l.start.x.min(l.end.x), y: l.start.y.min(l.end.y) },
-                geo::point! { x: l.start.x.max(l.end.x), y: l.start.y.max(l.end.y) },
-            );
+            let env = AABB::from_corners(geo::Point::from(l.start), geo::Point::from(l.end));
             self.edges
                 .locate_in_envelope_intersecting_int(&env, |e| {
                     if e.intersects(&l) {
@@ -517,10 +507,7 @@ impl PreparedPolygon {
         crate::exact::length_where(
             line,
             |a, b, ts| {
-                let env = AABB::from_corners(
-                    geo::point! { x: a.x.min(b.x), y: a.y.min(b.y) },
-                    geo::point! { x: a.x.max(b.x), y: a.y.max(b.y) },
-                );
+                let env = AABB::from_corners(geo::Point::from(a), geo::Point::from(b));
                 for e in self.edges.locate_in_envelope_intersecting(&env) {
                     crate::exact::crossings(a, b, e.start, e.end, ts);
                 }
