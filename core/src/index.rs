@@ -3,6 +3,7 @@
 
 use std::ops::ControlFlow;
 
+use crate::setgrid::{mark_cells, Frame, EDGE, IN, OUT};
 use geo::line_measures::Euclidean;
 use geo::{
     Area, BooleanOps, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length, Line,
@@ -118,111 +119,43 @@ pub struct PreparedPolygon {
     grid: Option<CellGrid>,
 }
 
-/// A coarse grid over a large polygon's box, each cell marked outside,
-/// inside, or crossed by the boundary: points and small boxes in unmarked
-/// cells are answered without touching the edges.
+/// A grid over a large polygon's box, each cell marked outside, inside, or
+/// crossed by the boundary: points and small boxes in unmarked cells are
+/// answered without touching the edges.
 #[derive(Debug, Clone)]
 struct CellGrid {
-    x0: f64,
-    y0: f64,
-    w: f64,
-    h: f64,
-    nx: usize,
-    ny: usize,
+    f: Frame,
     state: Vec<u8>,
 }
-
-const OUT: u8 = 0;
-const IN: u8 = 1;
-const EDGE: u8 = 2;
 
 /// Vertex count from which a polygon gets a [`CellGrid`].
 const GRID_THRESHOLD: usize = 48;
 
 impl CellGrid {
-    /// The cells `r` meets, clamped to the grid: `(x0, x1, y0, y1)`, inclusive.
-    fn cells(&self, r: &Rect) -> (usize, usize, usize, usize) {
-        let idx = |v: f64, o: f64, size: f64, n: usize| {
-            ((v - o) / size).floor().clamp(0.0, (n - 1) as f64) as usize
-        };
-        (
-            idx(r.min().x, self.x0, self.w, self.nx),
-            idx(r.max().x, self.x0, self.w, self.nx),
-            idx(r.min().y, self.y0, self.h, self.ny),
-            idx(r.max().y, self.y0, self.h, self.ny),
-        )
-    }
-
     fn build(
         rect: Rect,
         edges: &RTree<Line>,
         n_coords: usize,
         locate: impl Fn(Coord) -> Location,
     ) -> Option<CellGrid> {
-        let cells = (4 * n_coords).clamp(16, 65_536) as f64;
-        let (wd, ht) = (rect.width(), rect.height());
-        if wd <= 0.0 || ht <= 0.0 {
-            return None;
-        }
-        let nx = ((cells * wd / ht).sqrt().round() as usize).clamp(1, 1024);
-        let ny = ((cells / nx as f64).round() as usize).clamp(1, 1024);
-        let mut g = CellGrid {
-            x0: rect.min().x,
-            y0: rect.min().y,
-            w: wd / nx as f64,
-            h: ht / ny as f64,
-            nx,
-            ny,
-            state: vec![OUT; nx * ny],
-        };
-        // Cells met by an edge's box are boundary cells (conservative);
-        // a margin of one cell on each side guards against rounding.
-        for e in edges.iter() {
-            let (ax, bx, ay, by) = g.cells(&Rect::new(e.start, e.end));
-            for j in ay.saturating_sub(1)..=(by + 1).min(ny - 1) {
-                for i in ax.saturating_sub(1)..=(bx + 1).min(nx - 1) {
-                    g.state[j * nx + i] = EDGE;
-                }
-            }
-        }
-        // A run of edge-free cells in a row lies all inside or all outside:
-        // locate its first cell's centre.
-        for j in 0..ny {
-            let mut i = 0;
-            while i < nx {
-                if g.state[j * nx + i] == EDGE {
-                    i += 1;
-                    continue;
-                }
-                let c = Coord {
-                    x: g.x0 + (i as f64 + 0.5) * g.w,
-                    y: g.y0 + (j as f64 + 0.5) * g.h,
-                };
-                let v = if locate(c) == Location::Inside {
-                    IN
-                } else {
-                    OUT
-                };
-                while i < nx && g.state[j * nx + i] != EDGE {
-                    g.state[j * nx + i] = v;
-                    i += 1;
-                }
-            }
-        }
-        Some(g)
+        let f = Frame::new(&rect, (4 * n_coords).clamp(16, 65_536) as f64)?;
+        let (ax, bx, ay, by, state) = mark_cells(&f, &rect, edges, locate);
+        // The marks cover the whole frame (the box is the polygon's own).
+        debug_assert!(ax == 0 && ay == 0 && bx == f.nx - 1 && by == f.ny - 1);
+        Some(CellGrid { f, state })
     }
 
     /// The state shared by every cell `r` meets, or `EDGE` when they differ
     /// or one is crossed by the boundary.
     fn state_of(&self, r: &Rect) -> u8 {
-        let (ax, bx, ay, by) = self.cells(r);
-        let first = self.state[ay * self.nx + ax];
+        let (ax, bx, ay, by) = self.f.cells(r);
+        let first = self.state[ay * self.f.nx + ax];
         if first == EDGE {
             return EDGE;
         }
         for j in ay..=by {
             for i in ax..=bx {
-                if self.state[j * self.nx + i] != first {
+                if self.state[j * self.f.nx + i] != first {
                     return EDGE;
                 }
             }
@@ -289,6 +222,16 @@ impl PreparedPolygon {
     /// The bounding box (`None` when empty).
     pub fn rect(&self) -> Option<&Rect> {
         self.rect.as_ref()
+    }
+
+    /// The boundary edges (every ring), in an R-tree.
+    pub fn edges(&self) -> &RTree<Line> {
+        &self.edges
+    }
+
+    /// The number of vertices.
+    pub fn n_coords(&self) -> usize {
+        self.n_coords
     }
 
     /// The area.

@@ -195,19 +195,30 @@ fn quick_valid(p: &geo::Polygon) -> bool {
     if ring.windows(2).any(|w| w[0] == w[1]) || p.signed_area() == 0.0 {
         return false;
     }
-    let edges: Vec<Line> = ring.windows(2).map(|w| Line::new(w[0], w[1])).collect();
-    let m = edges.len();
+    let m = n - 1; // edges: ring[i]–ring[i + 1]
+    let edge = |i: usize| Line::new(ring[i], ring[i + 1]);
     for i in 0..m {
+        let e = edge(i);
         for j in i + 2..m {
             if i == 0 && j == m - 1 {
                 continue; // adjacent through the closing point
             }
-            if edges[i].intersects(&edges[j]) {
+            if e.intersects(&edge(j)) {
                 return false;
             }
         }
     }
     true
+}
+
+/// What the parallel check decided for one row (the reason of a skip or
+/// the message of an error stays in the row's slot).
+#[derive(Clone, Copy)]
+enum Status {
+    Keep(Option<GeomKind>),
+    Repaired(Option<GeomKind>, &'static str),
+    Skip,
+    Fatal,
 }
 
 enum Checked {
@@ -275,78 +286,107 @@ impl Layer {
             read: raw.geometries.len(),
             ..Default::default()
         };
-        // Decode, normalise and check in parallel; keep the order.
-        let checked: Vec<std::result::Result<Checked, String>> = raw
-            .geometries
-            .into_par_iter()
-            .map(|g| {
-                let g = match g {
+        // Normalise and check in parallel, in place: each slot ends as the
+        // geometry to keep or the reason it is skipped; `status` says which.
+        let mut slots = raw.geometries;
+        let status: Vec<Status> = slots
+            .par_iter_mut()
+            .map(|slot| {
+                let g = match std::mem::replace(slot, Err(String::new())) {
                     Ok(g) => g,
-                    Err(reason) => return Ok(Checked::Skip(reason)),
+                    Err(reason) => {
+                        *slot = Err(reason);
+                        return Status::Skip;
+                    }
                 };
-                let g = match normalise(g) {
-                    Ok(g) => g,
-                    Err(reason) => return Ok(Checked::Skip(reason)),
+                let checked = match normalise(g) {
+                    Err(reason) => Checked::Skip(reason),
+                    Ok(g) if is_empty(&g) => Checked::Skip("empty geometry".into()),
+                    Ok(g) if !all_finite(&g) => Checked::Skip("NaN or infinite coordinate".into()),
+                    Ok(g) if GeomKind::of(&g) == Some(GeomKind::Polygon) => {
+                        match check_polygonal(g, policy) {
+                            Ok(c) => c,
+                            Err(message) => {
+                                *slot = Err(message);
+                                return Status::Fatal;
+                            }
+                        }
+                    }
+                    Ok(g) => Checked::Keep(g),
                 };
-                if is_empty(&g) {
-                    return Ok(Checked::Skip("empty geometry".into()));
-                }
-                if !all_finite(&g) {
-                    return Ok(Checked::Skip("NaN or infinite coordinate".into()));
-                }
-                if GeomKind::of(&g) == Some(GeomKind::Polygon) {
-                    check_polygonal(g, policy)
-                } else {
-                    Ok(Checked::Keep(g))
+                match checked {
+                    Checked::Keep(g) => {
+                        let st = Status::Keep(GeomKind::of(&g));
+                        *slot = Ok(g);
+                        st
+                    }
+                    Checked::Repaired(g, why) => {
+                        let st = Status::Repaired(GeomKind::of(&g), why);
+                        *slot = Ok(g);
+                        st
+                    }
+                    Checked::Skip(reason) => {
+                        *slot = Err(reason);
+                        Status::Skip
+                    }
                 }
             })
             .collect();
-        let kind = checked
+        if let Some(row) = status.iter().position(|s| matches!(s, Status::Fatal)) {
+            let message = match &slots[row] {
+                Err(m) => m.clone(),
+                Ok(_) => String::new(),
+            };
+            return Err(Error::Feature {
+                path: source,
+                feature: row,
+                message,
+            });
+        }
+        let kind = status
             .iter()
-            .filter_map(|c| match c {
-                Ok(Checked::Keep(g)) | Ok(Checked::Repaired(g, _)) => GeomKind::of(g),
+            .filter_map(|s| match s {
+                Status::Keep(k) | Status::Repaired(k, _) => *k,
                 _ => None,
             })
             .max();
-        let mut geometries = Vec::with_capacity(checked.len());
-        let mut rows = Vec::with_capacity(checked.len());
-        let mut mask = Vec::with_capacity(checked.len());
-        for (row, c) in checked.into_iter().enumerate() {
-            let keep = match c {
-                Err(message) => {
-                    return Err(Error::Feature {
-                        path: source.clone(),
-                        feature: row,
-                        message,
-                    })
+        let mut rows = Vec::with_capacity(slots.len());
+        let mut mask = Vec::with_capacity(slots.len());
+        // Compact in place (same element size: no second geometry vector).
+        let geometries: Vec<Geometry> = slots
+            .into_iter()
+            .zip(status)
+            .enumerate()
+            .filter_map(|(row, (slot, st))| {
+                let keep = match (slot, st) {
+                    (Err(reason), _) => {
+                        report.note(row, &reason, true);
+                        None
+                    }
+                    (Ok(g), Status::Repaired(_, why)) => {
+                        report.note(row, why, false);
+                        Some(g)
+                    }
+                    (Ok(g), _) => Some(g),
+                };
+                let keep = match (keep, kind) {
+                    (Some(g), Some(k)) if GeomKind::of(&g) != Some(k) => {
+                        report.note(
+                            row,
+                            &format!("geometry of lower dimension than the layer's ({k:?})"),
+                            true,
+                        );
+                        None
+                    }
+                    (g, _) => g,
+                };
+                mask.push(keep.is_some());
+                if keep.is_some() {
+                    rows.push(row as u32);
                 }
-                Ok(Checked::Skip(reason)) => {
-                    report.note(row, &reason, true);
-                    None
-                }
-                Ok(Checked::Keep(g)) => Some(g),
-                Ok(Checked::Repaired(g, reason)) => {
-                    report.note(row, reason, false);
-                    Some(g)
-                }
-            };
-            let keep = match (keep, kind) {
-                (Some(g), Some(k)) if GeomKind::of(&g) != Some(k) => {
-                    report.note(
-                        row,
-                        &format!("geometry of lower dimension than the layer's ({k:?})"),
-                        true,
-                    );
-                    None
-                }
-                (g, _) => g,
-            };
-            mask.push(keep.is_some());
-            if let Some(g) = keep {
-                geometries.push(g);
-                rows.push(row as u32);
-            }
-        }
+                keep
+            })
+            .collect();
         report.kept = geometries.len();
         let kind = match kind {
             Some(k) if !geometries.is_empty() => k,

@@ -60,6 +60,7 @@ pub mod progress;
 pub mod relate;
 #[cfg(feature = "proj")]
 pub mod reproject;
+pub mod setgrid;
 pub mod zones;
 
 pub use crate::crs::Crs;

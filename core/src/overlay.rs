@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::index::{measure, BoxIndex, Location};
 use crate::layer::{GeomKind, Layer};
 use crate::progress::{Progress, CHUNK};
+use crate::setgrid::Cell;
 use crate::zones::Zones;
 
 /// The sparse overlay table, grouped by zone: for zone `z`, the features in
@@ -45,8 +46,8 @@ impl Pairs {
 pub struct Overlay {
     layer: Arc<Layer>,
     zones: Arc<Zones>,
-    rects: Vec<Option<Rect>>,
-    measures: Vec<f64>,
+    /// Bounding box and measure of each feature (computed on first use).
+    geometry_facts: OnceLock<(Vec<Option<Rect>>, Vec<f64>)>,
     centroid_zone: OnceLock<Vec<Option<u32>>>,
     pairs: OnceLock<Pairs>,
     feature_index: OnceLock<BoxIndex>,
@@ -62,6 +63,18 @@ pub fn centroid(g: &Geometry) -> Option<Coord> {
 /// strictly; if none, the first whose boundary it lies on; so a point on a
 /// boundary shared by two zones goes to exactly one of them.
 pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
+    if let Some(g) = zones.set_grid() {
+        match g.at(c) {
+            Cell::Empty => return None,
+            Cell::First(z) => return Some(z),
+            Cell::Inside | Cell::Unknown => {}
+        }
+    }
+    locate_zone_exact(zones, c)
+}
+
+/// [`locate_zone`] without the grid (the oracle of the grid path).
+pub fn locate_zone_exact(zones: &Zones, c: Coord) -> Option<u32> {
     let mut boundary = None;
     for z in zones.index().at_point(c) {
         match zones.prepared()[z as usize].locate(c) {
@@ -91,16 +104,10 @@ impl Overlay {
                 working_crs: zones.crs().to_string(),
             });
         }
-        let (rects, measures) = layer
-            .geometries()
-            .par_iter()
-            .map(|g| (g.bounding_rect(), measure(g)))
-            .unzip();
         Ok(Overlay {
             layer,
             zones,
-            rects,
-            measures,
+            geometry_facts: OnceLock::new(),
             centroid_zone: OnceLock::new(),
             pairs: OnceLock::new(),
             feature_index: OnceLock::new(),
@@ -117,17 +124,27 @@ impl Overlay {
     }
     /// The measure of each feature (area, length, or number of points).
     pub fn feature_measures(&self) -> &[f64] {
-        &self.measures
+        &self.facts().1
+    }
+
+    fn facts(&self) -> &(Vec<Option<Rect>>, Vec<f64>) {
+        self.geometry_facts.get_or_init(|| {
+            self.layer
+                .geometries()
+                .par_iter()
+                .map(|g| (g.bounding_rect(), measure(g)))
+                .unzip()
+        })
     }
     /// The bounding box of each feature.
     pub fn feature_rects(&self) -> &[Option<Rect>] {
-        &self.rects
+        &self.facts().0
     }
 
     /// An R-tree of the features' boxes (built on first use).
     pub fn feature_index(&self) -> &BoxIndex {
         self.feature_index
-            .get_or_init(|| BoxIndex::new(self.rects.iter().map(|r| r.as_ref())))
+            .get_or_init(|| BoxIndex::new(self.facts().0.iter().map(|r| r.as_ref())))
     }
 
     /// For each feature, the zone its centroid lies in (see [`locate_zone`]).
@@ -163,6 +180,7 @@ impl Overlay {
         }
         let geoms = self.layer.geometries();
         let zones = &self.zones;
+        let (rects, measures) = self.facts();
         progress.begin(
             &format!("{} → {}: intersections", self.layer.name(), zones.name()),
             geoms.len() as u64,
@@ -175,7 +193,7 @@ impl Overlay {
                 let out: Vec<Vec<(u32, f64)>> = chunk
                     .iter()
                     .map(|&i| {
-                        let Some(rect) = &self.rects[i] else {
+                        let Some(rect) = &rects[i] else {
                             return Vec::new();
                         };
                         zones
@@ -184,7 +202,7 @@ impl Overlay {
                             .into_iter()
                             .filter_map(|z| {
                                 zones.prepared()[z as usize]
-                                    .piece(&geoms[i], rect, self.measures[i])
+                                    .piece(&geoms[i], rect, measures[i])
                                     .map(|p| (z, p.measure))
                             })
                             .collect()
@@ -223,6 +241,7 @@ impl Overlay {
         }
         let index = self.feature_index();
         let geoms = self.layer.geometries();
+        let rects = self.feature_rects();
         progress.begin(
             &format!("{} → {}: coverage", self.layer.name(), self.zones.name()),
             self.zones.len() as u64,
@@ -242,7 +261,7 @@ impl Overlay {
                     .filter(|f| mask.is_none_or(|m| m[*f as usize]))
                     .filter_map(|f| {
                         let f = f as usize;
-                        self.rects[f]
+                        rects[f]
                             .as_ref()
                             .and_then(|r| zone.clip_polygonal(&geoms[f], r))
                     })

@@ -2,7 +2,7 @@
 //! their centroid in) the other, and the distance to the nearest feature.
 
 use geo::line_measures::{Distance, Euclidean};
-use geo::{BoundingRect, Geometry, Intersects, Rect};
+use geo::{BoundingRect, CoordsIter, Geometry, Intersects, Rect};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -10,6 +10,7 @@ use crate::index::{BoxIndex, Location, PreparedPolygon};
 use crate::layer::{GeomKind, Layer};
 use crate::overlay::centroid;
 use crate::progress::{Progress, CHUNK};
+use crate::setgrid::{default_cells, Cell, SetGrid};
 
 /// How a feature relates to another layer in `share_within`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -55,6 +56,10 @@ pub fn flags(
             .collect()
     });
     let geoms = layer.geometries();
+    // A grid pays off with many queries: up to 4 cells per feature tested.
+    let grid = prepared
+        .as_ref()
+        .and_then(|p| SetGrid::new(p, default_cells(p).max(4 * geoms.len())));
     progress.begin(
         &format!("{} within {}", layer.name(), other.name()),
         geoms.len() as u64,
@@ -69,12 +74,29 @@ pub fn flags(
                 .iter()
                 .map(|g| match predicate {
                     Predicate::Centroid => centroid(g).is_some_and(|c| {
+                        match grid.as_ref().map(|gr| gr.at(c)) {
+                            Some(Cell::Empty) => return false,
+                            Some(Cell::First(_) | Cell::Inside) => return true,
+                            _ => {}
+                        }
                         index.at_point(c).into_iter().any(|o| match &prepared {
                             Some(p) => p[o as usize].locate(c) != Location::Outside,
                             None => other.geometries()[o as usize].intersects(&c),
                         })
                     }),
                     Predicate::Intersects => g.bounding_rect().is_some_and(|r| {
+                        if let Some(gr) = &grid {
+                            if gr.empty_in(&r) {
+                                return false;
+                            }
+                            let inside = g
+                                .coords_iter()
+                                .next()
+                                .is_some_and(|c| matches!(gr.at(c), Cell::First(_) | Cell::Inside));
+                            if inside {
+                                return true;
+                            }
+                        }
                         index.intersecting(&r).into_iter().any(|o| match &prepared {
                             Some(p) => p[o as usize].intersects(g, &r),
                             None => other.geometries()[o as usize].intersects(g),

@@ -43,9 +43,11 @@ pub struct Zones {
     index: BoxIndex,
     crs: Crs,
     kind: ZoneKind,
+    grid: std::sync::OnceLock<Option<SetGrid>>,
 }
 
 use crate::index::as_multipolygon as to_multipolygon;
+use crate::setgrid::{default_cells, SetGrid};
 
 impl Zones {
     /// Zones from a polygon layer, identified by column `id` (whose values
@@ -184,7 +186,16 @@ impl Zones {
             index,
             crs,
             kind,
+            grid: std::sync::OnceLock::new(),
         }
+    }
+
+    /// A [`SetGrid`] over the zones (built on first use), which answers
+    /// most point-to-zone queries without touching the polygons.
+    pub fn set_grid(&self) -> Option<&SetGrid> {
+        self.grid
+            .get_or_init(|| SetGrid::new(&self.prepared, default_cells(&self.prepared)))
+            .as_ref()
     }
 
     /// The zone layer's name.

@@ -131,3 +131,78 @@ fn ogr_reads_what_the_pure_rust_readers_read() {
     assert_eq!(ogr.len(), pure.len());
     assert_eq!(ogr.crs(), &Crs::epsg(3067));
 }
+
+/// A file of several row groups (decoded in parallel, one worker per group)
+/// reads back in row order, whole; a column projection keeps exactly the
+/// requested attributes, and a projection naming a column the file lacks
+/// reads every column (so the caller's error can list them).
+#[test]
+fn row_groups_are_read_in_order_and_projected() {
+    use arrow_array::{Array, Float64Array, Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    use terrastat_core::io::{with_geometry_column, write_parquet, ROW_GROUP_ROWS};
+
+    let n = 2 * ROW_GROUP_ROWS + 123;
+    let geoms: Vec<Geometry> = (0..n)
+        .map(|i| Geometry::Point(geo::point!(x: i as f64, y: -(i as f64))))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("v", DataType::Float64, false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values(0..n as i64)),
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|i| i as f64 / 2.0),
+            )),
+        ],
+    )
+    .unwrap();
+    let (batch, meta) = with_geometry_column(&batch, "geometry", &Crs::epsg(2154), &geoms).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pts.parquet");
+    write_parquet(&file, &batch, &[("geo".into(), meta)]).unwrap();
+    let groups = parquet::file::reader::FileReader::metadata(
+        &parquet::file::serialized_reader::SerializedFileReader::new(
+            std::fs::File::open(&file).unwrap(),
+        )
+        .unwrap(),
+    )
+    .num_row_groups();
+    assert_eq!(groups, 3);
+
+    let all = read_layer("p", &file, &ReadOptions::default()).unwrap();
+    assert_eq!(all.geometries(), &geoms[..]);
+    assert_eq!(all.attributes().num_columns(), 2);
+    let ids = all.numeric_column("id").unwrap();
+    assert!(ids.iter().enumerate().all(|(i, v)| *v == Some(i as f64)));
+
+    let only_v = read_layer(
+        "p",
+        &file,
+        &ReadOptions::default().columns(Some(vec!["v".into()])),
+    )
+    .unwrap();
+    assert_eq!(only_v.geometries(), &geoms[..]);
+    let schema = only_v.attributes().schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(names, ["v"]);
+    let v = only_v
+        .attributes()
+        .column(0)
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap();
+    assert_eq!(v.value(n - 1), (n - 1) as f64 / 2.0);
+    assert_eq!(v.len(), n);
+
+    let missing = read_layer(
+        "p",
+        &file,
+        &ReadOptions::default().columns(Some(vec!["v".into(), "nope".into()])),
+    )
+    .unwrap();
+    assert_eq!(missing.attributes().num_columns(), 2);
+}

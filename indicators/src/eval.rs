@@ -129,7 +129,8 @@ impl Inputs {
             let opts = ReadOptions::default()
                 .crs(parse_crs(spec, &ls.crs, &format!("layers `{name}`"))?)
                 .invalid(ls.invalid.unwrap_or_default())
-                .source_layer(ls.source_layer.clone());
+                .source_layer(ls.source_layer.clone())
+                .columns(used_columns(spec, name));
             let layer = read_layer(name, &path, &opts)?;
             inputs.files.push(InputFile {
                 role: format!("layers.{name}"),
@@ -900,6 +901,24 @@ pub fn evaluate(spec: &Spec, progress: &dyn Progress) -> Result<(Inputs, Vec<Zon
     check_columns(spec, &inputs)?;
     let tables = Evaluator::new(spec, &inputs, progress).run()?;
     Ok((inputs, tables))
+}
+
+/// The attribute columns of layer `name` that some indicator reads (as
+/// `column`, `weight` or in a `filter`); `None` (read all) when a filter does
+/// not parse, so that the later check reports it against the full layer.
+fn used_columns(spec: &Spec, name: &str) -> Option<Vec<String>> {
+    let mut cols = std::collections::BTreeSet::new();
+    for ind in spec.indicators.iter().map(|s| s.get_ref()) {
+        if ind.layer.as_deref() != Some(name) {
+            continue;
+        }
+        cols.extend(ind.column.iter().cloned());
+        cols.extend(ind.weight.iter().cloned());
+        if let Some(f) = &ind.filter {
+            cols.extend(Filter::parse(f).ok()?.columns());
+        }
+    }
+    Some(cols.into_iter().collect())
 }
 
 /// Evaluate with no progress reporting.

@@ -10,7 +10,10 @@ use geo::Geometry;
 use geo_traits::to_geo::ToGeoGeometry;
 use geoarrow_array::cast::AsGeoArrowArray;
 use geoarrow_array::{GeoArrowArray, GeoArrowArrayAccessor};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
+use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 
 use crate::crs::Crs;
@@ -75,6 +78,9 @@ fn parse_geo_meta(path: &Path, text: &str) -> Result<GeoMeta> {
 
 fn decode_wkb(bytes: Option<&[u8]>) -> std::result::Result<Geometry, String> {
     let bytes = bytes.ok_or_else(|| "null geometry".to_string())?;
+    if let Some(g) = super::wkb_fast::decode(bytes) {
+        return Ok(g);
+    }
     let wkb = wkb::reader::read_wkb(bytes).map_err(|e| format!("bad WKB: {e}"))?;
     wkb.try_to_geometry()
         .ok_or_else(|| "empty point in WKB".to_string())
@@ -163,18 +169,30 @@ fn decode_native(
     })
 }
 
+/// Decoded geometries, or why each could not be decoded.
+type Decoded = Vec<std::result::Result<Geometry, String>>;
+
 /// Read a GeoParquet file (or a plain Parquet file with a WKB column named
 /// `geometry`, `geom` or `wkb_geometry`, whose CRS must then come from the spec).
 pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
+    read_geoparquet_columns(path, None)
+}
+
+/// Read a GeoParquet file, keeping only the named attribute columns (all of
+/// them with `None`, or when the file lacks one of them, so that the
+/// caller's column check can list the file's columns). Row groups are decoded in parallel, each on
+/// one worker, and only the projected columns are decompressed.
+pub fn read_geoparquet_columns(path: &Path, columns: Option<&[String]>) -> Result<RawLayer> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder =
-        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::parquet(path, e))?;
-    let kv = builder
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+        .map_err(|e| Error::parquet(path, e))?;
+    let kv = metadata
         .metadata()
         .file_metadata()
         .key_value_metadata()
         .cloned()
         .unwrap_or_default();
+    let schema = metadata.schema().clone();
     let meta = match kv
         .iter()
         .find(|k| k.key == "geo")
@@ -182,7 +200,6 @@ pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
     {
         Some(text) => parse_geo_meta(path, text)?,
         None => {
-            let schema = builder.schema();
             let column = ["geometry", "geom", "wkb_geometry"]
                 .into_iter()
                 .find(|c| schema.field_with_name(c).is_ok())
@@ -200,46 +217,80 @@ pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
             }
         }
     };
-    let schema = builder.schema().clone();
-    let reader = builder
-        .with_batch_size(65_536)
-        .build()
-        .map_err(|e| Error::parquet(path, e))?;
-    // Decoding errors of the data pages come as ArrowError: keep the file in the message.
-    // The parquet decoder can panic on some corrupt pages (apache/arrow-rs
-    // #10722): turn that into an error naming the file rather than a crash.
-    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()
-    }))
-    .map_err(|_| {
-        Error::format(
-            path,
-            "corrupt Parquet data (the decoder failed on a data page)",
-        )
-    })?;
-    let batches = decoded.map_err(|e: arrow_schema::ArrowError| Error::parquet(path, e.into()))?;
-    let batch = arrow_select::concat::concat_batches(&schema, &batches)?;
     let (gi, gfield) = schema
         .column_with_name(&meta.column)
         .ok_or_else(|| Error::format(path, format!("geometry column `{}` missing", meta.column)))?;
-    let garr = batch.column(gi);
-    let geometries = if meta.encoding.eq_ignore_ascii_case("wkb") {
-        decode_wkb_array(garr.as_ref()).ok_or_else(|| Error::ColumnType {
-            layer: path.display().to_string(),
-            column: meta.column.clone(),
-            found: garr.data_type().to_string(),
-            expected: "binary (WKB)".into(),
-        })?
-    } else {
-        decode_native(path, garr, gfield, &meta.encoding)?
-    };
-    let keep: Vec<usize> = (0..schema.fields().len())
+    let gfield = gfield.clone();
+    // A requested column the file lacks: read them all, so that the caller's
+    // error can list what the file has.
+    let columns = columns.filter(|cols| cols.iter().all(|c| schema.field_with_name(c).is_ok()));
+    let attrs: Vec<usize> = (0..schema.fields().len())
         .filter(|i| {
             let n = schema.field(*i).name();
-            *i != gi && Some(n) != meta.covering.as_ref()
+            *i != gi
+                && Some(n) != meta.covering.as_ref()
+                && columns.is_none_or(|cols| cols.iter().any(|c| c == n))
         })
         .collect();
-    let attributes = batch.project(&keep)?;
+    let mut roots = attrs.clone();
+    roots.push(gi);
+    let mask = ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), roots);
+    let attr_schema = Arc::new(schema.project(&attrs)?);
+    let n_groups = metadata.metadata().num_row_groups();
+    let parts: Vec<(Decoded, Vec<RecordBatch>)> = (0..n_groups)
+        .into_par_iter()
+        .map(|rg| {
+            // One open file per worker: clones of a `File` share its offset.
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
+                .with_projection(mask.clone())
+                .with_row_groups(vec![rg])
+                .with_batch_size(65_536)
+                .build()
+                .map_err(|e| Error::parquet(path, e))?;
+            // Decoding errors of the data pages come as ArrowError: keep the file in the
+            // message. The parquet decoder can panic on some corrupt pages
+            // (apache/arrow-rs #10722): turn that into an error naming the file.
+            let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()
+            }))
+            .map_err(|_| {
+                Error::format(
+                    path,
+                    "corrupt Parquet data (the decoder failed on a data page)",
+                )
+            })?;
+            let batches =
+                decoded.map_err(|e: arrow_schema::ArrowError| Error::parquet(path, e.into()))?;
+            let mut geoms = Vec::new();
+            let mut out = Vec::with_capacity(batches.len());
+            for batch in batches {
+                let bg = batch.schema().index_of(&meta.column)?;
+                let garr = batch.column(bg);
+                let decoded = if meta.encoding.eq_ignore_ascii_case("wkb") {
+                    decode_wkb_array(garr.as_ref()).ok_or_else(|| Error::ColumnType {
+                        layer: path.display().to_string(),
+                        column: meta.column.clone(),
+                        found: garr.data_type().to_string(),
+                        expected: "binary (WKB)".into(),
+                    })?
+                } else {
+                    decode_native(path, garr, &gfield, &meta.encoding)?
+                };
+                geoms.extend(decoded);
+                let keep: Vec<usize> = (0..batch.num_columns()).filter(|i| *i != bg).collect();
+                out.push(batch.project(&keep)?);
+            }
+            Ok((geoms, out))
+        })
+        .collect::<Result<_>>()?;
+    let mut geometries = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    let mut batches = Vec::new();
+    for (g, b) in parts {
+        geometries.extend(g);
+        batches.extend(b);
+    }
+    let attributes = arrow_select::concat::concat_batches(&attr_schema, &batches)?;
     Ok(RawLayer {
         geometries,
         attributes,

@@ -16,6 +16,7 @@ mod geojson;
 mod geoparquet;
 #[cfg(feature = "gdal")]
 mod ogr;
+mod wkb_fast;
 
 use std::fs::File;
 use std::io::Write;
@@ -29,7 +30,9 @@ use parquet::file::properties::WriterProperties;
 
 pub use self::fgb::read_fgb;
 pub use self::geojson::read_geojson;
-pub use self::geoparquet::{geo_metadata, read_geoparquet, to_wkb_array, with_geometry_column};
+pub use self::geoparquet::{
+    geo_metadata, read_geoparquet, read_geoparquet_columns, to_wkb_array, with_geometry_column,
+};
 #[cfg(feature = "gdal")]
 pub use self::ogr::read_ogr;
 
@@ -47,6 +50,10 @@ pub struct ReadOptions {
     pub invalid: InvalidPolicy,
     /// For multi-layer sources (GeoPackage, OSM PBF…, with `gdal`): the layer to read.
     pub source_layer: Option<String>,
+    /// The attribute columns to keep (`None`: all). Columnar readers
+    /// (GeoParquet) skip the others without decompressing them; names the
+    /// file lacks are ignored here and reported by the caller's checks.
+    pub columns: Option<Vec<String>>,
 }
 
 impl ReadOptions {
@@ -60,6 +67,12 @@ impl ReadOptions {
     #[must_use]
     pub fn invalid(mut self, policy: InvalidPolicy) -> Self {
         self.invalid = policy;
+        self
+    }
+    /// Keep only these attribute columns (`None`: all).
+    #[must_use]
+    pub fn columns(mut self, columns: Option<Vec<String>>) -> Self {
+        self.columns = columns;
         self
     }
     /// Set the source layer (for multi-layer formats).
@@ -84,7 +97,7 @@ pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
         .unwrap_or("")
         .to_ascii_lowercase();
     match ext.as_str() {
-        "parquet" | "geoparquet" | "pq" => read_geoparquet(path),
+        "parquet" | "geoparquet" | "pq" => read_geoparquet_columns(path, opts.columns.as_deref()),
         "geojson" | "json" => read_geojson(path),
         "fgb" => read_fgb(path),
         _ => {
@@ -144,6 +157,9 @@ pub fn write_atomic(path: &Path, contents: impl FnOnce(&mut File) -> Result<()>)
     result
 }
 
+/// Rows per Parquet row group in written files.
+pub const ROW_GROUP_ROWS: usize = 65_536;
+
 /// Write a batch as Parquet (zstd), atomically, with extra key-value metadata.
 pub fn write_parquet(
     path: &Path,
@@ -153,6 +169,8 @@ pub fn write_parquet(
     write_atomic(path, |f| {
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::default()))
+            // Row groups of 64 Ki rows (GDAL's default): readers decode them in parallel.
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .set_key_value_metadata(Some(
                 metadata
                     .iter()

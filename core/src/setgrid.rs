@@ -1,0 +1,410 @@
+//! A raster over a set of polygons that answers most point and box queries
+//! in O(1): each cell knows the first polygon (in set order) that contains
+//! the whole cell, and the first polygon whose boundary comes near it.
+//!
+//! A query is *resolved* by the grid when the answer cannot depend on where
+//! in the cell the point lies; otherwise the caller falls back to the exact
+//! per-polygon test. Cells touched by an edge's box are marked with a margin
+//! of one cell, so rounding in the cell computation never hides an edge, and
+//! the state of edge-free cells comes from an exact point location of one
+//! cell centre per run: the grid never changes an answer, it only skips work.
+
+use geo::{Coord, Line, Rect};
+use rayon::prelude::*;
+use rstar::RTree;
+
+use crate::index::{Location, PreparedPolygon};
+
+const NONE: u32 = u32::MAX;
+
+/// A regular grid laid over a box: cell arithmetic shared by [`SetGrid`]
+/// and the per-polygon grid of [`PreparedPolygon`].
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    pub(crate) x0: f64,
+    pub(crate) y0: f64,
+    pub(crate) w: f64,
+    pub(crate) h: f64,
+    pub(crate) nx: usize,
+    pub(crate) ny: usize,
+    /// Rounding guard: well above the error of the interpolations below,
+    /// far below any cell size.
+    eps: f64,
+}
+
+impl Frame {
+    /// About `cells` square-ish cells over `r` (at most 2¹⁴ per side);
+    /// `None` when `r` is degenerate or not finite.
+    pub(crate) fn new(r: &Rect, cells: f64) -> Option<Frame> {
+        let (wd, ht) = (r.width(), r.height());
+        if !(wd > 0.0 && ht > 0.0 && wd.is_finite() && ht.is_finite()) {
+            return None;
+        }
+        let nx = ((cells * wd / ht).sqrt().round() as usize).clamp(1, 1 << 14);
+        let ny = ((cells / nx as f64).round() as usize).clamp(1, 1 << 14);
+        let scale = r.min().x.abs().max(r.max().x.abs()) + r.min().y.abs().max(r.max().y.abs());
+        Some(Frame {
+            x0: r.min().x,
+            y0: r.min().y,
+            w: wd / nx as f64,
+            h: ht / ny as f64,
+            nx,
+            ny,
+            eps: scale * 1e-11,
+        })
+    }
+
+    /// The cells `r` meets, clamped to the grid: `(x0, x1, y0, y1)`, inclusive.
+    pub(crate) fn cells(&self, r: &Rect) -> (usize, usize, usize, usize) {
+        (
+            self.col(r.min().x),
+            self.col(r.max().x),
+            self.row(r.min().y),
+            self.row(r.max().y),
+        )
+    }
+
+    fn col(&self, x: f64) -> usize {
+        ((x - self.x0) / self.w)
+            .floor()
+            .clamp(0.0, (self.nx - 1) as f64) as usize
+    }
+
+    fn row(&self, y: f64) -> usize {
+        ((y - self.y0) / self.h)
+            .floor()
+            .clamp(0.0, (self.ny - 1) as f64) as usize
+    }
+
+    /// Whether `c` lies in the grid's box.
+    pub(crate) fn contains_point(&self, c: Coord) -> bool {
+        c.x >= self.x0
+            && c.y >= self.y0
+            && c.x <= self.x0 + self.w * self.nx as f64
+            && c.y <= self.y0 + self.h * self.ny as f64
+    }
+
+    /// Whether `r` lies entirely outside the grid's box.
+    pub(crate) fn outside(&self, r: &Rect) -> bool {
+        r.max().x < self.x0
+            || r.max().y < self.y0
+            || r.min().x > self.x0 + self.w * self.nx as f64
+            || r.min().y > self.y0 + self.h * self.ny as f64
+    }
+
+    /// Every cell whose closure segment `a`–`b` may touch, row by row:
+    /// `visit(i0, i1, j)` for cells `i0..=i1` of row `j`. Each row's x-range
+    /// is the segment's extent within the row band, both widened by a guard
+    /// far above floating-point rounding: a point on the segment (or on a
+    /// cell border the segment touches) always falls in a visited cell, since
+    /// the cell of a coordinate is a monotone function of it.
+    pub(crate) fn segment_cells(
+        &self,
+        a: Coord,
+        b: Coord,
+        mut visit: impl FnMut(usize, usize, usize),
+    ) {
+        let e = self.eps;
+        let (lo, hi) = if a.y <= b.y { (a, b) } else { (b, a) };
+        let (j0, j1) = (self.row(lo.y - e), self.row(hi.y + e));
+        for j in j0..=j1 {
+            let band_lo = (self.y0 + j as f64 * self.h - e).max(lo.y);
+            let band_hi = (self.y0 + (j + 1) as f64 * self.h + e).min(hi.y);
+            let (xa, xb) = if hi.y - lo.y <= e || band_hi < band_lo {
+                (lo.x.min(hi.x), lo.x.max(hi.x))
+            } else {
+                let x_at =
+                    |y: f64| lo.x + (hi.x - lo.x) * ((y - lo.y) / (hi.y - lo.y)).clamp(0.0, 1.0);
+                let (p, q) = (x_at(band_lo), x_at(band_hi));
+                (p.min(q), p.max(q))
+            };
+            visit(self.col(xa - e), self.col(xb + e), j);
+        }
+    }
+
+    /// The centre of cell `(i, j)`.
+    pub(crate) fn centre(&self, i: usize, j: usize) -> Coord {
+        Coord {
+            x: self.x0 + (i as f64 + 0.5) * self.w,
+            y: self.y0 + (j as f64 + 0.5) * self.h,
+        }
+    }
+}
+
+/// The grid; see the module docs.
+#[derive(Debug, Clone)]
+pub struct SetGrid {
+    f: Frame,
+    /// Per cell, the first polygon containing the whole cell (`NONE`: none).
+    inside: Vec<u32>,
+    /// Per cell, the first polygon whose boundary comes near the cell.
+    edge: Vec<u32>,
+}
+
+/// What the grid says about a point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// No polygon contains or comes near the point.
+    Empty,
+    /// The first polygon strictly containing the point, and no polygon
+    /// before it has its boundary near: the answer of a first-match search.
+    First(u32),
+    /// Some polygon strictly contains the point, but an earlier polygon's
+    /// boundary comes near it.
+    Inside,
+    /// A boundary comes near the point and no polygon contains the whole cell.
+    Unknown,
+}
+
+impl SetGrid {
+    /// Build the grid over `polygons` with about `cells` cells (at most
+    /// 2²² ≈ 4.2 M); `None` when the set is empty or degenerate.
+    pub fn new(polygons: &[PreparedPolygon], cells: usize) -> Option<SetGrid> {
+        let mut ext: Option<Rect> = None;
+        for r in polygons.iter().filter_map(|p| p.rect()) {
+            ext = Some(match ext {
+                None => *r,
+                Some(e) => Rect::new(
+                    Coord {
+                        x: e.min().x.min(r.min().x),
+                        y: e.min().y.min(r.min().y),
+                    },
+                    Coord {
+                        x: e.max().x.max(r.max().x),
+                        y: e.max().y.max(r.max().y),
+                    },
+                ),
+            });
+        }
+        let f = Frame::new(&ext?, cells.clamp(64, 1 << 22) as f64)?;
+        let (nx, ny) = (f.nx, f.ny);
+        let mut g = SetGrid {
+            f,
+            inside: vec![],
+            edge: vec![],
+        };
+        // Each polygon marks its own box (in parallel); marks merge by minimum index.
+        let marks: Vec<(usize, usize, usize, usize, Vec<u8>)> =
+            polygons.par_iter().map(|p| g.mark(p)).collect();
+        g.inside = vec![NONE; nx * ny];
+        g.edge = vec![NONE; nx * ny];
+        for (k, (ax, bx, ay, by, m)) in marks.into_iter().enumerate() {
+            let k = k as u32;
+            let bw = bx + 1 - ax;
+            for j in ay..=by {
+                for i in ax..=bx {
+                    let c = j * nx + i;
+                    match m[(j - ay) * bw + (i - ax)] {
+                        EDGE => g.edge[c] = g.edge[c].min(k),
+                        IN => g.inside[c] = g.inside[c].min(k),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Some(g)
+    }
+
+    /// One polygon's marks over its box: edge cells (with a one-cell
+    /// margin), then runs of edge-free cells located by their first centre.
+    fn mark(&self, p: &PreparedPolygon) -> (usize, usize, usize, usize, Vec<u8>) {
+        let Some(r) = p.rect() else {
+            return (0, 0, 0, 0, vec![OUT]);
+        };
+        mark_cells(&self.f, r, p.edges(), |c| p.locate(c))
+    }
+
+    /// What the grid says about point `c`.
+    pub fn at(&self, c: Coord) -> Cell {
+        if !self.f.contains_point(c) {
+            return Cell::Empty;
+        }
+        let k = self.f.row(c.y) * self.f.nx + self.f.col(c.x);
+        let (inside, edge) = (self.inside[k], self.edge[k]);
+        if inside < edge {
+            Cell::First(inside)
+        } else if inside != NONE {
+            Cell::Inside
+        } else if edge != NONE {
+            Cell::Unknown
+        } else {
+            Cell::Empty
+        }
+    }
+
+    /// Whether no polygon contains or comes near any point of `r`
+    /// (`false` means "not shown empty here").
+    pub fn empty_in(&self, r: &Rect) -> bool {
+        if self.f.outside(r) {
+            return true;
+        }
+        let (ax, bx, ay, by) = self.f.cells(r);
+        (ay..=by).all(|j| {
+            let row = j * self.f.nx;
+            (row + ax..=row + bx).all(|k| self.inside[k] == NONE && self.edge[k] == NONE)
+        })
+    }
+
+    /// Grid size `(nx, ny)`.
+    pub fn size(&self) -> (usize, usize) {
+        (self.f.nx, self.f.ny)
+    }
+}
+
+/// Mark the cells of `f` over box `r` for polygon `p`: `EDGE` where its
+/// boundary may pass, then `IN`/`OUT` for runs of edge-free cells, each run
+/// located by the exact location of its first cell's centre (a run crossed by
+/// no boundary lies all inside or all outside). Returns the cell range and
+/// the marks, row-major.
+pub(crate) fn mark_cells(
+    f: &Frame,
+    r: &Rect,
+    edges: &RTree<Line>,
+    locate: impl Fn(Coord) -> Location,
+) -> (usize, usize, usize, usize, Vec<u8>) {
+    // The box widened by the guard: no boundary point lies outside it.
+    let r = Rect::new(
+        Coord {
+            x: r.min().x - f.eps,
+            y: r.min().y - f.eps,
+        },
+        Coord {
+            x: r.max().x + f.eps,
+            y: r.max().y + f.eps,
+        },
+    );
+    let (ax, bx, ay, by) = f.cells(&r);
+    let bw = bx + 1 - ax;
+    let mut m = vec![OUT; bw * (by + 1 - ay)];
+    for e in edges.iter() {
+        f.segment_cells(e.start, e.end, |i0, i1, j| {
+            if j < ay || j > by {
+                return;
+            }
+            let row = (j - ay) * bw;
+            for i in i0.max(ax)..=i1.min(bx) {
+                m[row + i - ax] = EDGE;
+            }
+        });
+    }
+    for j in ay..=by {
+        let row = &mut m[(j - ay) * bw..(j - ay + 1) * bw];
+        let mut i = 0;
+        while i < bw {
+            if row[i] == EDGE {
+                i += 1;
+                continue;
+            }
+            let v = if locate(f.centre(ax + i, j)) == Location::Inside {
+                IN
+            } else {
+                OUT
+            };
+            while i < bw && row[i] != EDGE {
+                row[i] = v;
+                i += 1;
+            }
+        }
+    }
+    (ax, bx, ay, by, m)
+}
+
+pub(crate) const OUT: u8 = 0;
+pub(crate) const IN: u8 = 1;
+pub(crate) const EDGE: u8 = 2;
+
+/// A cell budget for a set of polygons: about 8 cells per vertex, at least
+/// 4 per polygon, between 64 Ki and 4 Mi.
+pub fn default_cells(polygons: &[PreparedPolygon]) -> usize {
+    let vertices: usize = polygons.iter().map(PreparedPolygon::n_coords).sum();
+    (8 * vertices)
+        .max(4 * polygons.len())
+        .clamp(1 << 16, 1 << 22)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{MultiPolygon, Polygon};
+    use proptest::prelude::*;
+
+    fn first_containing(ps: &[PreparedPolygon], c: Coord) -> (Option<u32>, bool, bool) {
+        let first = ps
+            .iter()
+            .position(|p| p.locate(c) == Location::Inside)
+            .map(|k| k as u32);
+        let any_boundary = ps.iter().any(|p| p.locate(c) == Location::Boundary);
+        (first, first.is_some(), any_boundary)
+    }
+
+    fn star(cx: f64, cy: f64, r: f64, n: usize, phase: f64) -> PreparedPolygon {
+        star_ratio(cx, cy, r, n, phase, 0.45)
+    }
+
+    fn star_ratio(cx: f64, cy: f64, r: f64, n: usize, phase: f64, inner: f64) -> PreparedPolygon {
+        let pts: Vec<(f64, f64)> = (0..n)
+            .map(|i| {
+                let a = phase + i as f64 * std::f64::consts::TAU / n as f64;
+                let rr = if i % 2 == 0 { r } else { r * inner };
+                (cx + rr * a.cos(), cy + rr * a.sin())
+            })
+            .collect();
+        PreparedPolygon::new(MultiPolygon(vec![Polygon::new(pts.into(), vec![])]))
+    }
+
+    proptest! {
+        /// Whatever the grid resolves equals the exact first-match search.
+        #[test]
+        fn resolved_answers_are_exact(
+            shapes in prop::collection::vec((0.0..100.0f64, 0.0..100.0f64, 1.0..40.0f64, 3usize..40, 0.0..6.3f64), 1..12),
+            cells in 64usize..5000,
+            pts in prop::collection::vec((-10.0..110.0f64, -10.0..110.0f64), 200),
+        ) {
+            let ps: Vec<PreparedPolygon> = shapes.iter().map(|&(x, y, r, n, ph)| star(x, y, r, 2 * n, ph)).collect();
+            let g = SetGrid::new(&ps, cells).expect("non-empty");
+            for (x, y) in pts {
+                // Also probe points snapped to cell corners and edges.
+                for c in [Coord { x, y }, Coord { x: x.round(), y: y.round() }] {
+                    let (first, any_inside, any_boundary) = first_containing(&ps, c);
+                    match g.at(c) {
+                        Cell::Empty => prop_assert!(!any_inside && !any_boundary),
+                        Cell::First(k) => {
+                            prop_assert_eq!(Some(k), first);
+                            // No earlier polygon has the point on its boundary.
+                            prop_assert!(ps[..k as usize].iter().all(|p| p.locate(c) == Location::Outside));
+                        }
+                        Cell::Inside => prop_assert!(any_inside),
+                        Cell::Unknown => {}
+                    }
+                    let r = Rect::new(c, Coord { x: c.x + 3.0, y: c.y + 2.0 });
+                    if g.empty_in(&r) {
+                        for p in &ps {
+                            prop_assert!(!p.intersects(&geo::Geometry::Rect(r), &r));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn most_points_are_resolved() {
+        // Five overlapping, mildly wiggly 60-gons (like communes).
+        let ps: Vec<PreparedPolygon> = (0..5)
+            .map(|k| star_ratio(20.0 * k as f64, 50.0, 15.0, 60, 0.3, 0.95))
+            .collect();
+        let g = SetGrid::new(&ps, default_cells(&ps)).expect("non-empty");
+        let mut resolved = 0;
+        let n = 10_000;
+        for i in 0..n {
+            let c = Coord {
+                x: (i % 100) as f64 + 0.37,
+                y: (i / 100) as f64 + 0.61,
+            };
+            if g.at(c) != Cell::Unknown {
+                resolved += 1;
+            }
+        }
+        assert!(resolved > n * 9 / 10, "{resolved} of {n} resolved");
+    }
+}
