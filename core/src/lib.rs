@@ -51,6 +51,7 @@
 pub mod crs;
 pub mod error;
 pub mod exact;
+pub mod h3;
 pub mod index;
 pub mod io;
 pub mod layer;

@@ -61,8 +61,12 @@ pub fn centroid(g: &Geometry) -> Option<Coord> {
 
 /// The zone of a point: the first zone (in zone order) that contains it
 /// strictly; if none, the first whose boundary it lies on; so a point on a
-/// boundary shared by two zones goes to exactly one of them.
+/// boundary shared by two zones goes to exactly one of them. For H3 zones,
+/// the zone of H3's own cell of the point (O(1)).
 pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
+    if let Some(h) = zones.h3() {
+        return h.zone_of(c);
+    }
     if let Some(g) = zones.set_grid() {
         match g.at(c) {
             Cell::Empty => return None,

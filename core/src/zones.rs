@@ -29,7 +29,13 @@ pub enum ZoneKind {
         /// Cell size in CRS units (metres).
         cell: f64,
     },
-    // H3 cells come with the H3 issue: `H3 { resolution: u8 }`.
+    /// H3 cells (see [`crate::h3`]).
+    H3 {
+        /// The resolution (0–15).
+        resolution: u8,
+        /// How the cells were chosen.
+        mode: CellMode,
+    },
 }
 
 /// A zone layer: one polygon per zone, an id column, the other attributes,
@@ -44,8 +50,10 @@ pub struct Zones {
     crs: Crs,
     kind: ZoneKind,
     grid: std::sync::OnceLock<Option<SetGrid>>,
+    h3: Option<Arc<H3Zones>>,
 }
 
+use crate::h3::{CellMode, H3Zones, LonLat};
 use crate::index::as_multipolygon as to_multipolygon;
 use crate::setgrid::{default_cells, SetGrid};
 
@@ -187,6 +195,74 @@ impl Zones {
             crs,
             kind,
             grid: std::sync::OnceLock::new(),
+            h3: None,
+        }
+    }
+
+    /// H3 cells of resolution `resolution` chosen by `mode` over `covers`
+    /// (polygons in the working CRS `crs`); see [`crate::h3`]. The id column
+    /// `h3` holds the cell index (`u64`), `h3_str` its string form.
+    ///
+    /// ```
+    /// use terrastat_core::{read_layer, ReadOptions, Zones, h3::CellMode};
+    /// let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/samples/idf92/communes.parquet");
+    /// let communes = read_layer("communes", &path, &ReadOptions::default())?;
+    /// let communes = Zones::from_layer("communes", &communes, "insee")?;
+    /// let hex = Zones::h3_cells("hex6", communes.crs().clone(), communes.prepared(), 6, CellMode::Covers)?;
+    /// assert!(hex.len() > 10);
+    /// // The cells cover the communes: their total area is at least the communes'.
+    /// let area = |z: &Zones| z.prepared().iter().map(|p| p.area()).sum::<f64>();
+    /// assert!(area(&hex) >= area(&communes));
+    /// # Ok::<(), terrastat_core::Error>(())
+    /// ```
+    pub fn h3_cells(
+        name: impl Into<String>,
+        crs: Crs,
+        covers: &[PreparedPolygon],
+        resolution: u8,
+        mode: CellMode,
+    ) -> Result<Zones> {
+        let name = name.into();
+        let res = crate::h3::resolution(resolution)?;
+        let lonlat = LonLat::new(&crs)?;
+        let h3 = H3Zones::new(covers, res, mode, lonlat)?;
+        let polys = h3.polygons()?;
+        let ids: Vec<u64> = h3.cells.iter().map(|c| u64::from(*c)).collect();
+        let strs: Vec<String> = h3.cells.iter().map(|c| c.to_string()).collect();
+        let attributes = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("h3", arrow_schema::DataType::UInt64, false),
+                Field::new("h3_str", arrow_schema::DataType::Utf8, false),
+            ])),
+            vec![
+                Arc::new(arrow_array::UInt64Array::from(ids)),
+                Arc::new(StringArray::from(strs)),
+            ],
+        )?;
+        let mut z = Self::build(
+            name,
+            "h3".into(),
+            attributes,
+            polys,
+            crs,
+            ZoneKind::H3 { resolution, mode },
+        );
+        z.h3 = Some(Arc::new(h3));
+        Ok(z)
+    }
+
+    /// The H3 side of H3 zones (`None` for other zones).
+    pub fn h3(&self) -> Option<&H3Zones> {
+        self.h3.as_deref()
+    }
+
+    /// The key columns that lead every output table: the id column, and for
+    /// H3 zones also `h3_str`.
+    pub fn key_columns(&self) -> Vec<&str> {
+        if self.h3.is_some() {
+            vec![self.id_column.as_str(), "h3_str"]
+        } else {
+            vec![self.id_column.as_str()]
         }
     }
 

@@ -114,11 +114,10 @@ impl Inputs {
                 let i = i.get_ref();
                 i.layer.iter().chain(i.other.iter()).map(String::as_str)
             })
-            .chain(
-                spec.zones
-                    .values()
-                    .filter_map(|z| z.get_ref().extent.as_deref()),
-            )
+            .chain(spec.zones.values().flat_map(|z| {
+                let z = z.get_ref();
+                z.extent.as_deref().into_iter().chain(z.cover.as_deref())
+            }))
             .collect();
         for (name, ls) in &spec.layers {
             if !used.contains(name.as_str()) {
@@ -143,10 +142,16 @@ impl Inputs {
             inputs.layers.insert(name.clone(), Arc::new(layer));
             progress.end();
         }
-        // Polygon zones first, then grids (which may cover them).
+        // Polygon zones first, then grids (which may cover them), then H3
+        // zones (which may cover either, or other H3 zones).
         let mut grids = Vec::new();
+        let mut hexes = Vec::new();
         for (name, zs) in &spec.zones {
             let zs = zs.get_ref();
+            if zs.h3.is_some() {
+                hexes.push(name);
+                continue;
+            }
             let Some(p) = &zs.path else {
                 grids.push(name);
                 continue;
@@ -206,6 +211,67 @@ impl Inputs {
             };
             let z = Zones::grid(name, working.clone(), extent, cell, cover.as_deref())?;
             inputs.zones.insert(name.clone(), Arc::new(z));
+        }
+        // H3 zones, each once its cover is built.
+        while !hexes.is_empty() {
+            let ready = hexes.iter().position(|n| {
+                let c = spec.zones[*n].get_ref().cover.as_deref();
+                c.is_none_or(|c| inputs.zones.contains_key(c) || inputs.layers.contains_key(c))
+            });
+            let Some(i) = ready else {
+                return Err(Error::Spec {
+                    path: spec.path.clone(),
+                    line: 1,
+                    what: format!("zones `{}`", hexes[0]),
+                    message: "H3 zones cover each other in a cycle".into(),
+                });
+            };
+            let name = hexes.remove(i);
+            let zs = spec.zones[name].get_ref();
+            progress.begin(&format!("H3 cells {name}"), 0);
+            let covers: Vec<terrastat_core::PreparedPolygon> = match (&zs.cover, &zs.bbox) {
+                (_, Some(b)) => vec![terrastat_core::PreparedPolygon::new(geo::MultiPolygon(
+                    vec![geo::Rect::new((b[0], b[1]), (b[2], b[3])).to_polygon()],
+                ))],
+                (Some(c), None) => {
+                    if let Some(z) = inputs.zones.get(c) {
+                        z.prepared().to_vec()
+                    } else if let Some(l) = inputs.layers.get(c) {
+                        if l.kind() != terrastat_core::GeomKind::Polygon {
+                            return Err(Error::Spec {
+                                path: spec.path.clone(),
+                                line: spec.key_line(&format!("zones.{name}"), "cover"),
+                                what: format!("zones `{name}`"),
+                                message: format!(
+                                    "`cover = \"{c}\"` must be polygons; `{c}` has {:?} geometries",
+                                    l.kind()
+                                ),
+                            });
+                        }
+                        l.geometries()
+                            .par_iter()
+                            .map(terrastat_core::PreparedPolygon::from_geometry)
+                            .collect()
+                    } else {
+                        return Err(Error::Spec {
+                            path: spec.path.clone(),
+                            line: 1,
+                            what: format!("zones `{name}`"),
+                            message: format!("cover `{c}` is not loaded"),
+                        });
+                    }
+                }
+                (None, None) => vec![],
+            };
+            let z = Zones::h3_cells(
+                name,
+                working.clone(),
+                &covers,
+                zs.h3.unwrap_or(9),
+                zs.mode.unwrap_or_default(),
+            )?;
+            inputs.zones.insert(name.clone(), Arc::new(z));
+            progress.end();
         }
         Ok(inputs)
     }
@@ -791,14 +857,21 @@ impl<'a> Evaluator<'a> {
                 let cols = self.compute(i, &zl, &done)?;
                 done.insert(ind.name.clone(), cols);
             }
-            // Output in spec order, the id first.
-            let id_name = zones.id_column().to_string();
-            let mut fields = vec![Field::new(
-                &id_name,
-                zones.ids()?.data_type().clone(),
-                false,
-            )];
-            let mut arrays: Vec<ArrayRef> = vec![zones.ids()?.clone()];
+            // Output in spec order, the key columns (id) first.
+            let mut fields = Vec::new();
+            let mut arrays: Vec<ArrayRef> = Vec::new();
+            for key in zones.key_columns() {
+                let col =
+                    zones
+                        .attributes()
+                        .column_by_name(key)
+                        .ok_or_else(|| Error::Indicator {
+                            indicator: zl.clone(),
+                            message: format!("zones lost their key column `{key}`"),
+                        })?;
+                fields.push(Field::new(key, col.data_type().clone(), false));
+                arrays.push(col.clone());
+            }
             let mut columns = BTreeMap::new();
             for ind in &self.spec.indicators {
                 let ind = ind.get_ref();

@@ -104,9 +104,16 @@ pub struct ZoneSpec {
     /// A grid's extent as `[xmin, ymin, xmax, ymax]`.
     #[serde(default)]
     pub bbox: Option<[f64; 4]>,
-    /// H3 zones (not yet supported; reserved).
+    /// H3 zones of this resolution (0–15).
     #[serde(default)]
     pub h3: Option<u8>,
+    /// H3 zones: the zone layer or polygon layer whose area the cells cover.
+    #[serde(default)]
+    pub cover: Option<String>,
+    /// H3 zones: how cells are chosen (`centroid`, `contains`, `intersects`,
+    /// `covers`; default `covers`).
+    #[serde(default)]
+    pub mode: Option<terrastat_core::h3::CellMode>,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
@@ -362,11 +369,60 @@ impl Spec {
             let line = line_of(&self.text, z.span().start);
             let what = format!("zones `{name}`");
             let z = z.get_ref();
-            if z.h3.is_some() {
+            if let Some(res) = z.h3 {
+                if z.path.is_some() || z.grid.is_some() || z.extent.is_some() {
+                    return Err(self.fail(
+                        line,
+                        what,
+                        "H3 zones take `cover` or `bbox`, not `path`, `grid` or `extent`",
+                    ));
+                }
+                if res > 15 {
+                    let line = self.key_line(&format!("zones.{name}"), "h3");
+                    return Err(self.fail(
+                        line,
+                        what,
+                        format!("`h3 = {res}`: H3 resolutions go from 0 to 15"),
+                    ));
+                }
+                match (&z.cover, &z.bbox) {
+                    (Some(c), None) => {
+                        if !self.layers.contains_key(c) && !self.zones.contains_key(c) {
+                            let line = self.key_line(&format!("zones.{name}"), "cover");
+                            return Err(self.fail(
+                                line,
+                                what,
+                                format!("`cover = \"{c}\"` names no layer or zone layer"),
+                            ));
+                        }
+                        if c == name {
+                            return Err(self.fail(line, what, "H3 zones cannot cover themselves"));
+                        }
+                    }
+                    (None, Some(b)) => {
+                        if !(b[0] < b[2] && b[1] < b[3]) {
+                            return Err(self.fail(
+                                line,
+                                what,
+                                "`bbox` must be [xmin, ymin, xmax, ymax] with min < max",
+                            ));
+                        }
+                    }
+                    _ => {
+                        return Err(self.fail(
+                            line,
+                            what,
+                            "H3 zones need exactly one of `cover` or `bbox`",
+                        ))
+                    }
+                }
+                continue;
+            }
+            if z.cover.is_some() || z.mode.is_some() {
                 return Err(self.fail(
                     line,
                     what,
-                    "H3 zones are not supported yet (planned); use `path` or `grid`",
+                    "`cover` and `mode` are keys of H3 zones (`h3 = <resolution>`)",
                 ));
             }
             match (&z.path, z.grid) {
@@ -410,7 +466,13 @@ impl Spec {
                         }
                     }
                 }
-                _ => return Err(self.fail(line, what, "give either `path` (with `id`) or `grid`")),
+                _ => {
+                    return Err(self.fail(
+                        line,
+                        what,
+                        "give one of `path` (with `id`), `grid` or `h3`",
+                    ))
+                }
             }
         }
         if self.zones.is_empty() {

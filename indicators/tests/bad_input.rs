@@ -1655,3 +1655,101 @@ fn corrupt_parquet_sweep_never_panics_and_names_file() {
     );
     assert!(errors > 0, "no corruption was detected at all");
 }
+
+// ---------------------------------------------------------------------------
+// H3 zones in the spec
+// ---------------------------------------------------------------------------
+
+const H3_TAIL: &str = r#"
+[[indicators]]
+name = "n"
+kind = "count"
+layer = "b"
+"#;
+
+#[test]
+fn h3_resolution_out_of_range_names_line_and_key() {
+    let text = format!("{HEAD}\n[zones.hex]\nh3 = 16\ncover = \"z\"\n{H3_TAIL}");
+    let err = spec_err(&text);
+    assert_spec_error(
+        &err,
+        line_of(&text, "h3 = 16", 0),
+        &["zones `hex`"],
+        &["h3 = 16", "0 to 15"],
+    );
+}
+
+#[test]
+fn h3_cover_naming_nothing_names_line_and_key() {
+    let text = format!("{HEAD}\n[zones.hex]\nh3 = 8\ncover = \"nope\"\n{H3_TAIL}");
+    let err = spec_err(&text);
+    assert_spec_error(
+        &err,
+        line_of(&text, "cover = \"nope\"", 0),
+        &["zones `hex`"],
+        &["nope", "names no layer or zone layer"],
+    );
+}
+
+#[test]
+fn h3_needs_exactly_one_of_cover_or_bbox() {
+    for extra in ["", "cover = \"z\"\nbbox = [0, 0, 1, 1]\n"] {
+        let text = format!("{HEAD}\n[zones.hex]\nh3 = 8\n{extra}{H3_TAIL}");
+        let err = spec_err(&text);
+        assert_spec_error(
+            &err,
+            line_of(&text, "[zones.hex]", 0),
+            &["zones `hex`"],
+            &["exactly one of `cover` or `bbox`"],
+        );
+    }
+    // `mode` belongs to H3 zones.
+    let text = HEAD.replace("id = \"id\"", "id = \"id\"\nmode = \"covers\"") + H3_TAIL;
+    let err = spec_err(&text);
+    assert_spec_error(&err, line_of(&text, "[zones.z]", 0), &["zones `z`"], &["H3 zones"]);
+    // An unknown mode is a syntax error naming the line.
+    let text = format!("{HEAD}\n[zones.hex]\nh3 = 8\ncover = \"z\"\nmode = \"touches\"\n{H3_TAIL}");
+    let err = spec_err(&text).to_string();
+    assert_contains(&err, &["touches", "centroid", "covers"]);
+}
+
+/// A run with H3 zones over a polygon cover: every building is counted once
+/// (the cells cover the zones), and the output leads with `h3` and `h3_str`.
+#[test]
+fn h3_zones_run_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two zones in Paris (H3 needs real places).
+    write_layer(
+        &dir.path().join("zones.parquet"),
+        l93(),
+        &[
+            square(650_000., 6_860_000., 650_500., 6_860_300.),
+            square(650_500., 6_860_000., 651_000., 6_860_300.),
+        ],
+        vec![("id", strings(&["A", "B"]))],
+    );
+    let buildings: Vec<Geometry> = (0..50)
+        .map(|i| {
+            let x = 650_100.0 + (i % 10) as f64 * 37.0;
+            let y = 6_860_100.0 + (i / 10) as f64 * 41.0;
+            square(x, y, x + 8.0, y + 6.0)
+        })
+        .collect();
+    write_layer(&dir.path().join("b.parquet"), l93(), &buildings, vec![]);
+    let text = format!(
+        "{HEAD}\n[zones.hex]\nh3 = 10\ncover = \"z\"\nmode = \"intersects\"\n{H3_TAIL}"
+    );
+    let spec = spec_in(dir.path(), &text).unwrap();
+    let out = run_in(dir.path(), &spec).unwrap();
+    let t = out.tables.iter().find(|t| t.zones == "hex").unwrap();
+    let schema = t.batch.schema();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(&names[..3], ["h3", "h3_str", "n"]);
+    let n = t
+        .batch
+        .column(2)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    assert_eq!(n.iter().flatten().sum::<i64>(), 50);
+}
