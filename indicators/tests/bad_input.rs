@@ -1706,7 +1706,12 @@ fn h3_needs_exactly_one_of_cover_or_bbox() {
     // `mode` belongs to H3 zones.
     let text = HEAD.replace("id = \"id\"", "id = \"id\"\nmode = \"covers\"") + H3_TAIL;
     let err = spec_err(&text);
-    assert_spec_error(&err, line_of(&text, "[zones.z]", 0), &["zones `z`"], &["H3 zones"]);
+    assert_spec_error(
+        &err,
+        line_of(&text, "[zones.z]", 0),
+        &["zones `z`"],
+        &["H3 zones"],
+    );
     // An unknown mode is a syntax error naming the line.
     let text = format!("{HEAD}\n[zones.hex]\nh3 = 8\ncover = \"z\"\nmode = \"touches\"\n{H3_TAIL}");
     let err = spec_err(&text).to_string();
@@ -1736,9 +1741,8 @@ fn h3_zones_run_end_to_end() {
         })
         .collect();
     write_layer(&dir.path().join("b.parquet"), l93(), &buildings, vec![]);
-    let text = format!(
-        "{HEAD}\n[zones.hex]\nh3 = 10\ncover = \"z\"\nmode = \"intersects\"\n{H3_TAIL}"
-    );
+    let text =
+        format!("{HEAD}\n[zones.hex]\nh3 = 10\ncover = \"z\"\nmode = \"intersects\"\n{H3_TAIL}");
     let spec = spec_in(dir.path(), &text).unwrap();
     let out = run_in(dir.path(), &spec).unwrap();
     let t = out.tables.iter().find(|t| t.zones == "hex").unwrap();
