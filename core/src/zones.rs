@@ -29,6 +29,13 @@ pub enum ZoneKind {
         /// Cell size in CRS units (metres).
         cell: f64,
     },
+    /// Groups of the zones of another zone layer (a roll-up).
+    Rollup {
+        /// The zone layer grouped.
+        base: String,
+        /// The grouping: a column of the base zones, or `h3 parent` for H3 cells.
+        by: String,
+    },
     /// H3 cells (see [`crate::h3`]).
     H3 {
         /// The resolution (0–15).
@@ -51,6 +58,16 @@ pub struct Zones {
     kind: ZoneKind,
     grid: std::sync::OnceLock<Option<SetGrid>>,
     h3: Option<Arc<H3Zones>>,
+    grouping: Option<Grouping>,
+}
+
+/// How the zones of a roll-up level group the zones of their base layer.
+#[derive(Debug, Clone)]
+pub struct Grouping {
+    /// The base zone layer.
+    pub base: String,
+    /// For each zone of the level, its base zones (ascending).
+    pub members: Vec<Vec<u32>>,
 }
 
 use crate::h3::{CellMode, H3Zones, LonLat};
@@ -196,7 +213,149 @@ impl Zones {
             kind,
             grid: std::sync::OnceLock::new(),
             h3: None,
+            grouping: None,
         }
+    }
+
+    /// The roll-up of `base` by the values of its column `column`: one zone
+    /// per distinct value (sorted), whose polygon gathers its members'
+    /// polygons and whose id column is `column`. Indicators on it are
+    /// computed from the base zones' attributions (see the README), equal to
+    /// a direct computation on the gathered polygons. Null values are an error.
+    pub fn rollup(name: impl Into<String>, base: &Zones, column: &str) -> Result<Zones> {
+        let name = name.into();
+        let col = base
+            .attributes
+            .column_by_name(column)
+            .ok_or_else(|| Error::MissingColumn {
+                layer: format!("zones `{}`", base.name),
+                column: column.to_string(),
+                available: base
+                    .attributes
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+        if col.null_count() > 0 {
+            return Err(Error::InvalidArgument(format!(
+                "zones `{}`: roll-up column `{column}` has {} null values (every zone needs a group)",
+                base.name,
+                col.null_count()
+            )));
+        }
+        let keys = arrow_cast::cast(col, &arrow_schema::DataType::Utf8)?;
+        let keys = keys
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .ok_or_else(|| Error::InvalidArgument("roll-up key cast failed".into()))?;
+        let mut groups: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+        for z in 0..keys.len() {
+            groups.entry(keys.value(z)).or_default().push(z as u32);
+        }
+        let ids: Vec<&str> = groups.keys().copied().collect();
+        let attributes = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(
+                column,
+                arrow_schema::DataType::Utf8,
+                false,
+            )])),
+            vec![Arc::new(StringArray::from(ids))],
+        )?;
+        let members: Vec<Vec<u32>> = groups.into_values().collect();
+        Ok(Self::from_groups(
+            name,
+            base,
+            column.to_string(),
+            attributes,
+            members,
+            ZoneKind::Rollup {
+                base: base.name.clone(),
+                by: column.to_string(),
+            },
+        ))
+    }
+
+    /// The roll-up of H3 zones to their parent cells at `resolution`: one
+    /// zone per parent, gathering its children among the base cells (the
+    /// children of an H3 cell do not tile it exactly, so the zone is the
+    /// union of the children, not the parent's hexagon).
+    pub fn h3_rollup(name: impl Into<String>, base: &Zones, resolution: u8) -> Result<Zones> {
+        let name = name.into();
+        let h3 = base.h3.as_ref().ok_or_else(|| {
+            Error::InvalidArgument(format!("zones `{}` are not H3 cells", base.name))
+        })?;
+        let res = crate::h3::resolution(resolution)?;
+        if res >= h3.resolution {
+            return Err(Error::InvalidArgument(format!(
+                "zones `{name}`: resolution {resolution} is not coarser than the {} of `{}`",
+                u8::from(h3.resolution),
+                base.name
+            )));
+        }
+        let mut groups: std::collections::BTreeMap<h3o::CellIndex, Vec<u32>> = Default::default();
+        for (z, c) in h3.cells.iter().enumerate() {
+            if let Some(p) = c.parent(res) {
+                groups.entry(p).or_default().push(z as u32);
+            }
+        }
+        let ids: Vec<u64> = groups.keys().map(|c| u64::from(*c)).collect();
+        let strs: Vec<String> = groups.keys().map(|c| c.to_string()).collect();
+        let attributes = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("h3", arrow_schema::DataType::UInt64, false),
+                Field::new("h3_str", arrow_schema::DataType::Utf8, false),
+            ])),
+            vec![
+                Arc::new(arrow_array::UInt64Array::from(ids)),
+                Arc::new(StringArray::from(strs)),
+            ],
+        )?;
+        let members: Vec<Vec<u32>> = groups.into_values().collect();
+        Ok(Self::from_groups(
+            name,
+            base,
+            "h3".into(),
+            attributes,
+            members,
+            ZoneKind::Rollup {
+                base: base.name.clone(),
+                by: format!("h3 parent at resolution {resolution}"),
+            },
+        ))
+    }
+
+    fn from_groups(
+        name: String,
+        base: &Zones,
+        id_column: String,
+        attributes: RecordBatch,
+        members: Vec<Vec<u32>>,
+        kind: ZoneKind,
+    ) -> Zones {
+        let polys: Vec<MultiPolygon> = members
+            .iter()
+            .map(|m| {
+                MultiPolygon(
+                    m.iter()
+                        .flat_map(|z| base.prepared[*z as usize].geometry().0.iter().cloned())
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut z = Self::build(name, id_column, attributes, polys, base.crs.clone(), kind);
+        z.grouping = Some(Grouping {
+            base: base.name.clone(),
+            members,
+        });
+        z
+    }
+
+    /// For a roll-up level, how it groups its base zones.
+    pub fn grouping(&self) -> Option<&Grouping> {
+        self.grouping.as_ref()
     }
 
     /// H3 cells of resolution `resolution` chosen by `mode` over `covers`
@@ -259,7 +418,7 @@ impl Zones {
     /// The key columns that lead every output table: the id column, and for
     /// H3 zones also `h3_str`.
     pub fn key_columns(&self) -> Vec<&str> {
-        if self.h3.is_some() {
+        if self.id_column == "h3" && self.attributes.column_by_name("h3_str").is_some() {
             vec![self.id_column.as_str(), "h3_str"]
         } else {
             vec![self.id_column.as_str()]

@@ -215,7 +215,8 @@ impl Inputs {
         // H3 zones, each once its cover is built.
         while !hexes.is_empty() {
             let ready = hexes.iter().position(|n| {
-                let c = spec.zones[*n].get_ref().cover.as_deref();
+                let z = spec.zones[*n].get_ref();
+                let c = z.cover.as_deref().or(z.from.as_deref());
                 c.is_none_or(|c| inputs.zones.contains_key(c) || inputs.layers.contains_key(c))
             });
             let Some(i) = ready else {
@@ -229,6 +230,12 @@ impl Inputs {
             let name = hexes.remove(i);
             let zs = spec.zones[name].get_ref();
             progress.begin(&format!("H3 cells {name}"), 0);
+            if let Some(from) = &zs.from {
+                let z = Zones::h3_rollup(name, &inputs.zones[from], zs.h3.unwrap_or(0))?;
+                inputs.zones.insert(name.clone(), Arc::new(z));
+                progress.end();
+                continue;
+            }
             let covers: Vec<terrastat_core::PreparedPolygon> = match (&zs.cover, &zs.bbox) {
                 (_, Some(b)) => vec![terrastat_core::PreparedPolygon::new(geo::MultiPolygon(
                     vec![geo::Rect::new((b[0], b[1]), (b[2], b[3])).to_polygon()],
@@ -272,6 +279,19 @@ impl Inputs {
             )?;
             inputs.zones.insert(name.clone(), Arc::new(z));
             progress.end();
+        }
+        // Roll-up levels of any zone layer.
+        for (name, zs) in &spec.zones {
+            for col in zs.get_ref().rollup.iter().flatten() {
+                let out = format!("{name}_by_{col}");
+                let z = Zones::rollup(&out, &inputs.zones[name], col).map_err(|e| Error::Spec {
+                    path: spec.path.clone(),
+                    line: spec.key_line(&format!("zones.{name}"), "rollup"),
+                    what: format!("zones `{name}`, key `rollup`"),
+                    message: e.to_string(),
+                })?;
+                inputs.zones.insert(out, Arc::new(z));
+            }
         }
         Ok(inputs)
     }
@@ -518,6 +538,43 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// [`Self::attribution`] on the base zones, grouped for a roll-up level.
+    fn attribution_at(
+        &mut self,
+        ov: &Overlay,
+        assign: Assign,
+        mask: Option<&[bool]>,
+        members: Option<&[Vec<u32>]>,
+    ) -> Result<Attribution> {
+        let a = self.attribution(ov, assign, mask)?;
+        let Some(members) = members else {
+            return Ok(a);
+        };
+        // Centroids: each feature is in one member; intersects: a feature
+        // touching several members counts once; area weights add up.
+        let add = assign == Assign::AreaWeighted;
+        let per: Vec<Vec<(u32, f64)>> = members
+            .par_iter()
+            .map(|g| merge_members(g.iter().map(|z| a.zone(*z as usize)), add))
+            .collect();
+        let mut offsets = Vec::with_capacity(per.len() + 1);
+        let mut features = Vec::new();
+        let mut weights = Vec::new();
+        offsets.push(0);
+        for g in per {
+            for (f, w) in g {
+                features.push(f);
+                weights.push(w);
+            }
+            offsets.push(features.len());
+        }
+        Ok(Attribution {
+            offsets,
+            features,
+            weights,
+        })
+    }
+
     fn numeric(
         &self,
         i: usize,
@@ -543,6 +600,12 @@ impl<'a> Evaluator<'a> {
                 .indicator_error(i, "zones", format!("zones `{zl}` not loaded"))
         })?;
         let nz = zones.len();
+        // A roll-up level is computed from its base zones' overlay.
+        let (base_name, members) = match zones.grouping() {
+            Some(g) => (g.base.clone(), Some(g.members.clone())),
+            None => (zl.to_string(), None),
+        };
+        let members = members.as_deref();
         let name = ind.name.clone();
         if ind.kind == Kind::Ratio {
             let expr = Arith::parse(ind.expr.as_deref().unwrap_or_default())?;
@@ -575,7 +638,7 @@ impl<'a> Evaluator<'a> {
         let layer = self.layer(&layer_name)?.clone();
         let mask = self.mask(i, &layer_name, ind.filter.as_deref())?;
         let mask = mask.as_deref().map(|v| v.as_slice());
-        let ov = self.overlay(&layer_name, zl)?;
+        let ov = self.overlay(&layer_name, &base_name)?;
         let assign = ind.assign.unwrap_or_default();
         let weight_col = match &ind.weight {
             Some(w) => Some(self.numeric(i, &layer, "weight", w)?),
@@ -590,7 +653,7 @@ impl<'a> Evaluator<'a> {
         let zone_area_km2: Vec<f64> = zones.prepared().iter().map(|p| p.area() / 1e6).collect();
         let out = match ind.kind {
             k @ (Kind::Count | Kind::Density) if k == Kind::Count || ind.column.is_none() => {
-                let a = self.attribution(&ov, assign, mask)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
                 let counts: Vec<f64> = (0..nz)
                     .into_par_iter()
                     .map(|z| a.zone(z).1.iter().sum())
@@ -612,7 +675,7 @@ impl<'a> Evaluator<'a> {
             Kind::Sum | Kind::Density | Kind::Count => {
                 let col = ind.column.as_deref().unwrap_or_default();
                 let v = self.numeric(i, &layer, "column", col)?;
-                let a = self.attribution(&ov, assign, mask)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
                 let sums: Vec<f64> = (0..nz)
                     .into_par_iter()
                     .map(|z| {
@@ -637,7 +700,7 @@ impl<'a> Evaluator<'a> {
             Kind::Mean | Kind::Min | Kind::Max | Kind::Median => {
                 let col = ind.column.as_deref().unwrap_or_default();
                 let v = self.numeric(i, &layer, "column", col)?;
-                let a = self.attribution(&ov, assign, mask)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
                 let kind = ind.kind;
                 Values::Float(
                     (0..nz)
@@ -661,7 +724,14 @@ impl<'a> Evaluator<'a> {
             Kind::Extensive | Kind::Intensive => {
                 let col = ind.column.as_deref().unwrap_or_default();
                 let v = self.numeric(i, &layer, "column", col)?;
-                let pairs = ov.pairs(self.progress)?;
+                let grouped;
+                let pairs = match members {
+                    Some(m) => {
+                        grouped = group_pairs(ov.pairs(self.progress)?, m);
+                        &grouped
+                    }
+                    None => ov.pairs(self.progress)?,
+                };
                 let fm = ov.feature_measures();
                 let allocate = ind.allocate_total.unwrap_or(true);
                 let intensive = ind.kind == Kind::Intensive;
@@ -698,7 +768,14 @@ impl<'a> Evaluator<'a> {
                 )
             }
             Kind::Coverage | Kind::Area => {
-                let covered = ov.covered_areas(mask, self.progress)?;
+                let mut covered = ov.covered_areas(mask, self.progress)?;
+                if let Some(m) = members {
+                    // Member zones do not overlap: their covered areas add up.
+                    covered = m
+                        .iter()
+                        .map(|g| g.iter().map(|z| covered[*z as usize]).sum())
+                        .collect();
+                }
                 if ind.kind == Kind::Area {
                     Values::Float(covered.into_iter().map(Some).collect())
                 } else {
@@ -724,7 +801,7 @@ impl<'a> Evaluator<'a> {
                         f
                     }
                 };
-                let a = self.attribution(&ov, assign, mask)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
                 Values::Float(
                     (0..nz)
                         .into_par_iter()
@@ -757,7 +834,7 @@ impl<'a> Evaluator<'a> {
                         d
                     }
                 };
-                let a = self.attribution(&ov, assign, mask)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
                 let kind = match ind.stat.unwrap_or_default() {
                     Stat::Mean => Kind::Mean,
                     Stat::Median => Kind::Median,
@@ -797,7 +874,7 @@ impl<'a> Evaluator<'a> {
                 names.dedup();
                 let code: HashMap<&str, usize> =
                     names.iter().enumerate().map(|(k, n)| (*n, k)).collect();
-                let a = self.attribution(&ov, assign, mask)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
                 let per_zone: Vec<Vec<Option<f64>>> = (0..nz)
                     .into_par_iter()
                     .map(|z| {
@@ -837,7 +914,15 @@ impl<'a> Evaluator<'a> {
     pub fn run(&mut self) -> Result<Vec<ZoneTable>> {
         let order = self.spec.ratio_order()?;
         let mut tables = Vec::new();
-        let zone_names: Vec<String> = self.spec.zones.keys().cloned().collect();
+        // Declared zone layers, then the roll-up levels (`<zones>_by_<column>`).
+        let mut zone_names: Vec<String> = self.spec.zones.keys().cloned().collect();
+        zone_names.extend(
+            self.inputs
+                .zones
+                .keys()
+                .filter(|k| !self.spec.zones.contains_key(*k))
+                .cloned(),
+        );
         for zl in zone_names {
             let zones = self
                 .inputs
@@ -849,9 +934,17 @@ impl<'a> Evaluator<'a> {
                     message: "zones not loaded".into(),
                 })?;
             let mut done: BTreeMap<String, Vec<(String, Values)>> = BTreeMap::new();
+            // A roll-up level not declared in the spec gets its base's indicators.
+            let selector = match zones.grouping() {
+                Some(g) if !self.spec.zones.contains_key(&zl) => g.base.clone(),
+                _ => zl.clone(),
+            };
             for &i in &order {
                 let ind = self.spec.indicators[i].get_ref();
-                if !ind.zone_names(&self.spec.zones).contains(&zl.as_str()) {
+                if !ind
+                    .zone_names(&self.spec.zones)
+                    .contains(&selector.as_str())
+                {
                     continue;
                 }
                 let cols = self.compute(i, &zl, &done)?;
@@ -900,6 +993,55 @@ impl<'a> Evaluator<'a> {
         }
         Ok(tables)
     }
+}
+
+/// The (feature, value) entries of several member zones as one zone,
+/// ascending by feature: duplicates are summed (`add`) or kept once.
+/// Entries of one feature are met in member order, so sums are deterministic.
+fn merge_members<'a>(
+    zones: impl Iterator<Item = (&'a [u32], &'a [f64])>,
+    add: bool,
+) -> Vec<(u32, f64)> {
+    let mut all: Vec<(u32, f64)> = zones
+        .flat_map(|(fs, ws)| fs.iter().copied().zip(ws.iter().copied()))
+        .collect();
+    all.sort_by_key(|e| e.0);
+    let mut out: Vec<(u32, f64)> = Vec::with_capacity(all.len());
+    for (f, w) in all {
+        match out.last_mut() {
+            Some(last) if last.0 == f => {
+                if add {
+                    last.1 += w;
+                }
+            }
+            _ => out.push((f, w)),
+        }
+    }
+    out
+}
+
+/// The overlay pairs of a roll-up level: measures of a feature in member
+/// zones add up; per-feature totals are recomputed over the level's zones.
+fn group_pairs(p: &terrastat_core::Pairs, members: &[Vec<u32>]) -> terrastat_core::Pairs {
+    let per: Vec<Vec<(u32, f64)>> = members
+        .par_iter()
+        .map(|g| merge_members(g.iter().map(|z| p.zone(*z as usize)), true))
+        .collect();
+    let mut out = terrastat_core::Pairs {
+        offsets: vec![0],
+        features: vec![],
+        measures: vec![],
+        totals: vec![0.0; p.totals.len()],
+    };
+    for g in per {
+        for (f, m) in g {
+            out.features.push(f);
+            out.measures.push(m);
+            out.totals[f as usize] += m;
+        }
+        out.offsets.push(out.features.len());
+    }
+    out
 }
 
 fn unreachable_kind() -> Result<Values> {

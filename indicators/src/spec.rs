@@ -114,6 +114,13 @@ pub struct ZoneSpec {
     /// `covers`; default `covers`).
     #[serde(default)]
     pub mode: Option<terrastat_core::h3::CellMode>,
+    /// H3 zones rolled up from the finer H3 zone layer named here.
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Columns of these zones to roll indicators up to (one output
+    /// `<zones>_by_<column>` each).
+    #[serde(default)]
+    pub rollup: Option<Vec<String>>,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
@@ -369,6 +376,17 @@ impl Spec {
             let line = line_of(&self.text, z.span().start);
             let what = format!("zones `{name}`");
             let z = z.get_ref();
+            for col in z.rollup.iter().flatten() {
+                let out = format!("{name}_by_{col}");
+                if col.is_empty() || self.zones.contains_key(&out) {
+                    let line = self.key_line(&format!("zones.{name}"), "rollup");
+                    return Err(self.fail(
+                        line,
+                        what,
+                        format!("`rollup` column `{col}` would make the zone layer `{out}`, which is empty or already declared"),
+                    ));
+                }
+            }
             if let Some(res) = z.h3 {
                 if z.path.is_some() || z.grid.is_some() || z.extent.is_some() {
                     return Err(self.fail(
@@ -384,6 +402,36 @@ impl Spec {
                         what,
                         format!("`h3 = {res}`: H3 resolutions go from 0 to 15"),
                     ));
+                }
+                if let Some(f) = &z.from {
+                    let line = self.key_line(&format!("zones.{name}"), "from");
+                    if z.cover.is_some() || z.bbox.is_some() || z.mode.is_some() {
+                        return Err(self.fail(
+                            line,
+                            what,
+                            "H3 zones with `from` take their cells from it: no `cover`, `bbox` or `mode`",
+                        ));
+                    }
+                    match self.zones.get(f).map(|b| b.get_ref().h3) {
+                        Some(Some(fine)) if fine > res => {}
+                        Some(Some(fine)) => {
+                            return Err(self.fail(
+                                line,
+                                what,
+                                format!(
+                                    "`from = \"{f}\"` has resolution {fine}, not finer than {res}"
+                                ),
+                            ))
+                        }
+                        _ => {
+                            return Err(self.fail(
+                                line,
+                                what,
+                                format!("`from = \"{f}\"` names no H3 zone layer"),
+                            ))
+                        }
+                    }
+                    continue;
                 }
                 match (&z.cover, &z.bbox) {
                     (Some(c), None) => {
@@ -418,11 +466,11 @@ impl Spec {
                 }
                 continue;
             }
-            if z.cover.is_some() || z.mode.is_some() {
+            if z.cover.is_some() || z.mode.is_some() || z.from.is_some() {
                 return Err(self.fail(
                     line,
                     what,
-                    "`cover` and `mode` are keys of H3 zones (`h3 = <resolution>`)",
+                    "`cover`, `mode` and `from` are keys of H3 zones (`h3 = <resolution>`)",
                 ));
             }
             match (&z.path, z.grid) {
