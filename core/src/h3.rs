@@ -4,8 +4,10 @@
 //!
 //! A cell's polygon in the working CRS joins its topological vertexes
 //! ([`CellIndex::vertexes`], each computed once from its canonical
-//! [`h3o::VertexIndex`], so neighbours share bit-identical corners)
-//! projected from WGS84 longitude/latitude with straight edges. The cells
+//! [`h3o::VertexIndex`], so neighbours share bit-identical corners), plus the
+//! extra points H3 places where an edge crosses an icosahedron edge (taken
+//! from the smaller of the edge's two cells, so shared too), projected from
+//! WGS84 longitude/latitude with straight edges. The cells
 //! of a resolution therefore tile the plane exactly, without gap or overlap,
 //! and every area is computed on these polygons: the share of a cell is
 //! `area(cell ∩ polygon) / area(cell)` with the cell's true area, never the
@@ -42,9 +44,10 @@ use robust::{orient2d, Coord as RCoord};
 
 use crate::crs::Crs;
 use crate::error::{Error, Result};
-use crate::index::{clip_multipolygon_to_rect, Location, PreparedPolygon};
+use crate::index::{clip_multipolygon_to_rect, BoxIndex, Location, PreparedPolygon};
 use crate::layer::Layer;
 use crate::overlay::centroid;
+use crate::setgrid::{default_cells, Cell, SetGrid};
 
 /// How cells are chosen for a cover polygon; see the module docs.
 #[derive(
@@ -133,22 +136,98 @@ impl LonLat {
     /// The polygon of `cell` in the working CRS (see the module docs),
     /// counter-clockwise.
     pub fn cell_polygon(&self, cell: CellIndex) -> Result<Polygon> {
-        let mut ring = cell
-            .vertexes()
-            .map(|v| self.from_latlng(LatLng::from(v)))
+        let vs: Vec<h3o::VertexIndex> = cell.vertexes().collect();
+        let corners = vs
+            .iter()
+            .map(|v| self.from_latlng(LatLng::from(*v)))
             .collect::<Result<Vec<Coord>>>()?;
+        let ring = self.with_distortion(cell, &vs, corners)?;
+        self.ring_to_cell(cell, ring)
+    }
+
+    /// The ring of `cell` from its projected corners (`vs` and `corners` in
+    /// H3's vertex order), with the extra points H3 puts on edges that cross
+    /// an icosahedron edge (class III resolutions). Each such point is taken
+    /// from the edge as seen from the smaller of its two cells, so both
+    /// neighbours get the same floats.
+    fn with_distortion(
+        &self,
+        cell: CellIndex,
+        vs: &[h3o::VertexIndex],
+        corners: Vec<Coord>,
+    ) -> Result<Vec<Coord>> {
+        let n = vs.len();
+        if cell.boundary().len() <= n {
+            return Ok(corners);
+        }
+        let ll: Vec<LatLng> = vs.iter().map(|v| LatLng::from(*v)).collect();
+        let nearest = |p: &LatLng| {
+            (0..n)
+                .min_by(|a, b| {
+                    let d = |k: usize| {
+                        (ll[k].lat() - p.lat()).powi(2) + (ll[k].lng() - p.lng()).powi(2)
+                    };
+                    d(*a).total_cmp(&d(*b))
+                })
+                .unwrap_or(0)
+        };
+        // Extra points after corner k, going to corner k + 1.
+        let mut extra: Vec<Vec<Coord>> = vec![vec![]; n];
+        for e in cell.edges() {
+            let other = e.destination();
+            let canonical = if cell < other {
+                Some(e)
+            } else {
+                other.edges().find(|d| d.destination() == cell)
+            };
+            let Some(edge) = canonical else { continue };
+            let b = edge.boundary();
+            if b.len() <= 2 {
+                continue;
+            }
+            let (first, last) = (nearest(&b[0]), nearest(&b[b.len() - 1]));
+            let mut mids = b[1..b.len() - 1]
+                .iter()
+                .map(|p| self.from_latlng(*p))
+                .collect::<Result<Vec<Coord>>>()?;
+            let k = if (first + 1) % n == last {
+                first
+            } else {
+                mids.reverse();
+                last
+            };
+            extra[k] = mids;
+        }
+        Ok(corners
+            .into_iter()
+            .zip(extra)
+            .flat_map(|(c, mids)| std::iter::once(c).chain(mids))
+            .collect())
+    }
+
+    /// Orient, check and close the projected corners of `cell`.
+    fn ring_to_cell(&self, cell: CellIndex, mut ring: Vec<Coord>) -> Result<Polygon> {
         if signed_area(&ring) < 0.0 {
             ring.reverse();
         }
         // A cell cut by the projection's discontinuity (the antimeridian of
         // a world projection) comes out as a strip across the map: its centre
         // no longer maps back into it.
+        // A cell of ordinary size (under 20 times the side of the average
+        // cell of its resolution) cannot be such a strip; others are checked.
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+        for c in &ring {
+            (x0, x1, y0, y1) = (x0.min(c.x), x1.max(c.x), y0.min(c.y), y1.max(c.y));
+        }
+        let limit = 20.0 * cell.resolution().area_m2().sqrt();
         let n = ring.len() as f64;
         let mid = Coord {
             x: ring.iter().map(|c| c.x).sum::<f64>() / n,
             y: ring.iter().map(|c| c.y).sum::<f64>() / n,
         };
-        if self.cell_of(mid, cell.resolution()).ok() != Some(cell) {
+        if (x1 - x0 > limit || y1 - y0 > limit)
+            && self.cell_of(mid, cell.resolution()).ok() != Some(cell)
+        {
             return Err(Error::Crs(format!(
                 "H3 cell {cell} cannot be drawn in {} (it crosses the projection's edge, e.g. the antimeridian)",
                 self.crs
@@ -156,6 +235,32 @@ impl LonLat {
         }
         ring.push(ring[0]);
         Ok(Polygon::new(LineString(ring), vec![]))
+    }
+
+    /// The polygons of many cells, each shared corner converted once
+    /// (same result as [`Self::cell_polygon`] on each cell).
+    pub fn cell_polygons(&self, cells: &[CellIndex]) -> Result<Vec<Polygon>> {
+        let per_cell: Vec<Vec<h3o::VertexIndex>> =
+            cells.par_iter().map(|c| c.vertexes().collect()).collect();
+        let mut corners: Vec<h3o::VertexIndex> = per_cell.iter().flatten().copied().collect();
+        corners.par_sort_unstable();
+        corners.dedup();
+        let coords: Vec<Coord> = corners
+            .par_iter()
+            .map(|v| self.from_latlng(LatLng::from(*v)))
+            .collect::<Result<_>>()?;
+        cells
+            .par_iter()
+            .zip(&per_cell)
+            .map(|(cell, vs)| {
+                let ring: Vec<Coord> = vs
+                    .iter()
+                    .map(|v| coords[corners.binary_search(v).unwrap_or_default()])
+                    .collect();
+                let ring = self.with_distortion(*cell, vs, ring)?;
+                self.ring_to_cell(*cell, ring)
+            })
+            .collect()
     }
 
     /// The cell at resolution `res` holding point `c` of the working CRS.
@@ -189,64 +294,90 @@ pub fn cover_cells(
     mode: CellMode,
     lonlat: &LonLat,
 ) -> Result<Vec<CellIndex>> {
-    let per: Vec<Vec<CellIndex>> = covers
-        .par_iter()
-        .map(|p| polygon_cells(p, res, mode, lonlat))
-        .collect::<Result<_>>()?;
-    let mut cells: Vec<CellIndex> = per.into_iter().flatten().collect();
-    cells.par_sort_unstable();
-    cells.dedup();
-    Ok(cells)
+    Ok(select_cells(covers, res, mode, lonlat)?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect())
 }
 
-/// The most cells one cover polygon may make terrastat test.
+/// The most cells a cover may make terrastat test.
 const MAX_CELLS: usize = 50_000_000;
 
-/// The cells of one cover polygon: a breadth-first walk over the cells
-/// whose box meets the polygon's box (a connected set that holds every cell
-/// meeting the polygon), each then tested exactly.
-fn polygon_cells(
-    p: &PreparedPolygon,
+/// The selected cells, ascending, with their polygons when the mode needed
+/// them. Two phases:
+/// 1. candidates, sequentially: a breadth-first walk over the cells whose
+///    centre lies within `r` of some cover's box, from a seed in each box,
+///    where `r` is twice the largest centre-to-corner distance of the seeds'
+///    cells: every cell meeting a cover is reached, each cell is visited once
+///    however many covers it touches, and only cell centres are computed;
+/// 2. the exact test of each candidate against the covers its box meets,
+///    in parallel.
+fn select_cells(
+    covers: &[PreparedPolygon],
     res: Resolution,
     mode: CellMode,
     lonlat: &LonLat,
-) -> Result<Vec<CellIndex>> {
-    let Some(r) = p.rect().copied() else {
+) -> Result<Vec<(CellIndex, Option<Polygon>)>> {
+    let rects: Vec<Option<&Rect>> = covers.iter().map(|p| p.rect()).collect();
+    let boxes: Vec<&Rect> = rects.iter().flatten().copied().collect();
+    if boxes.is_empty() {
         return Ok(vec![]);
-    };
-    let estimate = r.width() * r.height() / res.area_m2();
+    }
+    let estimate: f64 = boxes.iter().map(|r| r.width() * r.height()).sum::<f64>() / res.area_m2();
     if estimate > MAX_CELLS as f64 {
         return Err(Error::InvalidArgument(format!(
-            "an H3 cover at resolution {res} over a {:.0} × {:.0} m box would test about {estimate:.0} cells (more than {MAX_CELLS}); use a coarser resolution",
-            r.width(),
-            r.height()
+            "an H3 cover at resolution {res} would test about {estimate:.0} cells (more than {MAX_CELLS}); use a coarser resolution"
         )));
     }
-    let centre = Coord {
-        x: (r.min().x + r.max().x) / 2.0,
-        y: (r.min().y + r.max().y) / 2.0,
+    let index = BoxIndex::new(rects.iter().copied());
+    // Seeds (the cells at each box's centre and their neighbours) and the reach.
+    let mut seeds = Vec::new();
+    let mut reach: f64 = 0.0;
+    for r in &boxes {
+        let centre = Coord {
+            x: (r.min().x + r.max().x) / 2.0,
+            y: (r.min().y + r.max().y) / 2.0,
+        };
+        let seed = lonlat.cell_of(centre, res)?;
+        let poly = lonlat.cell_polygon(seed)?;
+        let c = lonlat.from_latlng(LatLng::from(seed))?;
+        for v in &poly.exterior().0 {
+            reach = reach.max(((v.x - c.x).powi(2) + (v.y - c.y).powi(2)).sqrt());
+        }
+        seeds.extend(seed.grid_disk::<Vec<_>>(1));
+    }
+    let reach = 2.0 * reach;
+    let near = |c: Coord| {
+        let probe = Rect::new(
+            Coord {
+                x: c.x - reach,
+                y: c.y - reach,
+            },
+            Coord {
+                x: c.x + reach,
+                y: c.y + reach,
+            },
+        );
+        !index.intersecting(&probe).is_empty()
     };
-    let seed = lonlat.cell_of(centre, res)?;
     let mut seen: HashSet<CellIndex> = HashSet::new();
     let mut queue: VecDeque<CellIndex> = VecDeque::new();
-    // The seed's ring too: the projected cell holding the centre may be a
-    // neighbour of H3's by a rounding-sized sliver.
-    for c in seed.grid_disk::<Vec<_>>(1) {
-        if seen.insert(c) {
-            queue.push_back(c);
+    for s in seeds {
+        if seen.insert(s) {
+            queue.push_back(s);
         }
     }
-    let mut out = Vec::new();
+    let mut candidates: Vec<(CellIndex, Coord)> = Vec::new();
     while let Some(cell) = queue.pop_front() {
-        let poly = lonlat.cell_polygon(cell)?;
-        let Some(cr) = poly.bounding_rect() else {
-            continue;
-        };
-        if !rects_meet(&cr, &r) {
+        let centre = lonlat.from_latlng(LatLng::from(cell))?;
+        if !near(centre) {
             continue;
         }
-        if selected(p, cell, &poly, &cr, mode, lonlat)? {
-            out.push(cell);
+        candidates.push((cell, centre));
+        if candidates.len() > MAX_CELLS {
+            return Err(Error::InvalidArgument(format!(
+                "an H3 cover at resolution {res} reaches more than {MAX_CELLS} cells; use a coarser resolution"
+            )));
         }
         for n in cell.grid_disk::<Vec<_>>(1) {
             if seen.insert(n) {
@@ -254,39 +385,59 @@ fn polygon_cells(
             }
         }
     }
-    Ok(out)
+    candidates.sort_unstable_by_key(|c| c.0);
+    let grid = (mode == CellMode::Centroid)
+        .then(|| SetGrid::new(covers, default_cells(covers)))
+        .flatten();
+    let polys: Vec<Polygon> = if mode == CellMode::Centroid {
+        vec![]
+    } else {
+        let cells: Vec<CellIndex> = candidates.iter().map(|c| c.0).collect();
+        lonlat.cell_polygons(&cells)?
+    };
+    let picked: Vec<Option<(CellIndex, Option<Polygon>)>> = candidates
+        .par_iter()
+        .enumerate()
+        .map(|(i, &(cell, centre))| {
+            if mode == CellMode::Centroid {
+                let inside = match grid.as_ref().map(|g| g.at(centre)) {
+                    Some(Cell::Empty) => false,
+                    Some(Cell::First(_) | Cell::Inside) => true,
+                    _ => index
+                        .at_point(centre)
+                        .into_iter()
+                        .any(|k| covers[k as usize].locate(centre) != Location::Outside),
+                };
+                return Ok(inside.then_some((cell, None)));
+            }
+            let poly = &polys[i];
+            let Some(cr) = poly.bounding_rect() else {
+                return Ok(None);
+            };
+            for k in index.intersecting(&cr) {
+                if selected(&covers[k as usize], poly, &cr, mode) {
+                    return Ok(Some((cell, Some(poly.clone()))));
+                }
+            }
+            Ok(None)
+        })
+        .collect::<Result<_>>()?;
+    Ok(picked.into_iter().flatten().collect())
 }
 
-fn rects_meet(a: &Rect, b: &Rect) -> bool {
-    a.min().x <= b.max().x
-        && b.min().x <= a.max().x
-        && a.min().y <= b.max().y
-        && b.min().y <= a.max().y
-}
-
-/// Whether `cell` (polygon `c`, box `cr`) is selected for `p` under `mode`.
-fn selected(
-    p: &PreparedPolygon,
-    cell: CellIndex,
-    c: &Polygon,
-    cr: &Rect,
-    mode: CellMode,
-    lonlat: &LonLat,
-) -> Result<bool> {
-    if mode == CellMode::Centroid {
-        let centre = lonlat.from_latlng(LatLng::from(cell))?;
-        return Ok(p.locate(centre) != Location::Outside);
-    }
+/// Whether the cell of polygon `c` (box `cr`) is selected for `p` under
+/// `mode` (any mode but `Centroid`).
+fn selected(p: &PreparedPolygon, c: &Polygon, cr: &Rect, mode: CellMode) -> bool {
     if mode == CellMode::Intersects {
-        return Ok(p.intersects(&Geometry::Polygon(c.clone()), cr));
+        return p.intersects(&Geometry::Polygon(c.clone()), cr);
     }
     // Away from the boundary the cell is all inside or all outside.
     if !p.boundary_near(cr) {
         let inside = c.exterior().0[0];
-        return Ok(p.locate(inside) == Location::Inside);
+        return p.locate(inside) == Location::Inside;
     }
     let rel = relation(p, c, cr);
-    Ok(match mode {
+    match mode {
         CellMode::Covers => match rel.interiors_meet {
             Some(v) => v,
             None => relate_with(p, c, cr, |m| m.is_intersects() && !m.is_touches()),
@@ -295,7 +446,7 @@ fn selected(
             Some(v) => v,
             None => relate_with(p, c, cr, |m| m.is_covers()),
         },
-    })
+    }
 }
 
 /// What robust predicates decide about a convex cell `c` and polygon `p`
@@ -456,6 +607,8 @@ pub struct H3Zones {
     pub cells: Vec<CellIndex>,
     lookup: HashMap<CellIndex, u32>,
     lonlat: LonLat,
+    /// The cell polygons, when the selection already drew them.
+    polygons: Option<Vec<Polygon>>,
 }
 
 impl H3Zones {
@@ -466,8 +619,13 @@ impl H3Zones {
         mode: CellMode,
         lonlat: LonLat,
     ) -> Result<H3Zones> {
-        let cells = cover_cells(covers, res, mode, &lonlat)?;
-        Ok(Self::from_cells(cells, mode, res, lonlat))
+        let picked = select_cells(covers, res, mode, &lonlat)?;
+        let (cells, polys): (Vec<CellIndex>, Vec<Option<Polygon>>) = picked.into_iter().unzip();
+        let mut z = Self::from_cells(cells, mode, res, lonlat);
+        if polys.iter().all(Option::is_some) {
+            z.polygons = Some(polys.into_iter().flatten().collect());
+        }
+        Ok(z)
     }
 
     /// Zones from given cells (all of resolution `res`, sorted, unique).
@@ -488,15 +646,21 @@ impl H3Zones {
             cells,
             lookup,
             lonlat,
+            polygons: None,
         }
     }
 
     /// The polygons of the cells in the working CRS.
     pub fn polygons(&self) -> Result<Vec<MultiPolygon>> {
-        self.cells
-            .par_iter()
-            .map(|c| Ok(MultiPolygon(vec![self.lonlat.cell_polygon(*c)?])))
-            .collect()
+        if let Some(p) = &self.polygons {
+            return Ok(p.iter().map(|p| MultiPolygon(vec![p.clone()])).collect());
+        }
+        Ok(self
+            .lonlat
+            .cell_polygons(&self.cells)?
+            .into_iter()
+            .map(|p| MultiPolygon(vec![p]))
+            .collect())
     }
 
     /// The zone holding point `c` of the working CRS: the zone of H3's cell
