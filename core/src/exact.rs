@@ -65,6 +65,13 @@ fn cut(a: Coord, b: Coord, c: Coord, d: Coord) -> Coord {
     let da = e.x * (a.y - c.y) - e.y * (a.x - c.x);
     let db = e.x * (b.y - c.y) - e.y * (b.x - c.x);
     let t = da / (da - db);
+    // Robust side tests can split points that the float products cannot
+    // (both ~0): the crossing is then at `a` to within rounding.
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     Coord {
         x: a.x + t * (b.x - a.x),
         y: a.y + t * (b.y - a.y),
@@ -74,6 +81,12 @@ fn cut(a: Coord, b: Coord, c: Coord, d: Coord) -> Coord {
 /// Clip a ring (open or closed) against a convex counter-clockwise ring;
 /// returns the signed area of the result.
 pub fn clipped_signed_area(ring: &[Coord], clip: &[Coord]) -> f64 {
+    signed_area(&clip_to_convex(ring, clip))
+}
+
+/// A ring (open or closed) clipped to a convex counter-clockwise ring
+/// (Sutherland–Hodgman with robust side tests); open, possibly degenerate.
+pub fn clip_to_convex(ring: &[Coord], clip: &[Coord]) -> Vec<Coord> {
     let mut pts: Vec<Coord> = ring.to_vec();
     if pts.len() > 1 && pts.first() == pts.last() {
         pts.pop();
@@ -82,7 +95,7 @@ pub fn clipped_signed_area(ring: &[Coord], clip: &[Coord]) -> f64 {
     let mut out = Vec::with_capacity(pts.len() + n);
     for i in 0..n {
         if pts.len() < 3 {
-            return 0.0;
+            return vec![];
         }
         let (c, d) = (clip[i], clip[(i + 1) % n]);
         let inside =
@@ -105,7 +118,7 @@ pub fn clipped_signed_area(ring: &[Coord], clip: &[Coord]) -> f64 {
         }
         std::mem::swap(&mut pts, &mut out);
     }
-    signed_area(&pts)
+    pts
 }
 
 /// Area of (polygons) ∩ (convex part), for valid polygons of any orientation.
@@ -177,6 +190,166 @@ pub(crate) fn length_where(
         }
     }
     total
+}
+
+/// Area of the union of valid polygons (overlaps counted once); see
+/// [`covered_area`].
+pub fn union_area(polys: &[&Polygon]) -> f64 {
+    covered_area(None, polys)
+}
+
+/// Area of (∪ `polys`) ∩ (∪ `zone`), or of ∪ `polys` without a zone, for
+/// valid polygons of any orientation, by a sweep over vertical slabs: slab
+/// boundaries at every vertex and at every crossing of two edges, so no two
+/// edges cross inside a slab; in each slab the edges are ordered by height
+/// at the slab's middle and the parts covered by the zone and by at least
+/// one polygon (winding counts; each valid polygon adds 1 inside, 0 in its
+/// holes) are summed as trapezoids. No snapping: every coordinate is an
+/// input coordinate, an interpolation along one edge, or one crossing
+/// point, so the result is exact up to floating-point rounding (~1e-12
+/// relative in tests), unlike boolean-operation unions.
+pub fn covered_area(zone: Option<&[&Polygon]>, polys: &[&Polygon]) -> f64 {
+    // Directed, non-vertical edges: (left, right, winding +1/-1, is zone).
+    let mut edges: Vec<(Coord, Coord, i32, bool)> = Vec::new();
+    let mut push = |p: &Polygon, is_zone: bool| {
+        // Exteriors counter-clockwise, holes clockwise: winding 1 inside.
+        for (k, ring) in std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .enumerate()
+        {
+            let ccw = signed_area(&ring.0) >= 0.0;
+            let flip = if k == 0 { !ccw } else { ccw };
+            for w in ring.0.windows(2) {
+                let (a, b) = if flip { (w[1], w[0]) } else { (w[0], w[1]) };
+                if a.x == b.x {
+                    continue;
+                }
+                // Going right with the inside on the left (above) adds coverage above.
+                if a.x < b.x {
+                    edges.push((a, b, 1, is_zone));
+                } else {
+                    edges.push((b, a, -1, is_zone));
+                }
+            }
+        }
+    };
+    for p in polys {
+        push(p, false);
+    }
+    for z in zone.into_iter().flatten() {
+        push(z, true);
+    }
+    if edges.is_empty() {
+        return 0.0;
+    }
+    let need_zone = zone.is_some();
+    let mut xs: Vec<f64> = edges.iter().flat_map(|e| [e.0.x, e.1.x]).collect();
+    // Crossings, found with an R-tree of edge boxes.
+    let tree = rstar::RTree::bulk_load(
+        edges
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                rstar::primitives::GeomWithData::new(
+                    rstar::primitives::Rectangle::from_corners(
+                        [e.0.x, e.0.y.min(e.1.y)],
+                        [e.1.x, e.0.y.max(e.1.y)],
+                    ),
+                    i,
+                )
+            })
+            .collect(),
+    );
+    for (i, e) in edges.iter().enumerate() {
+        let env = rstar::AABB::from_corners([e.0.x, e.0.y.min(e.1.y)], [e.1.x, e.0.y.max(e.1.y)]);
+        for other in tree.locate_in_envelope_intersecting(&env) {
+            let j = other.data;
+            if j <= i {
+                continue;
+            }
+            if let Some(x) = crossing_x(e.0, e.1, edges[j].0, edges[j].1) {
+                xs.push(x);
+            }
+        }
+    }
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    // Edges sorted by left end, swept into an active list.
+    let mut order: Vec<usize> = (0..edges.len()).collect();
+    order.sort_by(|a, b| edges[*a].0.x.total_cmp(&edges[*b].0.x));
+    let y_at = |a: Coord, b: Coord, x: f64| -> f64 {
+        if x <= a.x {
+            a.y
+        } else if x >= b.x {
+            b.y
+        } else {
+            a.y + (b.y - a.y) * ((x - a.x) / (b.x - a.x))
+        }
+    };
+    let mut active: Vec<usize> = Vec::new();
+    let mut next = 0;
+    let mut total = 0.0;
+    let mut slab: Vec<(f64, f64, f64, i32, bool)> = Vec::new();
+    for w in xs.windows(2) {
+        let (x0, x1) = (w[0], w[1]);
+        if x1 <= x0 {
+            continue;
+        }
+        while next < order.len() && edges[order[next]].0.x <= x0 {
+            active.push(order[next]);
+            next += 1;
+        }
+        active.retain(|&i| edges[i].1.x > x0);
+        let xm = 0.5 * (x0 + x1);
+        slab.clear();
+        for &i in &active {
+            let (a, b, wd, z) = edges[i];
+            if a.x <= x0 && b.x >= x1 {
+                slab.push((y_at(a, b, xm), y_at(a, b, x0), y_at(a, b, x1), wd, z));
+            }
+        }
+        slab.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (mut cf, mut cz) = (0, 0);
+        let mut start: Option<(f64, f64)> = None;
+        for &(_, ya, yb, wd, is_zone) in &slab {
+            if is_zone {
+                cz += wd;
+            } else {
+                cf += wd;
+            }
+            let covered = cf > 0 && (!need_zone || cz > 0);
+            match (start, covered) {
+                (None, true) => start = Some((ya, yb)),
+                (Some((sa, sb)), false) => {
+                    total += 0.5 * ((ya - sa) + (yb - sb)) * (x1 - x0);
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+    }
+    total
+}
+
+/// The x of the proper crossing of segments a–b and c–d (robust
+/// orientation tests decide whether they cross), `None` if they do not.
+fn crossing_x(a: Coord, b: Coord, c: Coord, d: Coord) -> Option<f64> {
+    use geo::Kernel;
+    type K = <f64 as geo::GeoNum>::Ker;
+    let o1 = K::orient2d(a, b, c);
+    let o2 = K::orient2d(a, b, d);
+    let o3 = K::orient2d(c, d, a);
+    let o4 = K::orient2d(c, d, b);
+    if o1 == Orientation::Collinear
+        || o2 == Orientation::Collinear
+        || o1 == o2
+        || o3 == Orientation::Collinear
+        || o4 == Orientation::Collinear
+        || o3 == o4
+    {
+        return None;
+    }
+    Some(cut(a, b, c, d).x)
 }
 
 #[cfg(test)]

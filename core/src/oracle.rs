@@ -56,6 +56,52 @@ pub fn intersection_area(a: &MultiPolygon, b: &MultiPolygon) -> f64 {
         .sum()
 }
 
+/// Area of the union of a few polygons by inclusion–exclusion, each
+/// intersection Σ over tuples of (ear-cut) triangles of their convex
+/// intersection: independent of the sweep of [`crate::exact::union_area`]
+/// and of boolean operations. Exponential in the number of polygons.
+pub fn union_area_small(polys: &[MultiPolygon]) -> f64 {
+    // Degenerate (zero-area) triangles add nothing and cannot clip.
+    let tris: Vec<Vec<Vec<geo::Coord>>> = polys
+        .iter()
+        .map(|p| {
+            triangles(p)
+                .into_iter()
+                .filter(|t| crate::exact::signed_area(t) > 0.0)
+                .collect()
+        })
+        .collect();
+    let n = polys.len();
+    let mut total = 0.0;
+    for subset in 1u32..(1 << n) {
+        let members: Vec<usize> = (0..n).filter(|i| subset & (1 << i) != 0).collect();
+        // Σ over one triangle per member of the area of their intersection.
+        let mut partial: Vec<Vec<geo::Coord>> = tris[members[0]].clone();
+        for &m in &members[1..] {
+            partial = partial
+                .iter()
+                .flat_map(|p| {
+                    tris[m]
+                        .iter()
+                        .map(|t| crate::exact::clip_to_convex(p, t))
+                        .filter(|r| r.len() >= 3)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+        }
+        let area: f64 = partial
+            .iter()
+            .map(|r| crate::exact::signed_area(r).abs())
+            .sum();
+        if members.len() % 2 == 1 {
+            total += area;
+        } else {
+            total -= area;
+        }
+    }
+    total
+}
+
 /// Length of a line inside or on the boundary of a zone: every segment is
 /// cut at its crossings with every edge (no index) and the pieces whose
 /// midpoint `geo` says intersects the zone are kept.

@@ -259,19 +259,9 @@ impl Overlay {
                 let Some(zr) = zone.rect() else {
                     return Ok(0.0);
                 };
-                let pieces: Vec<MultiPolygon> = index
-                    .intersecting(zr)
-                    .into_iter()
-                    .filter(|f| mask.is_none_or(|m| m[*f as usize]))
-                    .filter_map(|f| {
-                        let f = f as usize;
-                        rects[f]
-                            .as_ref()
-                            .and_then(|r| zone.clip_polygonal(&geoms[f], r))
-                    })
-                    .collect();
+                let a = covered_in_zone(zone, zr, index, geoms, rects, mask);
                 progress.advance(1);
-                Ok(union_area(&pieces))
+                Ok(a)
             })
             .collect::<Result<_>>()?;
         progress.end();
@@ -279,8 +269,83 @@ impl Overlay {
     }
 }
 
+/// area(∪ features ∩ zone), exactly: features inside the zone whose boxes
+/// meet no other candidate's count their own area; the others go, with the
+/// zone clipped to a box around them, through the exact sweep
+/// ([`crate::exact::covered_area`]). No boolean operation, no snapping.
+fn covered_in_zone(
+    zone: &crate::index::PreparedPolygon,
+    zr: &Rect,
+    index: &BoxIndex,
+    geoms: &[Geometry],
+    rects: &[Option<Rect>],
+    mask: Option<&[bool]>,
+) -> f64 {
+    use geo::CoordsIter;
+    let cands: Vec<usize> = index
+        .intersecting(zr)
+        .into_iter()
+        .map(|f| f as usize)
+        .filter(|f| mask.is_none_or(|m| m[*f]))
+        .collect();
+    // Drop features outside the zone; note those wholly inside.
+    let mut kept: Vec<(usize, bool)> = Vec::with_capacity(cands.len());
+    for f in cands {
+        let Some(r) = rects[f].as_ref() else { continue };
+        if zone.boundary_near(r) {
+            kept.push((f, false));
+        } else if geoms[f]
+            .coords_iter()
+            .next()
+            .is_some_and(|c| zone.locate(c) == Location::Inside)
+        {
+            kept.push((f, true));
+        }
+    }
+    let local = BoxIndex::new(kept.iter().map(|(f, _)| rects[*f].as_ref()));
+    let mut alone = 0.0;
+    let mut swept: Vec<&geo::Polygon> = Vec::new();
+    let mut bbox: Option<Rect> = None;
+    for (f, inside) in &kept {
+        let r = rects[*f].as_ref();
+        let lonely = r.is_some_and(|r| local.intersecting(r).len() <= 1);
+        if *inside && lonely {
+            alone += geoms[*f].unsigned_area();
+            continue;
+        }
+        if let Some(r) = r {
+            bbox = Some(match bbox {
+                None => *r,
+                Some(b) => Rect::new(
+                    geo::coord! { x: b.min().x.min(r.min().x), y: b.min().y.min(r.min().y) },
+                    geo::coord! { x: b.max().x.max(r.max().x), y: b.max().y.max(r.max().y) },
+                ),
+            });
+        }
+        match &geoms[*f] {
+            Geometry::Polygon(p) => swept.push(p),
+            Geometry::MultiPolygon(mp) => swept.extend(mp.0.iter()),
+            _ => {}
+        }
+    }
+    let Some(b) = bbox else {
+        return alone;
+    };
+    // The zone near the swept features only: a margin keeps the clip's cut
+    // points away from them.
+    let m = 1.0 + b.width().max(b.height());
+    let around = Rect::new(
+        geo::coord! { x: b.min().x - m, y: b.min().y - m },
+        geo::coord! { x: b.max().x + m, y: b.max().y + m },
+    );
+    let z = crate::index::clip_multipolygon_to_rect(zone.geometry(), &around);
+    let zp: Vec<&geo::Polygon> = z.0.iter().collect();
+    alone + crate::exact::covered_area(Some(&zp), &swept)
+}
+
 /// Area of the union of polygons; polygons whose boxes overlap no other's
-/// are added directly, the rest go through `unary_union`.
+/// are added directly, the rest go through the exact sweep
+/// ([`crate::exact::union_area`]).
 pub fn union_area(pieces: &[MultiPolygon]) -> f64 {
     if pieces.is_empty() {
         return 0.0;
@@ -299,7 +364,8 @@ pub fn union_area(pieces: &[MultiPolygon]) -> f64 {
             alone += p.unsigned_area();
         }
     }
-    alone + geo::unary_union(grouped).unsigned_area()
+    let polys: Vec<&geo::Polygon> = grouped.iter().flat_map(|mp| mp.0.iter()).collect();
+    alone + crate::exact::union_area(&polys)
 }
 
 /// Turn per-feature lists of (zone, measure) into the per-zone table.

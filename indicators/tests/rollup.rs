@@ -2,9 +2,8 @@
 //! indicator of the sample spec, rolled up from communes to groups of
 //! communes and from resolution-9 H3 cells to resolution-7 parents, against
 //! the same spec run directly on the gathered polygons (written by the first
-//! run's `--geo`). Counts: to the last bit; floating point: 1e-9 relative,
-//! except unions (`coverage`, `area` of a layer), whose direct computation is
-//! itself only ~1e-8 accurate (geo's boolean operations snap to a grid).
+//! run's `--geo`). Counts: to the last bit; floating point: 1e-9 relative
+//! (unions included: both sides use the exact union sweep).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,11 +56,6 @@ fn table<'a>(out: &'a RunOutput, zones: &str) -> &'a RecordBatch {
     &out.tables.iter().find(|t| t.zones == zones).unwrap().batch
 }
 
-/// Loose columns: unions.
-fn is_union(col: &str) -> bool {
-    matches!(col, "veg_share" | "forest_share" | "flood_area")
-}
-
 /// Compare two tables column by column (same rows in the same order).
 fn assert_same(rolled: &RecordBatch, direct: &RecordBatch, what: &str) {
     assert_eq!(rolled.num_rows(), direct.num_rows(), "{what}: rows");
@@ -86,7 +80,7 @@ fn assert_same(rolled: &RecordBatch, direct: &RecordBatch, what: &str) {
                     r.as_any().downcast_ref::<Float64Array>().unwrap(),
                     d.as_any().downcast_ref::<Float64Array>().unwrap(),
                 );
-                let tol = if is_union(name) { 1e-7 } else { 1e-9 };
+                let tol = 1e-9;
                 for z in 0..r.len() {
                     assert_eq!(
                         r.is_null(z),
