@@ -49,17 +49,44 @@ pub fn run(
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutput> {
+    execute(spec, Some(out), opts, progress)
+}
+
+/// Evaluate `spec` and build its catalog without writing anything (the
+/// tables and catalog stay in memory: for the Python bindings).
+pub fn compute(spec: &Spec, progress: &dyn Progress) -> Result<RunOutput> {
+    execute(spec, None, &RunOptions::default(), progress)
+}
+
+fn execute(
+    spec: &Spec,
+    out: Option<&Path>,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+) -> Result<RunOutput> {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let (inputs, tables) = evaluate(spec, progress)?;
-    std::fs::create_dir_all(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).map_err(|source| Error::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+    }
     let mut files = Vec::new();
     let mut zones_meta = Vec::new();
     for t in &tables {
         let zones = &inputs.zones[&t.zones];
+        let Some(out) = out else {
+            zones_meta.push(serde_json::json!({
+                "name": t.zones,
+                "kind": zones.kind(),
+                "id": zones.id_column(),
+                "count": zones.len(),
+                "outputs": [],
+            }));
+            continue;
+        };
         let pq = out.join(format!("{}.parquet", t.zones));
         write_parquet(
             &pq,
@@ -113,6 +140,14 @@ pub fn run(
         run_meta,
         zones_meta,
     );
+    let Some(out) = out else {
+        return Ok(RunOutput {
+            inputs,
+            tables,
+            files,
+            catalog: cat,
+        });
+    };
     let cat_path = out.join("catalog.json");
     let text = serde_json::to_string_pretty(&cat).map_err(|e| Error::Indicator {
         indicator: "catalog".into(),

@@ -1,0 +1,22 @@
+import os
+from typing import Any, Callable, Optional, Union
+
+from terrastat._terrastat import CrsError as CrsError
+from terrastat._terrastat import InputError as InputError
+from terrastat._terrastat import SpecError as SpecError
+from terrastat._terrastat import TerrastatError as TerrastatError
+from terrastat._terrastat import version as version
+
+__version__: str
+
+class Results(dict[str, Any]):
+    catalog: dict[str, Any]
+    def __init__(self, tables: dict[str, Any], catalog: dict[str, Any]) -> None: ...
+    def to_pandas(self, zones: str) -> Any: ...
+
+def run(
+    spec: Union[str, os.PathLike[str]],
+    threads: Optional[int] = ...,
+    progress: Optional[Callable[[str, int, int], Any]] = ...,
+    as_pyarrow: bool = ...,
+) -> Results: ...

@@ -1,0 +1,206 @@
+//! Python bindings of terrastat: a thin layer over `terrastat-indicators`.
+//!
+//! Arrow crosses the boundary through the Arrow PyCapsule interface
+//! (`pyo3-arrow`), the GIL is released while the engine runs (on its own
+//! thread, while the calling thread watches for Ctrl-C), progress goes to an
+//! optional Python callback, and engine errors become the `TerrastatError`
+//! hierarchy.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use pyo3_arrow::PyTable;
+use terrastat_core::Progress;
+use terrastat_indicators::spec::Spec;
+use terrastat_indicators::Error;
+
+create_exception!(
+    _terrastat,
+    TerrastatError,
+    PyException,
+    "Base class of every terrastat error."
+);
+create_exception!(
+    _terrastat,
+    SpecError,
+    TerrastatError,
+    "The spec is invalid (the message names the file, line and key)."
+);
+create_exception!(
+    _terrastat,
+    InputError,
+    TerrastatError,
+    "An input cannot be used: missing file, bad format, wrong column, empty layer…"
+);
+create_exception!(
+    _terrastat,
+    CrsError,
+    TerrastatError,
+    "A CRS is missing, unknown, or differs from the working CRS without the `proj` feature."
+);
+
+/// Map an engine error to its Python exception, keeping the message.
+fn to_py(e: Error) -> PyErr {
+    use terrastat_core::Error as Core;
+    let msg = e.to_string();
+    match e {
+        Error::Spec { .. } | Error::SpecSyntax { .. } | Error::Expr { .. } => {
+            SpecError::new_err(msg)
+        }
+        Error::Core(Core::Cancelled) => PyKeyboardInterrupt::new_err("terrastat run interrupted"),
+        Error::Core(Core::MissingCrs { .. } | Core::CrsMismatch { .. } | Core::Crs(_)) => {
+            CrsError::new_err(msg)
+        }
+        _ => InputError::new_err(msg),
+    }
+}
+
+/// Progress reported to a Python callable `callback(stage, done, total)`
+/// (`total` is 0 when unknown); cancellation comes from the watching thread.
+struct PyProgress {
+    callback: Option<Py<PyAny>>,
+    cancel: Arc<AtomicBool>,
+    stage: std::sync::Mutex<(String, u64, u64)>,
+    /// The exception the callback raised, re-raised when the run stops.
+    failure: Arc<std::sync::Mutex<Option<PyErr>>>,
+}
+
+impl PyProgress {
+    fn report(&self) {
+        let Some(cb) = &self.callback else { return };
+        let (stage, done, total) = match self.stage.lock() {
+            Ok(s) => s.clone(),
+            Err(_) => return,
+        };
+        Python::attach(|py| {
+            if let Err(e) = cb.call1(py, (stage, done, total)) {
+                // A failing callback stops the run rather than being ignored.
+                if let Ok(mut f) = self.failure.lock() {
+                    f.get_or_insert(e);
+                }
+                self.cancel.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
+impl Progress for PyProgress {
+    fn begin(&self, label: &str, total: u64) {
+        if let Ok(mut s) = self.stage.lock() {
+            *s = (label.to_string(), 0, total);
+        }
+        self.report();
+    }
+    fn advance(&self, n: u64) {
+        if let Ok(mut s) = self.stage.lock() {
+            s.1 += n;
+        }
+        self.report();
+    }
+    fn end(&self) {
+        if let Ok(mut s) = self.stage.lock() {
+            s.1 = s.2.max(s.1);
+        }
+        self.report();
+    }
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Run the spec at `spec` and return `(tables, catalog_json)`: one Arrow
+/// table per zone layer (PyCapsule objects), and the catalog as JSON text.
+#[pyfunction]
+#[pyo3(signature = (spec, threads=None, progress=None))]
+fn run(
+    py: Python<'_>,
+    spec: PathBuf,
+    threads: Option<usize>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(Py<PyDict>, String)> {
+    let spec = Spec::load(&spec).map_err(to_py)?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let failure = Arc::new(std::sync::Mutex::new(None));
+    let reporter = PyProgress {
+        callback: progress,
+        cancel: cancel.clone(),
+        stage: std::sync::Mutex::new((String::new(), 0, 0)),
+        failure: failure.clone(),
+    };
+    let (tx, rx) = mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let work = || terrastat_indicators::run::compute(&spec, &reporter);
+        let out = match threads {
+            Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
+                Ok(pool) => pool.install(work),
+                Err(e) => Err(Error::Indicator {
+                    indicator: "threads".into(),
+                    message: e.to_string(),
+                }),
+            },
+            None => work(),
+        };
+        let _ = tx.send(out);
+    });
+    // Wait without the GIL; between waits, let Python see Ctrl-C.
+    let mut rx = rx;
+    let out = loop {
+        let (got, back) = py.detach(move || (rx.recv_timeout(Duration::from_millis(100)), rx));
+        rx = back;
+        match got {
+            Ok(out) => break out,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = py.check_signals() {
+                    cancel.store(true, Ordering::Relaxed);
+                    py.detach(move || {
+                        let _ = rx.recv();
+                        let _ = worker.join();
+                    });
+                    return Err(e);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(TerrastatError::new_err(
+                    "the terrastat worker stopped unexpectedly",
+                ))
+            }
+        }
+    };
+    let _ = worker.join();
+    if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
+        return Err(e);
+    }
+    let out = out.map_err(to_py)?;
+    let tables = PyDict::new(py);
+    for t in out.tables {
+        let table = PyTable::try_new(vec![t.batch.clone()], t.batch.schema())?;
+        tables.set_item(t.zones, Py::new(py, table)?)?;
+    }
+    let catalog =
+        serde_json::to_string(&out.catalog).map_err(|e| TerrastatError::new_err(e.to_string()))?;
+    Ok((tables.unbind(), catalog))
+}
+
+/// The engine version.
+#[pyfunction]
+fn version() -> &'static str {
+    terrastat_core::VERSION
+}
+
+#[pymodule]
+fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    let py = m.py();
+    m.add("TerrastatError", py.get_type::<TerrastatError>())?;
+    m.add("SpecError", py.get_type::<SpecError>())?;
+    m.add("InputError", py.get_type::<InputError>())?;
+    m.add("CrsError", py.get_type::<CrsError>())?;
+    Ok(())
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Every test of terrastat: the Rust workspace (all features), then the Python
+# bindings (built with maturin into a virtual environment) with pytest.
+#
+#   ./scripts/test.sh
+#
+# Needs: a Rust toolchain, Python >= 3.9 with `venv`, network access to PyPI
+# (maturin, pytest, pyarrow), and what the `gdal`/`proj` features need
+# (libgdal-dev, cmake, libsqlite3-dev; see .ci/run).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+cargo test --workspace --all-features
+
+# The CLI the Python tests compare against.
+cargo build --release -p terrastat-indicators
+export TERRASTAT_BIN="$CARGO_TARGET_DIR/release/terrastat"
+
+VENV="${TERRASTAT_VENV:-$CARGO_TARGET_DIR/venv}"
+PY="${PYTHON:-python3}"
+[ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest pyarrow
+"$VENV/bin/pip" install -q --disable-pip-version-check ./bindings/python
+"$VENV/bin/python" -m pytest -q bindings/python/tests
