@@ -105,6 +105,18 @@ impl Inputs {
     /// Read every layer and zone layer the spec uses, reproject them to the
     /// working CRS (with `proj`) or fail on a CRS mismatch (without it).
     pub fn load(spec: &Spec, progress: &dyn Progress) -> Result<Inputs> {
+        Self::load_with(spec, progress, BTreeMap::new())
+    }
+
+    /// [`Self::load`], with some layers and zone layers given in memory
+    /// (by name; e.g. Arrow tables from Python) instead of read from their
+    /// `path`. They are checked like files (`Layer::from_raw`) and recorded
+    /// in the lineage as `memory:<name>`.
+    pub fn load_with(
+        spec: &Spec,
+        progress: &dyn Progress,
+        mut memory: BTreeMap<String, terrastat_core::RawLayer>,
+    ) -> Result<Inputs> {
         let working = Crs::parse(&spec.crs)?;
         let mut inputs = Inputs::default();
         let used: std::collections::BTreeSet<&str> = spec
@@ -130,10 +142,21 @@ impl Inputs {
                 .invalid(ls.invalid.unwrap_or_default())
                 .source_layer(ls.source_layer.clone())
                 .columns(used_columns(spec, name));
-            let layer = read_layer(name, &path, &opts)?;
+            let (layer, path, sha256) = match memory.remove(name) {
+                Some(raw) => {
+                    let label = PathBuf::from(format!("memory:{name}"));
+                    let l = Layer::from_raw(name, &label, raw, opts.crs.clone(), opts.invalid)?;
+                    (l, label, "in-memory".to_string())
+                }
+                None => {
+                    let l = read_layer(name, &path, &opts)?;
+                    let sha = sha256_file(&path)?;
+                    (l, path, sha)
+                }
+            };
             inputs.files.push(InputFile {
                 role: format!("layers.{name}"),
-                sha256: sha256_file(&path)?,
+                sha256,
                 path,
                 crs: layer.crs().to_string(),
                 report: layer.report().clone(),
@@ -161,10 +184,21 @@ impl Inputs {
             let opts = ReadOptions::default()
                 .crs(parse_crs(spec, &zs.crs, &format!("zones `{name}`"))?)
                 .invalid(zs.invalid.unwrap_or_default());
-            let layer = read_layer(name, &path, &opts)?;
+            let (layer, path, sha256) = match memory.remove(name) {
+                Some(raw) => {
+                    let label = PathBuf::from(format!("memory:{name}"));
+                    let l = Layer::from_raw(name, &label, raw, opts.crs.clone(), opts.invalid)?;
+                    (l, label, "in-memory".to_string())
+                }
+                None => {
+                    let l = read_layer(name, &path, &opts)?;
+                    let sha = sha256_file(&path)?;
+                    (l, path, sha)
+                }
+            };
             inputs.files.push(InputFile {
                 role: format!("zones.{name}"),
-                sha256: sha256_file(&path)?,
+                sha256,
                 path,
                 crs: layer.crs().to_string(),
                 report: layer.report().clone(),
@@ -1134,6 +1168,18 @@ fn used_columns(spec: &Spec, name: &str) -> Option<Vec<String>> {
         }
     }
     Some(cols.into_iter().collect())
+}
+
+/// [`evaluate`] with some layers given in memory (see [`Inputs::load_with`]).
+pub fn evaluate_with(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+) -> Result<(Inputs, Vec<ZoneTable>)> {
+    let inputs = Inputs::load_with(spec, progress, memory)?;
+    check_columns(spec, &inputs)?;
+    let tables = Evaluator::new(spec, &inputs, progress).run()?;
+    Ok((inputs, tables))
 }
 
 /// Evaluate with no progress reporting.

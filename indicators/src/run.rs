@@ -8,7 +8,7 @@ use terrastat_core::Progress;
 
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::eval::{evaluate, sha256_file, Inputs, ZoneTable};
+use crate::eval::{evaluate_with, sha256_file, Inputs, ZoneTable};
 use crate::spec::Spec;
 
 /// Options of [`run`].
@@ -49,13 +49,29 @@ pub fn run(
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutput> {
-    execute(spec, Some(out), opts, progress)
+    execute(spec, Some(out), opts, progress, Default::default())
 }
 
 /// Evaluate `spec` and build its catalog without writing anything (the
 /// tables and catalog stay in memory: for the Python bindings).
 pub fn compute(spec: &Spec, progress: &dyn Progress) -> Result<RunOutput> {
-    execute(spec, None, &RunOptions::default(), progress)
+    execute(
+        spec,
+        None,
+        &RunOptions::default(),
+        progress,
+        Default::default(),
+    )
+}
+
+/// [`compute`] with some layers and zone layers given in memory, by name
+/// (see [`crate::eval::Inputs::load_with`]).
+pub fn compute_with(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: std::collections::BTreeMap<String, terrastat_core::RawLayer>,
+) -> Result<RunOutput> {
+    execute(spec, None, &RunOptions::default(), progress, memory)
 }
 
 fn execute(
@@ -63,10 +79,11 @@ fn execute(
     out: Option<&Path>,
     opts: &RunOptions,
     progress: &dyn Progress,
+    memory: std::collections::BTreeMap<String, terrastat_core::RawLayer>,
 ) -> Result<RunOutput> {
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let (inputs, tables) = evaluate(spec, progress)?;
+    let (inputs, tables) = evaluate_with(spec, progress, memory)?;
     if let Some(out) = out {
         std::fs::create_dir_all(out).map_err(|source| Error::Io {
             path: out.to_path_buf(),

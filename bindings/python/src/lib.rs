@@ -6,6 +6,7 @@
 //! optional Python callback, and engine errors become the `TerrastatError`
 //! hierarchy.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -125,6 +126,42 @@ fn run(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<(Py<PyDict>, String)> {
     let spec = Spec::load(&spec).map_err(to_py)?;
+    execute(py, spec, BTreeMap::new(), threads, progress)
+}
+
+/// Run a spec given as TOML text (`path`: where relative paths resolve and
+/// how errors name it), with layers and zone layers given as Arrow tables
+/// (anything with `__arrow_c_stream__`) by name; the spec gives those
+/// `path = "memory:<name>"`.
+#[pyfunction]
+#[pyo3(signature = (text, path, data, threads=None, progress=None))]
+fn compute(
+    py: Python<'_>,
+    text: String,
+    path: PathBuf,
+    data: HashMap<String, PyTable>,
+    threads: Option<usize>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(Py<PyDict>, String)> {
+    let spec = Spec::from_str(&text, &path).map_err(to_py)?;
+    let mut memory = BTreeMap::new();
+    for (name, table) in data {
+        let (batches, schema) = table.into_inner();
+        let label = PathBuf::from(format!("memory:{name}"));
+        let raw = terrastat_core::io::raw_from_arrow(&label, schema, &batches)
+            .map_err(|e| to_py(e.into()))?;
+        memory.insert(name, raw);
+    }
+    execute(py, spec, memory, threads, progress)
+}
+
+fn execute(
+    py: Python<'_>,
+    spec: Spec,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    threads: Option<usize>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(Py<PyDict>, String)> {
     let cancel = Arc::new(AtomicBool::new(false));
     let failure = Arc::new(std::sync::Mutex::new(None));
     let reporter = PyProgress {
@@ -135,7 +172,7 @@ fn run(
     };
     let (tx, rx) = mpsc::channel();
     let worker = std::thread::spawn(move || {
-        let work = || terrastat_indicators::run::compute(&spec, &reporter);
+        let work = || terrastat_indicators::run::compute_with(&spec, &reporter, memory);
         let out = match threads {
             Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
                 Ok(pool) => pool.install(work),
@@ -196,6 +233,7 @@ fn version() -> &'static str {
 #[pymodule]
 fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     let py = m.py();
     m.add("TerrastatError", py.get_type::<TerrastatError>())?;

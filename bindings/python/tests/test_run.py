@@ -56,8 +56,9 @@ def test_tables_equal_the_cli_output(res, cli_out):
 def test_catalog_documents_every_indicator(res):
     names = {i["name"] for i in res.catalog["indicators"]}
     assert "n_buildings" in names and "veg_share" in names
-    files = res.catalog["lineage"]["inputs"] if "lineage" in res.catalog else []
-    assert isinstance(files, list)
+    roles = {f["role"]: f for f in res.catalog["inputs"]}
+    assert len(roles["layers.buildings"]["sha256"]) == 64
+    assert roles["zones.communes"]["report"]["kept"] == 36
 
 
 def test_thread_count_does_not_change_results(res):

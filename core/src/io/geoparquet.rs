@@ -373,3 +373,70 @@ pub fn with_geometry_column(
     let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
     Ok((out, geo_metadata(column, crs, geoms, bbox)))
 }
+
+/// What an in-memory Arrow table holds as a layer, before checks: the
+/// geometry column is the one tagged `geoarrow.wkb` / `ogc.wkb` or a native
+/// GeoArrow type (its CRS from the GeoArrow extension metadata), else a
+/// binary column named `geometry`, `geom` or `wkb_geometry` (CRS unknown:
+/// the caller must give one). `label` names the table in errors.
+pub fn raw_from_arrow(
+    label: &Path,
+    schema: arrow_schema::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<RawLayer> {
+    let ext = |f: &Field| f.metadata().get("ARROW:extension:name").cloned();
+    let (gi, encoding) = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .find_map(|(i, f)| match ext(f).as_deref() {
+            Some("geoarrow.wkb" | "ogc.wkb") => Some((i, "WKB".to_string())),
+            Some(e) if e.starts_with("geoarrow.") => {
+                Some((i, e.trim_start_matches("geoarrow.").to_string()))
+            }
+            _ => None,
+        })
+        .or_else(|| {
+            ["geometry", "geom", "wkb_geometry"]
+                .into_iter()
+                .find_map(|n| schema.index_of(n).ok())
+                .map(|i| (i, "WKB".to_string()))
+        })
+        .ok_or_else(|| {
+            Error::format(
+                label,
+                "no geometry column (a `geoarrow.wkb` or GeoArrow column, or a binary column named `geometry`)",
+            )
+        })?;
+    let field = schema.field(gi).clone();
+    let crs = match field
+        .metadata()
+        .get("ARROW:extension:metadata")
+        .and_then(|m| serde_json::from_str::<serde_json::Value>(m).ok())
+        .and_then(|v| v.get("crs").cloned())
+    {
+        Some(serde_json::Value::String(s)) => Some(Crs::parse(&s)?),
+        Some(serde_json::Value::Null) | None => None,
+        Some(obj) => Some(Crs::from_projjson(&obj).ok_or_else(|| {
+            Error::format(label, "the PROJJSON CRS of the geometry column has no `id`")
+        })?),
+    };
+    let batch = arrow_select::concat::concat_batches(&schema, batches)?;
+    let garr = batch.column(gi);
+    let geometries = if encoding == "WKB" {
+        decode_wkb_array(garr.as_ref()).ok_or_else(|| Error::ColumnType {
+            layer: label.display().to_string(),
+            column: field.name().clone(),
+            found: garr.data_type().to_string(),
+            expected: "binary (WKB)".into(),
+        })?
+    } else {
+        decode_native(label, garr, &field, &encoding)?
+    };
+    let keep: Vec<usize> = (0..schema.fields().len()).filter(|i| *i != gi).collect();
+    Ok(RawLayer {
+        geometries,
+        attributes: batch.project(&keep)?,
+        crs,
+    })
+}

@@ -31,7 +31,8 @@ use parquet::file::properties::WriterProperties;
 pub use self::fgb::read_fgb;
 pub use self::geojson::read_geojson;
 pub use self::geoparquet::{
-    geo_metadata, read_geoparquet, read_geoparquet_columns, to_wkb_array, with_geometry_column,
+    geo_metadata, raw_from_arrow, read_geoparquet, read_geoparquet_columns, to_wkb_array,
+    with_geometry_column,
 };
 #[cfg(feature = "gdal")]
 pub use self::ogr::read_ogr;

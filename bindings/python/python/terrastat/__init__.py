@@ -28,10 +28,12 @@ from terrastat._terrastat import (
     TerrastatError,
     version,
 )
+from terrastat._terrastat import compute as _compute
 from terrastat._terrastat import run as _run
 
 __all__ = [
     "CrsError",
+    "Engine",
     "InputError",
     "Results",
     "SpecError",
@@ -81,6 +83,108 @@ def run(
     Returns :class:`Results`: zone layer name → Arrow table, and ``.catalog``.
     """
     tables, catalog = _run(os.fspath(spec), threads, progress)
+    return _results(tables, catalog, as_pyarrow)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, os.PathLike):
+        v = os.fspath(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    raise TypeError(f"cannot put {v!r} ({type(v).__name__}) in a terrastat spec")
+
+
+def _table(header: str, keys: dict) -> str:
+    lines = [header]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in keys.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+class Engine:
+    """Build a computation in code, with layers from files or Arrow data.
+
+    ``data`` is a path (GeoParquet, GeoJSON, FlatGeobuf…) or anything that
+    speaks the Arrow PyCapsule interface (``__arrow_c_stream__``): a pyarrow
+    Table, a polars DataFrame, a DuckDB relation, ``GeoDataFrame.to_arrow()``.
+    Geometry: a ``geoarrow.wkb`` or native GeoArrow column (CRS read from its
+    metadata), or a WKB binary column named ``geometry`` (then pass ``crs``).
+
+    Example::
+
+        eng = terrastat.Engine(crs="EPSG:2154")
+        eng.add_layer("buildings", buildings_gdf.to_arrow())
+        eng.add_zones("communes", "communes.parquet", id="insee")
+        eng.add_indicator(name="n", kind="count", layer="buildings")
+        res = eng.compute()
+    """
+
+    def __init__(self, crs: str = "EPSG:2154"):
+        self._crs = crs
+        self._layers: dict = {}
+        self._zones: dict = {}
+        self._indicators: list = []
+        self._data: dict = {}
+
+    def _source(self, name: str, data: Any) -> str:
+        if isinstance(data, (str, os.PathLike)):
+            return os.path.abspath(os.fspath(data))
+        if not hasattr(data, "__arrow_c_stream__"):
+            raise TypeError(
+                f"{name}: expected a path or an object with __arrow_c_stream__, got {type(data).__name__}"
+            )
+        self._data[name] = data
+        return f"memory:{name}"
+
+    def add_layer(self, name: str, data: Any, crs: Optional[str] = None, invalid: Optional[str] = None) -> "Engine":
+        """Add a source layer (see the class docs for ``data``)."""
+        self._layers[name] = {"path": self._source(name, data), "crs": crs, "invalid": invalid}
+        return self
+
+    def add_zones(
+        self, name: str, data: Any = None, id: Optional[str] = None, crs: Optional[str] = None, **keys: Any
+    ) -> "Engine":
+        """Add a zone layer: polygons with an ``id`` column, or (``data=None``)
+        a grid or H3 cells from keys as in the spec (``grid=1000, extent=...``,
+        ``h3=9, cover="communes"``, ``rollup=[...]``)."""
+        table = dict(keys)
+        if data is not None:
+            table = {"path": self._source(name, data), "id": id, "crs": crs, **keys}
+        self._zones[name] = table
+        return self
+
+    def add_indicator(self, **keys: Any) -> "Engine":
+        """Add an indicator with the spec's keys (``name``, ``kind``, ``layer``, ...)."""
+        self._indicators.append(keys)
+        return self
+
+    def spec_text(self) -> str:
+        """The TOML spec this engine runs."""
+        parts = [f"crs = {_toml_value(self._crs)}\n"]
+        parts += [_table(f"[layers.{n}]", k) for n, k in self._layers.items()]
+        parts += [_table(f"[zones.{n}]", k) for n, k in self._zones.items()]
+        parts += [_table("[[indicators]]", k) for k in self._indicators]
+        return "\n".join(parts)
+
+    def compute(
+        self,
+        threads: Optional[int] = None,
+        progress: Optional[Callable[[str, int, int], Any]] = None,
+        as_pyarrow: bool = True,
+    ) -> Results:
+        """Compute every indicator; same result types and errors as :func:`run`."""
+        tables, catalog = _compute(
+            self.spec_text(), os.path.join(os.getcwd(), "<engine>.toml"), self._data, threads, progress
+        )
+        return _results(tables, catalog, as_pyarrow)
+
+
+def _results(tables: dict, catalog: str, as_pyarrow: bool) -> Results:
     if as_pyarrow:
         try:
             import pyarrow as pa

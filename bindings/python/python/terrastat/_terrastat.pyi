@@ -10,4 +10,11 @@ def run(
     threads: Optional[int] = ...,
     progress: Optional[Callable[[str, int, int], Any]] = ...,
 ) -> tuple[dict[str, Any], str]: ...
+def compute(
+    text: str,
+    path: str,
+    data: dict[str, Any],
+    threads: Optional[int] = ...,
+    progress: Optional[Callable[[str, int, int], Any]] = ...,
+) -> tuple[dict[str, Any], str]: ...
 def version() -> str: ...

@@ -1,0 +1,71 @@
+"""The Engine: layers from Arrow data (pyarrow, GeoPandas' to_arrow) or
+files give the same numbers as the spec file run on the same data."""
+
+import pathlib
+
+import geopandas as gpd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import terrastat
+
+SAMPLE = pathlib.Path(__file__).resolve().parents[3] / "data/samples/idf92"
+
+
+def engine(buildings, communes) -> terrastat.Engine:
+    eng = terrastat.Engine(crs="EPSG:2154")
+    eng.add_layer("buildings", buildings)
+    eng.add_zones("communes", communes, id="insee")
+    eng.add_indicator(name="n_buildings", kind="count", layer="buildings", assign="centroid")
+    eng.add_indicator(name="floor_sum", kind="sum", layer="buildings", column="floor_area")
+    eng.add_indicator(name="floor_ext", kind="extensive", layer="buildings", column="floor_area")
+    eng.add_indicator(name="old", kind="count", layer="buildings", filter="year < 1975")
+    return eng
+
+
+@pytest.fixture(scope="module")
+def reference():
+    full = terrastat.run(SAMPLE / "indicators.toml")["communes"]
+    return full.select(["insee", "n_buildings", "floor_sum", "floor_ext"])
+
+
+def check(res, reference):
+    t = res["communes"].select(["insee", "n_buildings", "floor_sum", "floor_ext"])
+    assert t.equals(reference.cast(t.schema))
+
+
+def test_engine_from_files(reference):
+    res = engine(SAMPLE / "buildings.parquet", SAMPLE / "communes.parquet").compute()
+    check(res, reference)
+
+
+def test_engine_from_geopandas_to_arrow(reference):
+    b = gpd.read_parquet(SAMPLE / "buildings.parquet")
+    c = gpd.read_parquet(SAMPLE / "communes.parquet")
+    res = engine(b.to_arrow(), c.to_arrow()).compute()
+    check(res, reference)
+    inputs = {f["role"]: f for f in res.catalog["inputs"]}
+    assert inputs["layers.buildings"]["path"] == "memory:buildings"
+    assert inputs["layers.buildings"]["report"]["kept"] == 16000
+
+
+def test_engine_from_pyarrow_wkb_with_crs(reference):
+    # A plain pyarrow table: WKB column named `geometry`, no CRS metadata.
+    b = pq.read_table(SAMPLE / "buildings.parquet")
+    plain = pa.table({n: b[n] for n in b.column_names})  # drops the `geo` metadata
+    eng = engine(plain, SAMPLE / "communes.parquet")
+    with pytest.raises(terrastat.CrsError, match="memory:buildings"):
+        eng.compute()
+    eng.add_layer("buildings", plain, crs="EPSG:2154")
+    check(eng.compute(), reference)
+
+
+def test_engine_errors_name_the_key():
+    eng = terrastat.Engine()
+    eng.add_zones("communes", SAMPLE / "communes.parquet", id="insee")
+    eng.add_indicator(name="n", kind="count", layer="nope")
+    with pytest.raises(terrastat.SpecError, match="nope"):
+        eng.compute()
+    with pytest.raises(TypeError):
+        eng.add_layer("x", 42)
