@@ -5,6 +5,7 @@ import pathlib
 
 import geopandas as gpd
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401
 import pyarrow.parquet as pq
 import pytest
 
@@ -69,3 +70,25 @@ def test_engine_errors_name_the_key():
         eng.compute()
     with pytest.raises(TypeError):
         eng.add_layer("x", 42)
+
+
+def test_engine_from_polars_and_duckdb_and_back(reference):
+    import duckdb
+    import polars as pl
+
+    b = pl.read_parquet(SAMPLE / "buildings.parquet")  # WKB as Binary, no CRS
+    res = engine(b, SAMPLE / "communes.parquet")
+    res.add_layer("buildings", b, crs="EPSG:2154")
+    out = res.compute()
+    check(out, reference)
+    rel = duckdb.sql(f"SELECT * FROM read_parquet('{SAMPLE / 'buildings.parquet'}')")
+    res.add_layer("buildings", rel, crs="EPSG:2154")
+    check(res.compute(), reference)
+    # Results read back without copies by polars and DuckDB.
+    df = pl.from_arrow(out["communes"])
+    assert df.height == 36
+    t = out["communes"]
+    assert duckdb.sql("SELECT sum(n_buildings) AS s FROM t").fetchall()[0][0] == pa.compute.sum(
+        reference["n_buildings"]
+    ).as_py()
+    assert df["n_buildings"].sum() == pa.compute.sum(reference["n_buildings"]).as_py()
