@@ -118,15 +118,16 @@ impl Progress for PyProgress {
 /// Run the spec at `spec` and return `(tables, catalog_json)`: one Arrow
 /// table per zone layer (PyCapsule objects), and the catalog as JSON text.
 #[pyfunction]
-#[pyo3(signature = (spec, threads=None, progress=None))]
+#[pyo3(signature = (spec, threads=None, progress=None, geometry=false))]
 fn run(
     py: Python<'_>,
     spec: PathBuf,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
+    geometry: bool,
 ) -> PyResult<(Py<PyDict>, String)> {
     let spec = Spec::load(&spec).map_err(to_py)?;
-    execute(py, spec, BTreeMap::new(), threads, progress)
+    execute(py, spec, BTreeMap::new(), threads, progress, geometry)
 }
 
 /// Run a spec given as TOML text (`path`: where relative paths resolve and
@@ -134,7 +135,7 @@ fn run(
 /// (anything with `__arrow_c_stream__`) by name; the spec gives those
 /// `path = "memory:<name>"`.
 #[pyfunction]
-#[pyo3(signature = (text, path, data, threads=None, progress=None))]
+#[pyo3(signature = (text, path, data, threads=None, progress=None, geometry=false))]
 fn compute(
     py: Python<'_>,
     text: String,
@@ -142,6 +143,7 @@ fn compute(
     data: HashMap<String, PyTable>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
+    geometry: bool,
 ) -> PyResult<(Py<PyDict>, String)> {
     let spec = Spec::from_str(&text, &path).map_err(to_py)?;
     let mut memory = BTreeMap::new();
@@ -152,7 +154,7 @@ fn compute(
             .map_err(|e| to_py(e.into()))?;
         memory.insert(name, raw);
     }
-    execute(py, spec, memory, threads, progress)
+    execute(py, spec, memory, threads, progress, geometry)
 }
 
 fn execute(
@@ -161,6 +163,7 @@ fn execute(
     memory: BTreeMap<String, terrastat_core::RawLayer>,
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
+    geometry: bool,
 ) -> PyResult<(Py<PyDict>, String)> {
     let cancel = Arc::new(AtomicBool::new(false));
     let failure = Arc::new(std::sync::Mutex::new(None));
@@ -216,12 +219,53 @@ fn execute(
     let out = out.map_err(to_py)?;
     let tables = PyDict::new(py);
     for t in out.tables {
-        let table = PyTable::try_new(vec![t.batch.clone()], t.batch.schema())?;
+        let batch = if geometry {
+            with_zone_geometry(&t.batch, &out.inputs.zones[&t.zones])?
+        } else {
+            t.batch.clone()
+        };
+        let table = PyTable::try_new(vec![batch.clone()], batch.schema())?;
         tables.set_item(t.zones, Py::new(py, table)?)?;
     }
     let catalog =
         serde_json::to_string(&out.catalog).map_err(|e| TerrastatError::new_err(e.to_string()))?;
     Ok((tables.unbind(), catalog))
+}
+
+/// `batch` with the zones' polygons appended as a GeoArrow WKB column
+/// `geometry` carrying the CRS (PROJJSON) in its extension metadata.
+fn with_zone_geometry(
+    batch: &arrow_array::RecordBatch,
+    zones: &terrastat_core::Zones,
+) -> PyResult<arrow_array::RecordBatch> {
+    use std::sync::Arc;
+    let (b, _) = terrastat_core::io::with_geometry_column(
+        batch,
+        "geometry",
+        zones.crs(),
+        &zones.geometries(),
+    )
+    .map_err(|e| to_py(e.into()))?;
+    let schema = b.schema();
+    let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
+    let last = fields.len() - 1;
+    let meta = serde_json::json!({ "crs": zones.crs().to_projjson() }).to_string();
+    let field = fields[last].as_ref().clone().with_metadata(
+        [
+            (
+                "ARROW:extension:name".to_string(),
+                "geoarrow.wkb".to_string(),
+            ),
+            ("ARROW:extension:metadata".to_string(), meta),
+        ]
+        .into(),
+    );
+    fields[last] = Arc::new(field);
+    arrow_array::RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        b.columns().to_vec(),
+    )
+    .map_err(|e| TerrastatError::new_err(e.to_string()))
 }
 
 /// The engine version.

@@ -132,3 +132,21 @@ def test_missing_crs_is_a_crs_error(tmp_path):
     with pytest.raises(terrastat.CrsError) as e:
         terrastat.run(tmp_path / "spec.toml")
     assert "pts.parquet" in str(e.value)
+
+
+def test_to_geopandas_has_zone_polygons_and_crs(res):
+    geo = terrastat.run(SPEC, geometry=True)
+    gdf = geo.to_geopandas("communes")
+    assert gdf.crs.to_epsg() == 2154
+    assert len(gdf) == 36
+    # Same values as without geometry, and the polygons are the communes'.
+    assert gdf.drop(columns="geometry").equals(res.to_pandas("communes"))
+    import geopandas as gpd
+
+    communes = gpd.read_parquet(SPEC.parent / "communes.parquet").set_index("insee")
+    areas = gdf.set_index("insee").area
+    assert ((areas - communes.loc[areas.index].area).abs() <= 1e-6 * areas).all()
+    hexes = geo.to_geopandas("hex9")
+    assert len(hexes) == res["hex9"].num_rows
+    with pytest.raises(ValueError, match="geometry=True"):
+        res.to_geopandas("communes")

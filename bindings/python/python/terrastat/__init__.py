@@ -65,12 +65,24 @@ class Results(dict):
 
         return pa.table(self[zones]).to_pandas()
 
+    def to_geopandas(self, zones: str):
+        """The table of zone layer ``zones`` as a GeoDataFrame with the zone
+        polygons (needs a run with ``geometry=True``), in the working CRS."""
+        import geopandas as gpd
+        import pyarrow as pa
+
+        table = pa.table(self[zones])
+        if "geometry" not in table.column_names:
+            raise ValueError("no zone geometries: run with geometry=True")
+        return gpd.GeoDataFrame.from_arrow(table)
+
 
 def run(
     spec: Union[str, "os.PathLike[str]"],
     threads: Optional[int] = None,
     progress: Optional[Callable[[str, int, int], Any]] = None,
     as_pyarrow: bool = True,
+    geometry: bool = False,
 ) -> Results:
     """Compute every indicator of the spec file ``spec``.
 
@@ -80,9 +92,12 @@ def run(
     run (``KeyboardInterrupt``). Errors raise :class:`SpecError`,
     :class:`InputError` or :class:`CrsError` (all :class:`TerrastatError`).
 
+    ``geometry=True`` appends the zone polygons (a GeoArrow WKB column
+    ``geometry`` with the CRS) to every table, for :meth:`Results.to_geopandas`.
+
     Returns :class:`Results`: zone layer name → Arrow table, and ``.catalog``.
     """
-    tables, catalog = _run(os.fspath(spec), threads, progress)
+    tables, catalog = _run(os.fspath(spec), threads, progress, geometry)
     return _results(tables, catalog, as_pyarrow)
 
 
@@ -176,10 +191,16 @@ class Engine:
         threads: Optional[int] = None,
         progress: Optional[Callable[[str, int, int], Any]] = None,
         as_pyarrow: bool = True,
+        geometry: bool = False,
     ) -> Results:
-        """Compute every indicator; same result types and errors as :func:`run`."""
+        """Compute every indicator; same arguments, results and errors as :func:`run`."""
         tables, catalog = _compute(
-            self.spec_text(), os.path.join(os.getcwd(), "<engine>.toml"), self._data, threads, progress
+            self.spec_text(),
+            os.path.join(os.getcwd(), "<engine>.toml"),
+            self._data,
+            threads,
+            progress,
+            geometry,
         )
         return _results(tables, catalog, as_pyarrow)
 

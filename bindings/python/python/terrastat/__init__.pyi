@@ -13,12 +13,14 @@ class Results(dict[str, Any]):
     catalog: dict[str, Any]
     def __init__(self, tables: dict[str, Any], catalog: dict[str, Any]) -> None: ...
     def to_pandas(self, zones: str) -> Any: ...
+    def to_geopandas(self, zones: str) -> Any: ...
 
 def run(
     spec: Union[str, os.PathLike[str]],
     threads: Optional[int] = ...,
     progress: Optional[Callable[[str, int, int], Any]] = ...,
     as_pyarrow: bool = ...,
+    geometry: bool = ...,
 ) -> Results: ...
 
 class Engine:
@@ -36,4 +38,5 @@ class Engine:
         threads: Optional[int] = ...,
         progress: Optional[Callable[[str, int, int], Any]] = ...,
         as_pyarrow: bool = ...,
+        geometry: bool = ...,
     ) -> Results: ...

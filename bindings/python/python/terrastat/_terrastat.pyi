@@ -9,6 +9,7 @@ def run(
     spec: str,
     threads: Optional[int] = ...,
     progress: Optional[Callable[[str, int, int], Any]] = ...,
+    geometry: bool = ...,
 ) -> tuple[dict[str, Any], str]: ...
 def compute(
     text: str,
@@ -16,5 +17,6 @@ def compute(
     data: dict[str, Any],
     threads: Optional[int] = ...,
     progress: Optional[Callable[[str, int, int], Any]] = ...,
+    geometry: bool = ...,
 ) -> tuple[dict[str, Any], str]: ...
 def version() -> str: ...
