@@ -186,7 +186,18 @@ fn execute(
             },
             None => work(),
         };
-        let _ = tx.send(out);
+        // Hand the results over first, then free the source layers here, on
+        // the engine's thread, while the caller goes on.
+        match out {
+            Ok(mut o) => {
+                let layers = std::mem::take(&mut o.inputs.layers);
+                let _ = tx.send(Ok(o));
+                drop(layers);
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        }
     });
     // Wait without the GIL; between waits, let Python see Ctrl-C.
     let mut rx = rx;
@@ -212,7 +223,8 @@ fn execute(
             }
         }
     };
-    let _ = worker.join();
+    // The worker only frees memory from here on: it is not waited for.
+    drop(worker);
     if let Some(e) = failure.lock().ok().and_then(|mut f| f.take()) {
         return Err(e);
     }
