@@ -150,3 +150,19 @@ def test_to_geopandas_has_zone_polygons_and_crs(res):
     assert len(hexes) == res["hex9"].num_rows
     with pytest.raises(ValueError, match="geometry=True"):
         res.to_geopandas("communes")
+
+
+def test_spec_as_a_dict_equals_the_file(res):
+    import tomllib
+
+    spec = tomllib.loads(SPEC.read_text())
+    for section in ("layers", "zones"):
+        for keys in spec[section].values():
+            if "path" in keys:
+                keys["path"] = str(SPEC.parent / keys["path"])
+    got = terrastat.run(spec)
+    assert sorted(got) == sorted(res)
+    for name in res:
+        assert got[name].equals(res[name]), name
+    with pytest.raises(terrastat.SpecError):
+        terrastat.run({"crs": "EPSG:2154", "indicators": []})

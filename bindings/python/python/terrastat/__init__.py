@@ -78,13 +78,14 @@ class Results(dict):
 
 
 def run(
-    spec: Union[str, "os.PathLike[str]"],
+    spec: Union[str, "os.PathLike[str]", dict],
     threads: Optional[int] = None,
     progress: Optional[Callable[[str, int, int], Any]] = None,
     as_pyarrow: bool = True,
     geometry: bool = False,
 ) -> Results:
-    """Compute every indicator of the spec file ``spec``.
+    """Compute every indicator of ``spec``: a spec file, or a dict with the
+    file's structure (relative paths then resolve from the current directory).
 
     ``threads``: worker threads (default: all cores). ``progress``: called as
     ``progress(stage, done, total)`` from the engine's threads (``total`` is 0
@@ -97,8 +98,31 @@ def run(
 
     Returns :class:`Results`: zone layer name → Arrow table, and ``.catalog``.
     """
-    tables, catalog = _run(os.fspath(spec), threads, progress, geometry)
+    if isinstance(spec, dict):
+        tables, catalog = _compute(
+            _spec_from_dict(spec),
+            os.path.join(os.getcwd(), "<dict>.toml"),
+            {},
+            threads,
+            progress,
+            geometry,
+        )
+    else:
+        tables, catalog = _run(os.fspath(spec), threads, progress, geometry)
     return _results(tables, catalog, as_pyarrow)
+
+
+def _spec_from_dict(spec: dict) -> str:
+    """TOML text for a spec given as a dict (the file's structure: top-level
+    keys, ``layers`` and ``zones`` tables by name, an ``indicators`` list)."""
+    top = {k: v for k, v in spec.items() if k not in ("layers", "zones", "indicators")}
+    parts = [_table("", top).lstrip("\n")] if top else []
+    for section in ("layers", "zones"):
+        for name, keys in spec.get(section, {}).items():
+            parts.append(_table(f"[{section}.{name}]", keys))
+    for keys in spec.get("indicators", []):
+        parts.append(_table("[[indicators]]", keys))
+    return "\n".join(parts)
 
 
 def _toml_value(v: Any) -> str:
@@ -116,7 +140,7 @@ def _toml_value(v: Any) -> str:
 
 
 def _table(header: str, keys: dict) -> str:
-    lines = [header]
+    lines = [header] if header else []
     lines += [f"{k} = {_toml_value(v)}" for k, v in keys.items() if v is not None]
     return "\n".join(lines) + "\n"
 

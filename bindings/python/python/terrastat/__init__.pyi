@@ -16,7 +16,7 @@ class Results(dict[str, Any]):
     def to_geopandas(self, zones: str) -> Any: ...
 
 def run(
-    spec: Union[str, os.PathLike[str]],
+    spec: Union[str, os.PathLike[str], dict[str, Any]],
     threads: Optional[int] = ...,
     progress: Optional[Callable[[str, int, int], Any]] = ...,
     as_pyarrow: bool = ...,
