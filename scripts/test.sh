@@ -23,5 +23,7 @@ PY="${PYTHON:-python3}"
 "$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest pyarrow geopandas polars duckdb nbmake matplotlib ipykernel
 "$VENV/bin/pip" install -q --disable-pip-version-check ./bindings/python
 "$VENV/bin/python" -m pytest -q bindings/python/tests
+# The docstring examples of the installed package.
+(cd "$CARGO_TARGET_DIR" && "$VENV/bin/python" -m pytest -q -p no:cacheprovider --doctest-modules --pyargs terrastat)
 # The example notebook, executed (nbmake) so that it never rots.
 "$VENV/bin/python" -m pytest -q --nbmake bindings/python/examples

@@ -154,13 +154,20 @@ class Engine:
     Geometry: a ``geoarrow.wkb`` or native GeoArrow column (CRS read from its
     metadata), or a WKB binary column named ``geometry`` (then pass ``crs``).
 
-    Example::
+    Example, with two square zones and three points as plain Arrow tables
+    (WKB geometry columns, so the CRS is given):
 
-        eng = terrastat.Engine(crs="EPSG:2154")
-        eng.add_layer("buildings", buildings_gdf.to_arrow())
-        eng.add_zones("communes", "communes.parquet", id="insee")
-        eng.add_indicator(name="n", kind="count", layer="buildings")
-        res = eng.compute()
+    >>> import pyarrow as pa, shapely, terrastat
+    >>> zones = pa.table({"id": ["a", "b"],
+    ...     "geometry": shapely.to_wkb(shapely.box([0, 10], 0, [10, 20], 10))})
+    >>> pts = pa.table({"v": [1.0, 2.0, 3.0],
+    ...     "geometry": shapely.to_wkb(shapely.points([1, 2, 15], [1, 2, 5]))})
+    >>> eng = terrastat.Engine(crs="EPSG:2154")
+    >>> eng = eng.add_layer("pts", pts, crs="EPSG:2154").add_zones("z", zones, id="id", crs="EPSG:2154")
+    >>> eng = eng.add_indicator(name="n", kind="count", layer="pts")
+    >>> eng = eng.add_indicator(name="s", kind="sum", layer="pts", column="v")
+    >>> eng.compute()["z"].to_pydict()
+    {'id': ['a', 'b'], 'n': [2, 1], 's': [3.0, 3.0]}
     """
 
     def __init__(self, crs: str = "EPSG:2154"):
