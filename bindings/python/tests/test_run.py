@@ -166,3 +166,18 @@ def test_spec_as_a_dict_equals_the_file(res):
         assert got[name].equals(res[name]), name
     with pytest.raises(terrastat.SpecError):
         terrastat.run({"crs": "EPSG:2154", "indicators": []})
+
+
+def test_ctrl_c_interrupts_a_run_cleanly(res):
+    import _thread
+    import threading
+
+    # Simulate Ctrl-C shortly after the start: the run stops with
+    # KeyboardInterrupt, and the interpreter goes on working.
+    timer = threading.Timer(0.02, _thread.interrupt_main)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        terrastat.run(SPEC, threads=1, geometry=True)
+    timer.join()
+    again = terrastat.run(SPEC)
+    assert again["communes"].equals(res["communes"])
