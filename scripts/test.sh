@@ -5,7 +5,7 @@
 #   ./scripts/test.sh
 #
 # Needs: a Rust toolchain, Python >= 3.9 with `venv`, network access to PyPI
-# (maturin, pytest, pyarrow, geopandas, polars, duckdb, nbmake, matplotlib), and what the `gdal`/`proj` features need
+# (maturin, pytest, pyarrow, geopandas, polars, duckdb, nbmake, matplotlib, tobler), and what the `gdal`/`proj` features need
 # (libgdal-dev, cmake, libsqlite3-dev; see .ci/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +20,7 @@ export TERRASTAT_BIN="$CARGO_TARGET_DIR/release/terrastat"
 VENV="${TERRASTAT_VENV:-$CARGO_TARGET_DIR/venv}"
 PY="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest pyarrow geopandas polars duckdb nbmake matplotlib ipykernel
+"$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest pyarrow geopandas polars duckdb nbmake matplotlib ipykernel tobler==0.13.0
 "$VENV/bin/pip" install -q --disable-pip-version-check ./bindings/python
 "$VENV/bin/python" -m pytest -q bindings/python/tests
 # The docstring examples of the installed package.
