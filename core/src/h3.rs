@@ -44,7 +44,7 @@ use robust::{orient2d, Coord as RCoord};
 
 use crate::crs::Crs;
 use crate::error::{Error, Result};
-use crate::index::{clip_multipolygon_to_rect, BoxIndex, Location, PreparedPolygon};
+use crate::index::{clip_multipolygon_to_rect, grow, BoxIndex, Location, PreparedPolygon};
 use crate::layer::Layer;
 use crate::overlay::centroid;
 use crate::setgrid::{default_cells, Cell, SetGrid};
@@ -348,17 +348,9 @@ fn select_cells(
     }
     let reach = 2.0 * reach;
     let near = |c: Coord| {
-        let probe = Rect::new(
-            Coord {
-                x: c.x - reach,
-                y: c.y - reach,
-            },
-            Coord {
-                x: c.x + reach,
-                y: c.y + reach,
-            },
-        );
-        !index.intersecting(&probe).is_empty()
+        !index
+            .intersecting(&grow(&Rect::new(c, c), reach))
+            .is_empty()
     };
     let mut seen: HashSet<CellIndex> = HashSet::new();
     let mut queue: VecDeque<CellIndex> = VecDeque::new();
@@ -550,17 +542,7 @@ fn relate_with(
     test: impl Fn(&geo::relate::IntersectionMatrix) -> bool,
 ) -> bool {
     use geo::Relate;
-    let m = cr.width().max(cr.height());
-    let bx = Rect::new(
-        Coord {
-            x: cr.min().x - m,
-            y: cr.min().y - m,
-        },
-        Coord {
-            x: cr.max().x + m,
-            y: cr.max().y + m,
-        },
-    );
+    let bx = grow(cr, cr.width().max(cr.height()));
     let clipped: MultiPolygon = clip_multipolygon_to_rect(p.geometry(), &bx);
     test(&clipped.relate(c))
 }

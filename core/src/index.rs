@@ -6,8 +6,8 @@ use std::ops::ControlFlow;
 use crate::setgrid::{mark_cells, Frame, EDGE, IN, OUT};
 use geo::line_measures::Euclidean;
 use geo::{
-    Area, BooleanOps, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length, Line,
-    LineString, MultiPolygon, Orientation, Polygon, Rect,
+    Area, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length, Line, LineString,
+    MultiPolygon, Orientation, Polygon, Rect,
 };
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
@@ -162,6 +162,20 @@ impl CellGrid {
         }
         first
     }
+}
+
+/// `r` widened by `m` on every side.
+pub(crate) fn grow(r: &Rect, m: f64) -> Rect {
+    Rect::new(
+        Coord {
+            x: r.min().x - m,
+            y: r.min().y - m,
+        },
+        Coord {
+            x: r.max().x + m,
+            y: r.max().y + m,
+        },
+    )
 }
 
 /// The polygonal geometry `g` as a multipolygon (`None` for points and lines).
@@ -323,17 +337,7 @@ impl PreparedPolygon {
         }
         let w = (r.width().max(r.height())).max(1e-9);
         let pad = w * 0.01 + 1e-6;
-        let window = Rect::new(
-            Coord {
-                x: r.min().x - pad,
-                y: r.min().y - pad,
-            },
-            Coord {
-                x: r.max().x + pad,
-                y: r.max().y + pad,
-            },
-        );
-        std::borrow::Cow::Owned(clip_multipolygon_to_rect(&self.geom, &window))
+        std::borrow::Cow::Owned(clip_multipolygon_to_rect(&self.geom, &grow(r, pad)))
     }
 
     /// The part of `g` inside this polygon: area for polygons, length for
@@ -458,25 +462,6 @@ impl PreparedPolygon {
             |m| self.locate(m) != Location::Outside,
         )
     }
-
-    /// The polygonal part of `g` inside this polygon (for coverage unions).
-    pub fn clip_polygonal(&self, g: &Geometry, g_rect: &Rect) -> Option<MultiPolygon> {
-        let rect = self.rect?;
-        if !g_rect.intersects(&rect) {
-            return None;
-        }
-        let mp = match g {
-            Geometry::Polygon(p) => MultiPolygon(vec![p.clone()]),
-            Geometry::MultiPolygon(mp) => mp.clone(),
-            _ => return None,
-        };
-        if !self.boundary_near(g_rect) {
-            let first = g.coords_iter().next()?;
-            return (self.locate(first) == Location::Inside).then_some(mp);
-        }
-        let out = mp.intersection(self.clipped_to(g_rect).as_ref());
-        (!out.0.is_empty()).then_some(out)
-    }
 }
 
 fn between(x: f64, a: f64, b: f64) -> bool {
@@ -571,6 +556,7 @@ pub fn clip_multipolygon_to_rect(mp: &MultiPolygon, r: &Rect) -> MultiPolygon {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use geo::BooleanOps;
     use geo::{coord, polygon};
 
     fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {

@@ -121,6 +121,28 @@ pub struct Layer {
     report: ReadReport,
 }
 
+/// Column `name` of `batch`, or an error naming the owner (`label`) and the
+/// columns it has.
+pub(crate) fn column_of<'a>(
+    batch: &'a RecordBatch,
+    label: impl FnOnce() -> String,
+    name: &str,
+) -> Result<&'a ArrayRef> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::MissingColumn {
+            layer: label(),
+            column: name.to_string(),
+            available: batch
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
 /// Whether every coordinate of a geometry is finite.
 fn all_finite(g: &Geometry) -> bool {
     use geo::CoordsIter;
@@ -505,20 +527,11 @@ impl Layer {
     }
     /// A column by name, with an error naming the layer and the columns it has.
     pub fn column(&self, name: &str) -> Result<&ArrayRef> {
-        self.attributes
-            .column_by_name(name)
-            .ok_or_else(|| Error::MissingColumn {
-                layer: format!("layer `{}` ({})", self.name, self.source.display()),
-                column: name.to_string(),
-                available: self
-                    .attributes
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })
+        column_of(
+            &self.attributes,
+            || format!("layer `{}` ({})", self.name, self.source.display()),
+            name,
+        )
     }
 
     /// A numeric column as `f64` values (`None` for nulls), with an error

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use geo::{Area, BoundingRect, Centroid, Coord, Geometry, MultiPolygon, Rect};
+use geo::{Area, BoundingRect, Centroid, Coord, Geometry, Rect};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -333,39 +333,10 @@ fn covered_in_zone(
     };
     // The zone near the swept features only: a margin keeps the clip's cut
     // points away from them.
-    let m = 1.0 + b.width().max(b.height());
-    let around = Rect::new(
-        geo::coord! { x: b.min().x - m, y: b.min().y - m },
-        geo::coord! { x: b.max().x + m, y: b.max().y + m },
-    );
+    let around = crate::index::grow(&b, 1.0 + b.width().max(b.height()));
     let z = crate::index::clip_multipolygon_to_rect(zone.geometry(), &around);
     let zp: Vec<&geo::Polygon> = z.0.iter().collect();
     alone + crate::exact::covered_area(Some(&zp), &swept)
-}
-
-/// Area of the union of polygons; polygons whose boxes overlap no other's
-/// are added directly, the rest go through the exact sweep
-/// ([`crate::exact::union_area`]).
-pub fn union_area(pieces: &[MultiPolygon]) -> f64 {
-    if pieces.is_empty() {
-        return 0.0;
-    }
-    let rects: Vec<Option<Rect>> = pieces.iter().map(|p| p.bounding_rect()).collect();
-    let index = BoxIndex::new(rects.iter().map(|r| r.as_ref()));
-    let mut alone = 0.0;
-    let mut grouped = Vec::new();
-    for (i, p) in pieces.iter().enumerate() {
-        let overlaps = rects[i]
-            .as_ref()
-            .is_some_and(|r| index.intersecting(r).len() > 1);
-        if overlaps {
-            grouped.push(p);
-        } else {
-            alone += p.unsigned_area();
-        }
-    }
-    let polys: Vec<&geo::Polygon> = grouped.iter().flat_map(|mp| mp.0.iter()).collect();
-    alone + crate::exact::union_area(&polys)
 }
 
 /// Turn per-feature lists of (zone, measure) into the per-zone table.

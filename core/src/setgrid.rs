@@ -263,17 +263,7 @@ pub(crate) fn mark_cells(
     locate: impl Fn(Coord) -> Location,
 ) -> (usize, usize, usize, usize, Vec<u8>) {
     // The box widened by the guard: no boundary point lies outside it.
-    let r = Rect::new(
-        Coord {
-            x: r.min().x - f.eps,
-            y: r.min().y - f.eps,
-        },
-        Coord {
-            x: r.max().x + f.eps,
-            y: r.max().y + f.eps,
-        },
-    );
-    let (ax, bx, ay, by) = f.cells(&r);
+    let (ax, bx, ay, by) = f.cells(&crate::index::grow(r, f.eps));
     let bw = bx + 1 - ax;
     let mut m = vec![OUT; bw * (by + 1 - ay)];
     for e in edges.iter() {

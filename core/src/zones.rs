@@ -224,21 +224,11 @@ impl Zones {
     /// a direct computation on the gathered polygons. Null values are an error.
     pub fn rollup(name: impl Into<String>, base: &Zones, column: &str) -> Result<Zones> {
         let name = name.into();
-        let col = base
-            .attributes
-            .column_by_name(column)
-            .ok_or_else(|| Error::MissingColumn {
-                layer: format!("zones `{}`", base.name),
-                column: column.to_string(),
-                available: base
-                    .attributes
-                    .schema()
-                    .fields()
-                    .iter()
-                    .map(|f| f.name().as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
+        let col = crate::layer::column_of(
+            &base.attributes,
+            || format!("zones `{}`", base.name),
+            column,
+        )?;
         if col.null_count() > 0 {
             return Err(Error::InvalidArgument(format!(
                 "zones `{}`: roll-up column `{column}` has {} null values (every zone needs a group)",
@@ -301,18 +291,8 @@ impl Zones {
                 groups.entry(p).or_default().push(z as u32);
             }
         }
-        let ids: Vec<u64> = groups.keys().map(|c| u64::from(*c)).collect();
-        let strs: Vec<String> = groups.keys().map(|c| c.to_string()).collect();
-        let attributes = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![
-                Field::new("h3", arrow_schema::DataType::UInt64, false),
-                Field::new("h3_str", arrow_schema::DataType::Utf8, false),
-            ])),
-            vec![
-                Arc::new(arrow_array::UInt64Array::from(ids)),
-                Arc::new(StringArray::from(strs)),
-            ],
-        )?;
+        let parents: Vec<h3o::CellIndex> = groups.keys().copied().collect();
+        let attributes = h3_attributes(&parents)?;
         let members: Vec<Vec<u32>> = groups.into_values().collect();
         Ok(Self::from_groups(
             name,
@@ -386,18 +366,7 @@ impl Zones {
         let lonlat = LonLat::new(&crs)?;
         let h3 = H3Zones::new(covers, res, mode, lonlat)?;
         let polys = h3.polygons()?;
-        let ids: Vec<u64> = h3.cells.iter().map(|c| u64::from(*c)).collect();
-        let strs: Vec<String> = h3.cells.iter().map(|c| c.to_string()).collect();
-        let attributes = RecordBatch::try_new(
-            Arc::new(Schema::new(vec![
-                Field::new("h3", arrow_schema::DataType::UInt64, false),
-                Field::new("h3_str", arrow_schema::DataType::Utf8, false),
-            ])),
-            vec![
-                Arc::new(arrow_array::UInt64Array::from(ids)),
-                Arc::new(StringArray::from(strs)),
-            ],
-        )?;
+        let attributes = h3_attributes(&h3.cells)?;
         let mut z = Self::build(
             name,
             "h3".into(),
@@ -494,6 +463,22 @@ impl Zones {
                 .unwrap_or(a)
         }))
     }
+}
+
+/// The id columns of H3 zones: `h3` (the cell index) and `h3_str`.
+fn h3_attributes(cells: &[h3o::CellIndex]) -> Result<RecordBatch> {
+    let ids: Vec<u64> = cells.iter().map(|c| u64::from(*c)).collect();
+    let strs: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("h3", arrow_schema::DataType::UInt64, false),
+            Field::new("h3_str", arrow_schema::DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(arrow_array::UInt64Array::from(ids)),
+            Arc::new(StringArray::from(strs)),
+        ],
+    )?)
 }
 
 fn check_ids(name: &str, source: &Path, id: &str, ids: &ArrayRef) -> Result<()> {

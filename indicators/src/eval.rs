@@ -142,25 +142,14 @@ impl Inputs {
                 .invalid(ls.invalid.unwrap_or_default())
                 .source_layer(ls.source_layer.clone())
                 .columns(used_columns(spec, name));
-            let (layer, path, sha256) = match memory.remove(name) {
-                Some(raw) => {
-                    let label = PathBuf::from(format!("memory:{name}"));
-                    let l = Layer::from_raw(name, &label, raw, opts.crs.clone(), opts.invalid)?;
-                    (l, label, "in-memory".to_string())
-                }
-                None => {
-                    let l = read_layer(name, &path, &opts)?;
-                    let sha = sha256_file(&path)?;
-                    (l, path, sha)
-                }
-            };
-            inputs.files.push(InputFile {
-                role: format!("layers.{name}"),
-                sha256,
+            let layer = obtain(
+                &format!("layers.{name}"),
+                name,
                 path,
-                crs: layer.crs().to_string(),
-                report: layer.report().clone(),
-            });
+                &opts,
+                &mut memory,
+                &mut inputs.files,
+            )?;
             let layer = to_working_crs(layer, &working)?;
             inputs.layers.insert(name.clone(), Arc::new(layer));
             progress.end();
@@ -184,25 +173,14 @@ impl Inputs {
             let opts = ReadOptions::default()
                 .crs(parse_crs(spec, &zs.crs, &format!("zones `{name}`"))?)
                 .invalid(zs.invalid.unwrap_or_default());
-            let (layer, path, sha256) = match memory.remove(name) {
-                Some(raw) => {
-                    let label = PathBuf::from(format!("memory:{name}"));
-                    let l = Layer::from_raw(name, &label, raw, opts.crs.clone(), opts.invalid)?;
-                    (l, label, "in-memory".to_string())
-                }
-                None => {
-                    let l = read_layer(name, &path, &opts)?;
-                    let sha = sha256_file(&path)?;
-                    (l, path, sha)
-                }
-            };
-            inputs.files.push(InputFile {
-                role: format!("zones.{name}"),
-                sha256,
+            let layer = obtain(
+                &format!("zones.{name}"),
+                name,
                 path,
-                crs: layer.crs().to_string(),
-                report: layer.report().clone(),
-            });
+                &opts,
+                &mut memory,
+                &mut inputs.files,
+            )?;
             let layer = to_working_crs(layer, &working)?;
             let id = zs.id.as_deref().unwrap_or("id");
             inputs
@@ -329,6 +307,39 @@ impl Inputs {
         }
         Ok(inputs)
     }
+}
+
+/// Layer `name`: from `memory` when given there (recorded as
+/// `memory:<name>`), else read from `path` (recorded with its SHA-256); its
+/// lineage entry goes to `files` under `role`.
+fn obtain(
+    role: &str,
+    name: &str,
+    path: PathBuf,
+    opts: &ReadOptions,
+    memory: &mut BTreeMap<String, terrastat_core::RawLayer>,
+    files: &mut Vec<InputFile>,
+) -> Result<Layer> {
+    let (layer, path, sha256) = match memory.remove(name) {
+        Some(raw) => {
+            let label = PathBuf::from(format!("memory:{name}"));
+            let l = Layer::from_raw(name, &label, raw, opts.crs.clone(), opts.invalid)?;
+            (l, label, "in-memory".to_string())
+        }
+        None => {
+            let l = read_layer(name, &path, opts)?;
+            let sha = sha256_file(&path)?;
+            (l, path, sha)
+        }
+    };
+    files.push(InputFile {
+        role: role.to_string(),
+        sha256,
+        path,
+        crs: layer.crs().to_string(),
+        report: layer.report().clone(),
+    });
+    Ok(layer)
 }
 
 fn unreachable_extent(spec: &Spec, name: &str) -> Result<(geo::Rect, Option<Arc<Zones>>)> {

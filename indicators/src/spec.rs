@@ -311,6 +311,43 @@ impl Spec {
         line_of(&self.text, self.indicators[i].span().start)
     }
 
+    /// Check that zones `name` take their extent from exactly one of a
+    /// reference (`key = "<layer or zones>"`, not themselves; errors at
+    /// `lines.1`) or a valid `bbox` (errors at `lines.0`).
+    fn check_extent(
+        &self,
+        name: &str,
+        lines: (usize, usize),
+        what: &str,
+        (key, reference): (&str, Option<&str>),
+        bbox: Option<&[f64; 4]>,
+        (itself, exactly_one): (&str, &str),
+    ) -> Result<()> {
+        let (line, ref_line) = lines;
+        match (reference, bbox) {
+            (Some(r), None) => {
+                if !self.layers.contains_key(r) && !self.zones.contains_key(r) {
+                    return Err(self.fail(
+                        ref_line,
+                        what.to_string(),
+                        format!("`{key} = \"{r}\"` names no layer or zone layer"),
+                    ));
+                }
+                if r == name {
+                    return Err(self.fail(line, what.to_string(), itself));
+                }
+                Ok(())
+            }
+            (None, Some(b)) if b[0] < b[2] && b[1] < b[3] => Ok(()),
+            (None, Some(_)) => Err(self.fail(
+                line,
+                what.to_string(),
+                "`bbox` must be [xmin, ymin, xmax, ymax] with min < max",
+            )),
+            _ => Err(self.fail(line, what.to_string(), exactly_one)),
+        }
+    }
+
     /// The line of `key` in the table `[header]` (the header's line if the
     /// key is not found; 1 if neither is).
     pub fn key_line(&self, header: &str, key: &str) -> usize {
@@ -433,37 +470,18 @@ impl Spec {
                     }
                     continue;
                 }
-                match (&z.cover, &z.bbox) {
-                    (Some(c), None) => {
-                        if !self.layers.contains_key(c) && !self.zones.contains_key(c) {
-                            let line = self.key_line(&format!("zones.{name}"), "cover");
-                            return Err(self.fail(
-                                line,
-                                what,
-                                format!("`cover = \"{c}\"` names no layer or zone layer"),
-                            ));
-                        }
-                        if c == name {
-                            return Err(self.fail(line, what, "H3 zones cannot cover themselves"));
-                        }
-                    }
-                    (None, Some(b)) => {
-                        if !(b[0] < b[2] && b[1] < b[3]) {
-                            return Err(self.fail(
-                                line,
-                                what,
-                                "`bbox` must be [xmin, ymin, xmax, ymax] with min < max",
-                            ));
-                        }
-                    }
-                    _ => {
-                        return Err(self.fail(
-                            line,
-                            what,
-                            "H3 zones need exactly one of `cover` or `bbox`",
-                        ))
-                    }
-                }
+                let ref_line = self.key_line(&format!("zones.{name}"), "cover");
+                self.check_extent(
+                    name,
+                    (line, ref_line),
+                    &what,
+                    ("cover", z.cover.as_deref()),
+                    z.bbox.as_ref(),
+                    (
+                        "H3 zones cannot cover themselves",
+                        "H3 zones need exactly one of `cover` or `bbox`",
+                    ),
+                )?;
                 continue;
             }
             if z.cover.is_some() || z.mode.is_some() || z.from.is_some() {
@@ -483,36 +501,17 @@ impl Spec {
                     if cell.is_nan() || cell <= 0.0 {
                         return Err(self.fail(line, what, "`grid` must be a positive cell size"));
                     }
-                    match (&z.extent, &z.bbox) {
-                        (Some(e), None) => {
-                            if !self.layers.contains_key(e) && !self.zones.contains_key(e) {
-                                return Err(self.fail(
-                                    line,
-                                    what,
-                                    format!("`extent = \"{e}\"` names no layer or zone layer"),
-                                ));
-                            }
-                            if e == name {
-                                return Err(self.fail(line, what, "a grid cannot cover itself"));
-                            }
-                        }
-                        (None, Some(b)) => {
-                            if !(b[0] < b[2] && b[1] < b[3]) {
-                                return Err(self.fail(
-                                    line,
-                                    what,
-                                    "`bbox` must be [xmin, ymin, xmax, ymax] with min < max",
-                                ));
-                            }
-                        }
-                        _ => {
-                            return Err(self.fail(
-                                line,
-                                what,
-                                "a grid needs exactly one of `extent` or `bbox`",
-                            ))
-                        }
-                    }
+                    self.check_extent(
+                        name,
+                        (line, line),
+                        &what,
+                        ("extent", z.extent.as_deref()),
+                        z.bbox.as_ref(),
+                        (
+                            "a grid cannot cover itself",
+                            "a grid needs exactly one of `extent` or `bbox`",
+                        ),
+                    )?;
                 }
                 _ => {
                     return Err(self.fail(
