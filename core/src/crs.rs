@@ -127,10 +127,22 @@ impl Crs {
 
     /// The PROJJSON of this CRS, as written into GeoParquet metadata: the
     /// full definition for the CRSs terrastat ships (EPSG 2154, 4326, 3857,
-    /// 3035, 3067, generated with pyproj from the EPSG database), otherwise a
-    /// minimal object naming the CRS by its identifier.
+    /// 3035, 3067, 27572, 2169, 5070, UTM 30–32 N, 31985 and the French
+    /// overseas CRSs, generated with pyproj from the EPSG database), from
+    /// GDAL's copy of the EPSG database with the `gdal` feature, otherwise
+    /// a minimal object naming the CRS by its identifier.
     pub fn to_projjson(&self) -> serde_json::Value {
         if let Some(code) = self.epsg_code() {
+            #[cfg(feature = "gdal")]
+            if !KNOWN_PROJJSON.contains(&format!("\"{code}\":")) {
+                let full = gdal::spatial_ref::SpatialRef::from_epsg(code)
+                    .and_then(|s| s.to_projjson())
+                    .ok()
+                    .and_then(|j| serde_json::from_str::<serde_json::Value>(&j).ok());
+                if let Some(v) = full {
+                    return v;
+                }
+            }
             let known: Option<serde_json::Value> =
                 serde_json::from_str::<serde_json::Value>(KNOWN_PROJJSON)
                     .ok()

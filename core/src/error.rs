@@ -116,6 +116,15 @@ pub enum Error {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// A raster cannot be used as asked (missing band, rotated grid, grids
+    /// that do not match…).
+    #[error("{path}: {message}")]
+    Raster {
+        /// The raster file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// The computation was cancelled by the caller.
     #[error("cancelled")]
     Cancelled,
@@ -133,6 +142,12 @@ impl Error {
     }
     pub(crate) fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Format {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+    pub(crate) fn raster(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Raster {
             path: path.into(),
             message: message.into(),
         }

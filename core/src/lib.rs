@@ -58,6 +58,7 @@ pub mod layer;
 pub mod oracle;
 pub mod overlay;
 pub mod progress;
+pub mod raster;
 pub mod relate;
 #[cfg(feature = "proj")]
 pub mod reproject;

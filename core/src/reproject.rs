@@ -30,16 +30,36 @@ pub fn reproject(layer: Layer, to: &Crs) -> Result<Layer> {
         return Ok(layer);
     }
     let from = layer.crs().clone();
+    let geoms = reproject_geometries(layer.geometries(), &from, to).map_err(|e| match e {
+        (Some(i), message) => Error::Feature {
+            path: layer.source().to_path_buf(),
+            feature: layer.source_rows().get(i).copied().unwrap_or(0) as usize,
+            message,
+        },
+        (None, message) => Error::Crs(message),
+    })?;
+    layer.with_geometries(geoms, to.clone())
+}
+
+/// Reproject geometries from `from` to `to`, in parallel. On failure, the
+/// index of the geometry that could not be transformed (if any) and why.
+pub fn reproject_geometries(
+    geometries: &[Geometry],
+    from: &Crs,
+    to: &Crs,
+) -> std::result::Result<Vec<Geometry>, (Option<usize>, String)> {
+    if from.same_as(to) {
+        return Ok(geometries.to_vec());
+    }
     // Fail early, on this thread, if the transformation does not exist.
-    proj_for(&from, to)?;
-    let geoms: Vec<Geometry> = layer
-        .geometries()
+    proj_for(from, to).map_err(|e| (None, e.to_string()))?;
+    geometries
         .par_iter()
         .enumerate()
         .map_init(
-            || proj_for(&from, to),
+            || proj_for(from, to),
             |proj, (i, g)| {
-                let proj = proj.as_ref().map_err(|e| Error::Crs(e.to_string()))?;
+                let proj = proj.as_ref().map_err(|e| (None, e.to_string()))?;
                 let mut g = g.clone();
                 let failure = std::cell::Cell::new(None);
                 g.map_coords_in_place(|c| match proj.convert((c.x, c.y)) {
@@ -51,17 +71,14 @@ pub fn reproject(layer: Layer, to: &Crs) -> Result<Layer> {
                         c
                     }
                 });
-                let failure = failure.get();
-                match failure {
+                match failure.get() {
                     None => Ok(g),
-                    Some(c) => Err(Error::Feature {
-                        path: layer.source().to_path_buf(),
-                        feature: layer.source_rows().get(i).copied().unwrap_or(0) as usize,
-                        message: format!("cannot reproject ({}, {}) from {from} to {to}", c.x, c.y),
-                    }),
+                    Some(c) => Err((
+                        Some(i),
+                        format!("cannot reproject ({}, {}) from {from} to {to}", c.x, c.y),
+                    )),
                 }
             },
         )
-        .collect::<Result<_>>()?;
-    layer.with_geometries(geoms, to.clone())
+        .collect()
 }

@@ -65,8 +65,42 @@ fn default_unit(ind: &IndicatorSpec) -> &'static str {
         Kind::Area => "m²",
         Kind::Density => "per km²",
         Kind::NearestDistance => "m",
+        Kind::Zonal => match ind.stat {
+            Some(crate::spec::Stat::Frac | crate::spec::Stat::Coverage) => "fraction (0–1)",
+            Some(crate::spec::Stat::Count) => "pixels",
+            Some(crate::spec::Stat::Variety) => "count",
+            _ => "",
+        },
         _ => "",
     }
+}
+
+fn zonal_definition(ind: &IndicatorSpec) -> String {
+    use crate::spec::Stat;
+    let r = ind.raster.as_deref().unwrap_or("?");
+    let over = "over the pixels of the zone with a valid (not nodata) value, c being the exact fraction of each pixel covered by the zone (area(pixel ∩ zone) / area(pixel), in the raster's CRS) and v its value";
+    let stat = match ind.stat.unwrap_or_default() {
+        Stat::Count => format!("Σ c of raster `{r}` {over}; 0 when none"),
+        Stat::Sum => format!("Σ c·v of raster `{r}` {over}; 0 when none"),
+        Stat::Mean | Stat::Median => format!("Σ c·v / Σ c of raster `{r}` {over}"),
+        Stat::Min => format!("Minimum of v of raster `{r}` {over}, among pixels with c > 0"),
+        Stat::Max => format!("Maximum of v of raster `{r}` {over}, among pixels with c > 0"),
+        Stat::Stdev => format!("√(Σ c·(v − mean)² / Σ c), the coverage-weighted population standard deviation of raster `{r}` {over}"),
+        Stat::Majority => format!("The value of raster `{r}` with the largest Σ c (ties: the largest value) {over}"),
+        Stat::Minority => format!("The value of raster `{r}` with the smallest Σ c (ties: the smallest value) {over}"),
+        Stat::Variety => format!("The number of distinct values of raster `{r}` with c > 0 {over}"),
+        Stat::Frac => format!("For each value x of raster `{r}`, Σ c over pixels of value x / Σ c, {over}; one column `{}_<x>` per value", ind.name),
+        Stat::WeightedMean => format!("Σ c·w·v / Σ c·w of raster `{r}`, w from raster `{}` (pixels whose weight is nodata skipped), {over}", ind.weights.as_deref().unwrap_or("?")),
+        Stat::Coverage => {
+            let what = match (&ind.where_, &ind.values) {
+                (Some(w), _) => format!("`{w}`"),
+                (None, Some(v)) => format!("value ∈ {v:?}"),
+                _ => "?".into(),
+            };
+            format!("Share Σ c [{what}] / Σ c of raster `{r}` {over}")
+        }
+    };
+    format!("{stat}. Null when the zone has no valid pixel (exactextract's definitions).")
 }
 
 /// The definition of an indicator, in words, as written in the catalog.
@@ -124,11 +158,12 @@ pub fn definition(ind: &IndicatorSpec) -> String {
         Kind::NearestDistance => format!(
             "{} over `{layer}` {assign}{filter}{weight} of the Euclidean distance from each feature's geometry to the nearest geometry of `{other}` (0 when they touch). Null when none.",
             match ind.stat.unwrap_or_default() {
-                crate::spec::Stat::Mean => "Mean",
                 crate::spec::Stat::Median => "Median",
                 crate::spec::Stat::Max => "Maximum",
+                _ => "Mean",
             }
         ),
+        Kind::Zonal => zonal_definition(ind),
         Kind::Ratio => format!("`{}` per zone; null when an operand is null or a divisor is 0.", ind.expr.as_deref().unwrap_or("")),
     }
 }
@@ -157,7 +192,14 @@ pub fn build(
                     .clone()
                     .unwrap_or_else(|| default_unit(ind).to_string()),
                 description: ind.description.clone(),
-                sources: ind.layer.iter().chain(ind.other.iter()).cloned().collect(),
+                sources: ind
+                    .layer
+                    .iter()
+                    .chain(ind.other.iter())
+                    .chain(ind.raster.iter())
+                    .chain(ind.weights.iter())
+                    .cloned()
+                    .collect(),
                 assign: matches!(
                     ind.kind,
                     Kind::Count

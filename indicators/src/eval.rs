@@ -42,6 +42,11 @@ pub struct Inputs {
     pub layers: BTreeMap<String, Arc<Layer>>,
     /// Zone layers by name.
     pub zones: BTreeMap<String, Arc<Zones>>,
+    /// Rasters by name (opened and checked; read by the zonal passes).
+    pub rasters: BTreeMap<String, crate::zonal::RasterInput>,
+    /// The geometries of zone layers reprojected into the working CRS, as
+    /// read and in their own CRS: a raster in that CRS uses them directly.
+    pub zone_sources: BTreeMap<String, (Crs, Arc<Vec<geo::Geometry>>)>,
     /// The files read.
     pub files: Vec<InputFile>,
 }
@@ -119,6 +124,7 @@ impl Inputs {
     ) -> Result<Inputs> {
         let working = Crs::parse(&spec.crs)?;
         let mut inputs = Inputs::default();
+        inputs.rasters = crate::zonal::load_rasters(spec, &mut inputs.files)?;
         let used: std::collections::BTreeSet<&str> = spec
             .indicators
             .iter()
@@ -181,6 +187,12 @@ impl Inputs {
                 &mut memory,
                 &mut inputs.files,
             )?;
+            if !layer.crs().same_as(&working) {
+                inputs.zone_sources.insert(
+                    name.clone(),
+                    (layer.crs().clone(), Arc::new(layer.geometries().to_vec())),
+                );
+            }
             let layer = to_working_crs(layer, &working)?;
             let id = zs.id.as_deref().unwrap_or("id");
             inputs
@@ -210,6 +222,17 @@ impl Inputs {
                             })?,
                             None,
                         )
+                    } else if let Some(r) = inputs.rasters.get(e) {
+                        let poly = crate::zonal::extent_in(r, e, &working)?;
+                        (
+                            geo::BoundingRect::bounding_rect(&poly).ok_or_else(|| {
+                                Error::Indicator {
+                                    indicator: name.clone(),
+                                    message: "empty extent".into(),
+                                }
+                            })?,
+                            None,
+                        )
                     } else {
                         return Err(Error::Spec {
                             path: spec.path.clone(),
@@ -229,7 +252,11 @@ impl Inputs {
             let ready = hexes.iter().position(|n| {
                 let z = spec.zones[*n].get_ref();
                 let c = z.cover.as_deref().or(z.from.as_deref());
-                c.is_none_or(|c| inputs.zones.contains_key(c) || inputs.layers.contains_key(c))
+                c.is_none_or(|c| {
+                    inputs.zones.contains_key(c)
+                        || inputs.layers.contains_key(c)
+                        || inputs.rasters.contains_key(c)
+                })
             });
             let Some(i) = ready else {
                 return Err(Error::Spec {
@@ -255,6 +282,10 @@ impl Inputs {
                 (Some(c), None) => {
                     if let Some(z) = inputs.zones.get(c) {
                         z.prepared().to_vec()
+                    } else if let Some(r) = inputs.rasters.get(c) {
+                        vec![terrastat_core::PreparedPolygon::new(
+                            crate::zonal::extent_in(r, c, &working)?,
+                        )]
                     } else if let Some(l) = inputs.layers.get(c) {
                         if l.kind() != terrastat_core::GeomKind::Polygon {
                             return Err(Error::Spec {
@@ -361,6 +392,8 @@ pub struct ZoneTable {
     pub batch: RecordBatch,
     /// For each indicator name, its output columns.
     pub columns: BTreeMap<String, Vec<String>>,
+    /// The raster passes made for this zone layer (zonal indicators).
+    pub rasters: Vec<crate::zonal::PassReport>,
 }
 
 /// Features attributed to each zone, with their weights (CSR by zone).
@@ -410,6 +443,7 @@ pub struct Evaluator<'a> {
     masks: HashMap<Key2, Arc<Vec<bool>>>,
     flags: HashMap<(String, String, Predicate), Arc<Vec<bool>>>,
     nearest: HashMap<Key2, Arc<Vec<Option<f64>>>>,
+    passes: crate::zonal::Passes,
 }
 
 impl<'a> Evaluator<'a> {
@@ -423,6 +457,7 @@ impl<'a> Evaluator<'a> {
             masks: HashMap::new(),
             flags: HashMap::new(),
             nearest: HashMap::new(),
+            passes: Default::default(),
         }
     }
 
@@ -673,6 +708,44 @@ impl<'a> Evaluator<'a> {
                 .collect();
             return Ok(vec![(name, Values::Float(v))]);
         }
+        if ind.kind == Kind::Zonal {
+            let raster = ind.raster.as_deref().unwrap_or_default();
+            let weights = (ind.stat == Some(Stat::WeightedMean))
+                .then_some(ind.weights.as_deref())
+                .flatten();
+            let (pass, predicates) = self.passes.get(
+                self.spec,
+                self.inputs,
+                (raster, weights),
+                &base_name,
+                self.progress,
+            )?;
+            let merged;
+            let stats = match members {
+                None => &pass.stats,
+                Some(m) => {
+                    merged = m
+                        .par_iter()
+                        .map(|zs| {
+                            let mut acc = terrastat_core::raster::ZonalStats::default();
+                            let mut it = zs.iter();
+                            if let Some(&first) = it.next() {
+                                acc = pass.stats[first as usize].clone();
+                            }
+                            for &z in it {
+                                acc.merge(&pass.stats[z as usize]);
+                            }
+                            acc
+                        })
+                        .collect::<Vec<_>>();
+                    &merged
+                }
+            };
+            return Ok(crate::zonal::columns(self.spec, i, stats, &predicates)
+                .into_iter()
+                .map(|(n, v)| (n, Values::Float(v)))
+                .collect());
+        }
         if ind.kind == Kind::Area && ind.layer.is_none() {
             return Ok(vec![(
                 name,
@@ -881,9 +954,9 @@ impl<'a> Evaluator<'a> {
                 };
                 let a = self.attribution_at(&ov, assign, mask, members)?;
                 let kind = match ind.stat.unwrap_or_default() {
-                    Stat::Mean => Kind::Mean,
                     Stat::Median => Kind::Median,
                     Stat::Max => Kind::Max,
+                    _ => Kind::Mean,
                 };
                 Values::Float(
                     (0..nz)
@@ -950,7 +1023,7 @@ impl<'a> Evaluator<'a> {
                     })
                     .collect());
             }
-            Kind::Ratio => unreachable_kind()?,
+            Kind::Ratio | Kind::Zonal => unreachable_kind()?,
         };
         Ok(vec![(name, out)])
     }
@@ -1030,10 +1103,22 @@ impl<'a> Evaluator<'a> {
                 }
             }
             let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
+            let base = zones
+                .grouping()
+                .map(|g| g.base.clone())
+                .unwrap_or_else(|| zl.clone());
+            let rasters = self
+                .passes
+                .reports
+                .iter()
+                .filter(|r| r.zones == base)
+                .cloned()
+                .collect();
             tables.push(ZoneTable {
                 zones: zl,
                 batch,
                 columns,
+                rasters,
             });
         }
         Ok(tables)

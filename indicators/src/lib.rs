@@ -24,5 +24,6 @@ pub mod expr;
 pub mod generate;
 pub mod run;
 pub mod spec;
+pub mod zonal;
 
 pub use crate::error::{Error, Result};

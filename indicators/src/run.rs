@@ -144,6 +144,7 @@ fn execute(
         "started_utc": humantime::format_rfc3339_seconds(started).to_string(),
         "duration_s": t0.elapsed().as_secs_f64(),
         "threads": rayon::current_num_threads(),
+        "rasters": tables.iter().flat_map(|t| t.rasters.iter()).collect::<Vec<_>>(),
         "features": inputs.files.iter().map(|f| serde_json::json!({
             "input": f.role, "read": f.report.read, "kept": f.report.kept,
             "skipped": f.report.skipped, "repaired": f.report.repaired,

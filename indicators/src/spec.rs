@@ -45,6 +45,9 @@ pub struct Spec {
     /// Source layers, by name.
     #[serde(default)]
     pub layers: BTreeMap<String, LayerSpec>,
+    /// Raster layers, by name.
+    #[serde(default)]
+    pub rasters: BTreeMap<String, RasterSpec>,
     /// Zone layers, by name.
     #[serde(default)]
     pub zones: BTreeMap<String, toml::Spanned<ZoneSpec>>,
@@ -57,6 +60,27 @@ pub struct Spec {
     /// The spec text (set by the loader).
     #[serde(skip)]
     pub text: String,
+}
+
+fn default_band() -> usize {
+    1
+}
+
+/// A raster layer: one band of a raster file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RasterSpec {
+    /// The file, relative to the spec (GeoTIFF; any GDAL raster with the `gdal` feature).
+    pub path: String,
+    /// The band, from 1 (default 1).
+    #[serde(default = "default_band")]
+    pub band: usize,
+    /// The raster's CRS when the file has none terrastat can name.
+    #[serde(default)]
+    pub crs: Option<String>,
+    /// Human description.
+    #[serde(default)]
+    pub description: Option<String>,
 }
 
 /// A source layer.
@@ -161,6 +185,8 @@ pub enum Kind {
     NearestDistance,
     /// Expression over other indicators.
     Ratio,
+    /// Statistic of a raster's pixels, weighted by their exact coverage fractions.
+    Zonal,
 }
 
 /// How features are attributed to zones.
@@ -177,7 +203,8 @@ pub enum Assign {
     AreaWeighted,
 }
 
-/// The statistic of `nearest_distance`.
+/// The statistic of `nearest_distance` (`mean`, `median`, `max`) and of
+/// `zonal` (all but `median`; see [`terrastat_core::raster::ZonalStats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -189,6 +216,26 @@ pub enum Stat {
     Median,
     /// Maximum.
     Max,
+    /// Σ coverage of valid pixels.
+    Count,
+    /// Σ coverage · value.
+    Sum,
+    /// Minimum.
+    Min,
+    /// Coverage-weighted population standard deviation.
+    Stdev,
+    /// The value with the largest coverage.
+    Majority,
+    /// The value with the smallest coverage.
+    Minority,
+    /// The number of distinct values.
+    Variety,
+    /// The share of each value (one column per value).
+    Frac,
+    /// Mean weighted by coverage and a weights raster.
+    WeightedMean,
+    /// The share of the zone where the value satisfies `where` or is in `values`.
+    Coverage,
 }
 
 /// `zones = "communes"` or `zones = ["communes", "grid"]`.
@@ -248,6 +295,18 @@ pub struct IndicatorSpec {
     /// The expression of a `ratio`.
     #[serde(default)]
     pub expr: Option<String>,
+    /// The raster of a `zonal` indicator.
+    #[serde(default)]
+    pub raster: Option<String>,
+    /// The weights raster of `stat = "weighted_mean"`.
+    #[serde(default)]
+    pub weights: Option<String>,
+    /// The predicate of `stat = "coverage"` on the pixel `value`, e.g. `value > 0.5`.
+    #[serde(default, rename = "where")]
+    pub where_: Option<String>,
+    /// The values of `stat = "coverage"`, e.g. `[41, 42, 43]`.
+    #[serde(default)]
+    pub values: Option<Vec<f64>>,
 }
 
 impl IndicatorSpec {
@@ -326,11 +385,14 @@ impl Spec {
         let (line, ref_line) = lines;
         match (reference, bbox) {
             (Some(r), None) => {
-                if !self.layers.contains_key(r) && !self.zones.contains_key(r) {
+                if !self.layers.contains_key(r)
+                    && !self.zones.contains_key(r)
+                    && !self.rasters.contains_key(r)
+                {
                     return Err(self.fail(
                         ref_line,
                         what.to_string(),
-                        format!("`{key} = \"{r}\"` names no layer or zone layer"),
+                        format!("`{key} = \"{r}\"` names no layer, zone layer or raster"),
                     ));
                 }
                 if r == name {
@@ -407,6 +469,32 @@ impl Spec {
                     let line = self.key_line(&format!("{table}.{name}"), "crs");
                     self.fail(line, format!("{table} `{name}`, key `crs`"), e.to_string())
                 })?;
+            }
+        }
+        for (name, r) in &self.rasters {
+            let what = format!("rasters `{name}`");
+            if let Some(c) = &r.crs {
+                terrastat_core::Crs::parse(c).map_err(|err| {
+                    self.fail(
+                        self.key_line(&format!("rasters.{name}"), "crs"),
+                        what.clone(),
+                        err.to_string(),
+                    )
+                })?;
+            }
+            if r.band == 0 {
+                return Err(self.fail(
+                    self.key_line(&format!("rasters.{name}"), "band"),
+                    what,
+                    "bands are numbered from 1",
+                ));
+            }
+            if self.layers.contains_key(name) || self.zones.contains_key(name) {
+                return Err(self.fail(
+                    self.key_line(&format!("rasters.{name}"), "path"),
+                    what,
+                    "a raster cannot share its name with a layer or zone layer",
+                ));
             }
         }
         for (name, z) in &self.zones {
@@ -615,13 +703,84 @@ impl Spec {
         Ok(order)
     }
 
+    fn validate_zonal(&self, i: usize, ind: &IndicatorSpec) -> Result<()> {
+        let e = |key: &str, msg: String| Err(self.indicator_error(i, key, msg));
+        let zonal = ind.kind == Kind::Zonal;
+        let raster_names = || self.rasters.keys().cloned().collect::<Vec<_>>().join(", ");
+        match (&ind.raster, zonal) {
+            (None, true) => return e("raster", "missing: a zonal indicator needs `raster`".into()),
+            (Some(_), false) => return e("raster", "applies to zonal only".into()),
+            (Some(r), true) if !self.rasters.contains_key(r) => {
+                return e(
+                    "raster",
+                    format!("no raster `{r}` (rasters: {})", raster_names()),
+                )
+            }
+            _ => {}
+        }
+        let stat = ind.stat.filter(|_| zonal);
+        match (&ind.weights, stat) {
+            (None, Some(Stat::WeightedMean)) => {
+                return e(
+                    "weights",
+                    "missing: `weighted_mean` needs `weights = \"<raster>\"`".into(),
+                )
+            }
+            (Some(w), Some(Stat::WeightedMean)) if !self.rasters.contains_key(w) => {
+                return e(
+                    "weights",
+                    format!("no raster `{w}` (rasters: {})", raster_names()),
+                )
+            }
+            (Some(_), Some(Stat::WeightedMean)) | (None, _) => {}
+            (Some(_), _) => {
+                return e(
+                    "weights",
+                    "applies to `stat = \"weighted_mean\"` only".into(),
+                )
+            }
+        }
+        match (&ind.where_, &ind.values, stat) {
+            (None, None, Some(Stat::Coverage)) => {
+                return e(
+                    "where",
+                    "missing: `coverage` needs `where = \"value > …\"` or `values = [...]`".into(),
+                )
+            }
+            (Some(_), Some(_), _) => {
+                return e("values", "give `where` or `values`, not both".into())
+            }
+            (Some(w), None, Some(Stat::Coverage)) => {
+                let f = Filter::parse(w)
+                    .map_err(|err| self.indicator_error(i, "where", err.to_string()))?;
+                if let Some(c) = f.columns().into_iter().find(|c| c != "value") {
+                    return e(
+                        "where",
+                        format!("`{c}`: a pixel predicate reads `value` only"),
+                    );
+                }
+            }
+            (None, Some(v), Some(Stat::Coverage)) if v.is_empty() => {
+                return e("values", "is empty".into())
+            }
+            (None, None, _) | (_, _, Some(Stat::Coverage)) => {}
+            _ => {
+                return e(
+                    "where",
+                    "`where` and `values` apply to `stat = \"coverage\"` only".into(),
+                )
+            }
+        }
+        Ok(())
+    }
+
     fn validate_indicator(&self, i: usize, ind: &IndicatorSpec) -> Result<()> {
         use Kind::*;
         let k = ind.kind;
         let e = |key: &str, msg: &str| Err(self.indicator_error(i, key, msg.to_string()));
         // Which keys each kind takes.
-        let takes_layer = !matches!(k, Ratio);
-        let needs_layer = !matches!(k, Ratio | Area);
+        let takes_layer = !matches!(k, Ratio | Zonal);
+        let needs_layer = !matches!(k, Ratio | Area | Zonal);
         let takes_assign = matches!(
             k,
             Count
@@ -651,9 +810,14 @@ impl Spec {
         if !takes_layer && ind.layer.is_some() {
             return e(
                 "layer",
-                "a ratio has no layer: it reads other indicators in `expr`",
+                if k == Zonal {
+                    "a zonal indicator reads a `raster`, not a layer"
+                } else {
+                    "a ratio has no layer: it reads other indicators in `expr`"
+                },
             );
         }
+        self.validate_zonal(i, ind)?;
         if let Some(l) = &ind.layer {
             if !self.layers.contains_key(l) {
                 return Err(self.indicator_error(
@@ -695,8 +859,18 @@ impl Spec {
         if ind.predicate.is_some() && k != ShareWithin {
             return e("predicate", "applies to share_within only");
         }
-        if ind.stat.is_some() && k != NearestDistance {
-            return e("stat", "applies to nearest_distance only");
+        match (k, ind.stat) {
+            (NearestDistance, Some(Stat::Mean | Stat::Median | Stat::Max) | None) => {}
+            (NearestDistance, Some(_)) => {
+                return e("stat", "nearest_distance takes `mean`, `median` or `max`")
+            }
+            (Zonal, Some(Stat::Median)) => {
+                return e("stat", "`median` is not a zonal statistic (count, sum, mean, min, max, stdev, majority, minority, variety, frac, weighted_mean, coverage)")
+            }
+            (Zonal, Some(_)) => {}
+            (Zonal, None) => return e("stat", "missing: count, sum, mean, min, max, stdev, majority, minority, variety, frac, weighted_mean or coverage"),
+            (_, Some(_)) => return e("stat", "applies to nearest_distance and zonal only"),
+            (_, None) => {}
         }
         if k == Ratio && ind.expr.is_none() {
             return e("expr", "missing: a ratio needs an expression");

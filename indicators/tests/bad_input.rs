@@ -1687,7 +1687,7 @@ fn h3_cover_naming_nothing_names_line_and_key() {
         &err,
         line_of(&text, "cover = \"nope\"", 0),
         &["zones `hex`"],
-        &["nope", "names no layer or zone layer"],
+        &["nope", "names no layer, zone layer or raster"],
     );
 }
 

@@ -155,8 +155,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn report_inputs(files: &[terrastat_indicators::eval::InputFile]) {
-    for f in files {
+fn report_inputs(inputs: &terrastat_indicators::eval::Inputs) {
+    for f in &inputs.files {
+        if let Some(r) = f
+            .role
+            .strip_prefix("rasters.")
+            .and_then(|n| inputs.rasters.get(n))
+        {
+            let i = &r.info;
+            eprintln!(
+                "  {:<22} {} × {} pixels, band {} ({}), {}",
+                f.role,
+                i.width,
+                i.height,
+                i.band,
+                i.data_type,
+                i.crs
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "no CRS".into())
+            );
+            continue;
+        }
         let r = &f.report;
         let mut line = format!("  {:<22} {:>9} read, {:>9} kept", f.role, r.read, r.kept);
         if r.skipped_total() > 0 {
@@ -189,7 +209,7 @@ fn real_main() -> anyhow::Result<()> {
             let result = result?;
             if !quiet {
                 eprintln!("inputs:");
-                report_inputs(&result.inputs.files);
+                report_inputs(&result.inputs);
                 for t in &result.tables {
                     eprintln!(
                         "zones {:<16} {:>7} zones × {} columns",
@@ -197,6 +217,28 @@ fn real_main() -> anyhow::Result<()> {
                         t.batch.num_rows(),
                         t.batch.num_columns() - 1
                     );
+                    for p in &t.rasters {
+                        let mut notes = Vec::new();
+                        if p.outside > 0 {
+                            notes.push(format!("{} outside the raster (null)", p.outside));
+                        }
+                        if p.partly_outside > 0 {
+                            notes.push(format!(
+                                "{} partly outside (statistics of the inside part)",
+                                p.partly_outside
+                            ));
+                        }
+                        if p.no_valid > 0 {
+                            notes.push(format!("{} without a valid pixel (null)", p.no_valid));
+                        }
+                        let name = match &p.weights {
+                            Some(w) => format!("{} (weights {w})", p.raster),
+                            None => p.raster.clone(),
+                        };
+                        if !notes.is_empty() {
+                            eprintln!("  raster {name}: zones {}", notes.join(", "));
+                        }
+                    }
                 }
                 eprintln!(
                     "wrote {} files to {} in {:.2} s",
@@ -220,7 +262,7 @@ fn real_main() -> anyhow::Result<()> {
                 inputs.zones.len(),
                 spec.indicators.len()
             );
-            report_inputs(&inputs.files);
+            report_inputs(&inputs);
         }
         Command::Generate {
             communes,
