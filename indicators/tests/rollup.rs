@@ -31,8 +31,12 @@ fn spec_text(zones: &str) -> String {
             sample(&format!("{n}.parquet")).display()
         )
     };
+    let raster = format!(
+        "[rasters.canopy]\npath = \"{}\"\n",
+        sample("canopy.tif").display()
+    );
     format!(
-        "crs = \"EPSG:2154\"\n{}{}{}\n{zones}\n{indicators}",
+        "crs = \"EPSG:2154\"\n{}{}{}{raster}\n{zones}\n{indicators}",
         layer("buildings"),
         layer("vegetation"),
         layer("flood")
