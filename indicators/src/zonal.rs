@@ -26,12 +26,11 @@ pub struct RasterInput {
 impl RasterInput {
     /// The raster's CRS, or an error telling how to give one.
     pub fn crs(&self, name: &str) -> Result<&Crs> {
-        self.info.crs.as_ref().ok_or_else(|| Error::Indicator {
-            indicator: name.to_string(),
-            message: format!(
+        self.info.crs.as_ref().ok_or_else(|| {
+            Error::Core(terrastat_core::Error::Crs(format!(
                 "raster {}: the file has no CRS terrastat can name; set `crs = \"EPSG:XXXX\"` in `[rasters.{name}]`",
                 self.info.path.display()
-            ),
+            )))
         })
     }
 
@@ -115,12 +114,9 @@ fn transform(geoms: Vec<Geometry>, from: &Crs, to: &Crs, what: &str) -> Result<V
     #[cfg(not(feature = "proj"))]
     {
         let _ = geoms;
-        Err(Error::Indicator {
-            indicator: what.to_string(),
-            message: format!(
-                "{from} differs from {to}: reproject the data, or build terrastat with the `proj` feature"
-            ),
-        })
+        Err(Error::Core(terrastat_core::Error::Crs(format!(
+            "`{what}`: {from} differs from {to}: reproject the data, or build terrastat with the `proj` feature"
+        ))))
     }
 }
 

@@ -92,3 +92,31 @@ def test_engine_from_polars_and_duckdb_and_back(reference):
         reference["n_buildings"]
     ).as_py()
     assert df["n_buildings"].sum() == pa.compute.sum(reference["n_buildings"]).as_py()
+
+
+def test_engine_rasters_to_h3_and_zones(tmp_path):
+    """add_raster: zonal statistics on H3 cells covering the raster (raster
+    -> H3) and on a grid, with a progress callback; a bad band is an InputError."""
+    olinda = pathlib.Path(__file__).resolve().parents[3] / "data/samples/olinda"
+    seen = []
+    eng = (
+        terrastat.Engine(crs="EPSG:31985")
+        .add_raster("ndvi", olinda / "ndvi.tif")
+        .add_zones("hex8", h3=8, cover="ndvi", mode="intersects")
+        .add_indicator(name="ndvi_mean", kind="zonal", raster="ndvi", stat="mean")
+        .add_indicator(name="green", kind="zonal", raster="ndvi", stat="coverage", where="value > 0.5")
+    )
+    out = eng.compute(progress=lambda stage, done, total: seen.append(stage)).to_pandas("hex8")
+    assert len(out) > 100 and {"h3", "h3_str", "ndvi_mean", "green"} <= set(out.columns)
+    inside = out["ndvi_mean"].notna()
+    assert inside.sum() > 100
+    assert ((out["green"][inside] >= 0) & (out["green"][inside] <= 1)).all()
+    assert any(s.startswith("zonal") for s in seen)
+    # Raster -> H3 directly: every cell meeting the raster's extent, cells at
+    # its edge partly covered (fewer valid pixels than a whole cell).
+    n = eng.add_indicator(name="n", kind="zonal", raster="ndvi", stat="count").compute().to_pandas("hex8")["n"]
+    assert n.max() > 3 * n[n > 0].min()
+    bad = terrastat.Engine(crs="EPSG:31985").add_raster("r", olinda / "ndvi.tif", band=2)
+    bad = bad.add_zones("g", grid=1000, extent="r").add_indicator(name="m", kind="zonal", raster="r", stat="mean")
+    with pytest.raises(terrastat.InputError, match="no band 2"):
+        bad.compute()

@@ -174,6 +174,7 @@ class Engine:
         self._crs = crs
         self._layers: dict = {}
         self._zones: dict = {}
+        self._rasters: dict = {}
         self._indicators: list = []
         self._data: dict = {}
 
@@ -190,6 +191,14 @@ class Engine:
     def add_layer(self, name: str, data: Any, crs: Optional[str] = None, invalid: Optional[str] = None) -> "Engine":
         """Add a source layer (see the class docs for ``data``)."""
         self._layers[name] = {"path": self._source(name, data), "crs": crs, "invalid": invalid}
+        return self
+
+    def add_raster(self, name: str, path: Union[str, "os.PathLike[str]"], band: int = 1, crs: Optional[str] = None) -> "Engine":
+        """Add a raster layer: band ``band`` (from 1) of a raster file (GeoTIFF;
+        any GDAL raster in a build with the ``gdal`` feature). ``crs`` when the
+        file has none. Read by ``kind="zonal"`` indicators (``raster=name``)
+        and usable as the ``cover``/``extent`` of H3 and grid zones."""
+        self._rasters[name] = {"path": os.path.abspath(os.fspath(path)), "band": band, "crs": crs}
         return self
 
     def add_zones(
@@ -213,6 +222,7 @@ class Engine:
         """The TOML spec this engine runs."""
         parts = [f"crs = {_toml_value(self._crs)}\n"]
         parts += [_table(f"[layers.{n}]", k) for n, k in self._layers.items()]
+        parts += [_table(f"[rasters.{n}]", k) for n, k in self._rasters.items()]
         parts += [_table(f"[zones.{n}]", k) for n, k in self._zones.items()]
         parts += [_table("[[indicators]]", k) for k in self._indicators]
         return "\n".join(parts)
