@@ -12,11 +12,29 @@ use crate::error::{Error, Result};
 pub(crate) struct GdalSource {
     ds: Dataset,
     info: RasterInfo,
-    raw: Vec<f64>,
+}
+
+/// GDAL settings for strip reads, unless the user set them: a small block
+/// cache (strips are whole rows of blocks, so each block is decoded once and
+/// GDAL's default of 5 % of RAM only adds memory), and block decoding on as
+/// many threads as the rayon pool has (GTiff decodes the blocks of one read
+/// in parallel).
+fn configure() {
+    for (key, value) in [
+        ("GDAL_CACHEMAX", "64".to_string()),
+        ("GDAL_NUM_THREADS", rayon::current_num_threads().to_string()),
+    ] {
+        let set = std::env::var_os(key).is_some()
+            || gdal::config::get_config_option(key, "").is_ok_and(|v| !v.is_empty());
+        if !set {
+            let _ = gdal::config::set_config_option(key, &value);
+        }
+    }
 }
 
 impl GdalSource {
     pub(crate) fn open(path: &Path, band: usize) -> Result<GdalSource> {
+        configure();
         let ds = Dataset::open(path)
             .map_err(|e| Error::raster(path, format!("GDAL cannot open it: {e}")))?;
         let count = ds.raster_count();
@@ -59,11 +77,7 @@ impl GdalSource {
                 data_type: b.band_type().name(),
             }
         };
-        Ok(GdalSource {
-            ds,
-            info,
-            raw: Vec::new(),
-        })
+        Ok(GdalSource { ds, info })
     }
 }
 
@@ -81,13 +95,13 @@ impl RasterSource for GdalSource {
             .ds
             .rasterband(self.info.band)
             .map_err(|e| Error::raster(path, format!("band {}: {e}", self.info.band)))?;
-        self.raw.clear();
-        self.raw.resize(w * rows.len(), 0.0);
+        out.clear();
+        out.resize(w * rows.len(), 0.0);
         band.read_into_slice::<f64>(
             (0, rows.start as isize),
             (w, rows.len()),
             (w, rows.len()),
-            &mut self.raw,
+            out,
             None,
         )
         .map_err(|e| {
@@ -96,8 +110,9 @@ impl RasterSource for GdalSource {
                 format!("reading rows {}..{}: {e}", rows.start, rows.end),
             )
         })?;
-        out.clear();
-        out.extend(self.raw.iter().map(|v| self.info.value(*v)));
+        for v in out.iter_mut() {
+            *v = self.info.value(*v);
+        }
         Ok(())
     }
 }

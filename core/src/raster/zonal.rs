@@ -131,82 +131,102 @@ pub fn zonal(
     let last_row = windows.iter().flatten().map(|w| w.0.end).max().unwrap_or(0);
     let bands = 1 + usize::from(weights.is_some());
     let block_rows = info.block.1.max(1);
-    let rows_per_strip = (opts.strip_bytes / (8 * width * bands)).max(1);
-    let rows_per_strip = if rows_per_strip >= block_rows {
-        rows_per_strip / block_rows * block_rows
+    let budget_rows = (opts.strip_bytes / (8 * width * bands)).max(1);
+    // Strips are whole rows of blocks, so that no block is decoded twice,
+    // unless one row of blocks is far over the budget (a one-strip TIFF).
+    let rows_per_strip = if budget_rows >= block_rows {
+        budget_rows / block_rows * block_rows
+    } else if block_rows * width * 8 * bands <= 4 * opts.strip_bytes {
+        block_rows
     } else {
-        rows_per_strip
+        budget_rows
     };
+    // The strips that meet a zone, each with the zones it meets.
+    let mut strips: Vec<(std::ops::Range<usize>, Vec<usize>)> = Vec::new();
+    {
+        let mut next = 0; // next zone of `order` to open
+        let mut open: Vec<usize> = Vec::new();
+        let mut s0 = first_row / block_rows * block_rows;
+        while s0 < last_row {
+            let s1 = (s0 + rows_per_strip).min(last_row);
+            while next < order.len() {
+                let z = order[next];
+                match &windows[z] {
+                    Some(w) if w.0.start < s1 => {
+                        open.push(z);
+                        next += 1;
+                    }
+                    _ => break,
+                }
+            }
+            open.retain(|&z| windows[z].as_ref().is_some_and(|w| w.0.end > s0));
+            if !open.is_empty() {
+                strips.push((s0..s1, open.clone()));
+            }
+            s0 = s1;
+        }
+    }
     progress.begin(
         &format!("zonal {}", info.path.display()),
-        last_row.saturating_sub(first_row) as u64,
+        strips.iter().map(|s| s.0.len() as u64).sum(),
     );
-    let mut values = Vec::new();
-    let mut wvalues = Vec::new();
-    let mut next = 0; // next zone of `order` to open
-    let mut open: Vec<usize> = Vec::new();
-    // Strips aligned on blocks, from the first row any zone needs.
-    let mut s0 = first_row / block_rows * block_rows;
-    while s0 < last_row {
+    let mut cur = (Vec::new(), Vec::new());
+    let mut spare = (Vec::new(), Vec::new());
+    if let Some((rows, _)) = strips.first() {
+        read_strip(raster, reborrow(&mut weights), rows.clone(), &mut cur)?;
+    }
+    for (k, (rows, active)) in strips.iter().enumerate() {
         if progress.cancelled() {
             return Err(Error::Cancelled);
         }
-        let s1 = (s0 + rows_per_strip).min(last_row);
-        while next < order.len() {
-            let z = order[next];
-            match &windows[z] {
-                Some(w) if w.0.start < s1 => {
-                    open.push(z);
-                    next += 1;
-                }
-                _ => break,
-            }
-        }
-        open.retain(|&z| windows[z].as_ref().is_some_and(|w| w.0.end > s0));
-        if open.is_empty() {
-            progress.advance((s1 - s0) as u64);
-            s0 = s1;
-            continue;
-        }
-        raster.read_rows(s0..s1, &mut values)?;
-        if let Some(w) = weights.as_deref_mut() {
-            w.read_rows(s0..s1, &mut wvalues)?;
-        }
-        let mut work: Vec<(usize, ZonalStats)> = open
+        let (s0, s1) = (rows.start, rows.end);
+        let mut work: Vec<(usize, ZonalStats)> = active
             .iter()
             .map(|&z| (z, std::mem::take(&mut out.stats[z])))
             .collect();
-        let (values, wvalues) = (&values, &wvalues);
+        let (values, wvalues) = (&cur.0, &cur.1);
         let has_weights = !wvalues.is_empty();
-        work.par_iter_mut()
-            .for_each_init(CoverageScratch::default, |scratch, (z, acc)| {
-                let Some((rows, cols)) = windows[*z].clone() else {
-                    return;
-                };
-                let rows = rows.start.max(s0)..rows.end.min(s1);
-                let nc = cols.len();
-                let fr = prepared[*z].coverage(rows.clone(), cols.clone(), scratch);
-                for (i, r) in rows.enumerate() {
-                    let base = (r - s0) * width + cols.start;
-                    let vrow = &values[base..base + nc];
-                    let frow = &fr[i * nc..(i + 1) * nc];
-                    if has_weights {
-                        let wrow = &wvalues[base..base + nc];
-                        for ((v, c), w) in vrow.iter().zip(frow).zip(wrow) {
-                            acc.add(needs, *v, *c, *w);
+        let next_rows = strips.get(k + 1).map(|s| s.0.clone());
+        let w = reborrow(&mut weights);
+        // Read the next strip while this one is processed.
+        let (read_next, ()) = rayon::join(
+            || match next_rows {
+                Some(r) => read_strip(&mut *raster, w, r, &mut spare),
+                None => Ok(()),
+            },
+            || {
+                work.par_iter_mut()
+                    .for_each_init(CoverageScratch::default, |scratch, (z, acc)| {
+                        let Some((rows, cols)) = windows[*z].clone() else {
+                            return;
+                        };
+                        let rows = rows.start.max(s0)..rows.end.min(s1);
+                        let nc = cols.len();
+                        let fr = prepared[*z].coverage(rows.clone(), cols.clone(), scratch);
+                        for (i, r) in rows.enumerate() {
+                            let base = (r - s0) * width + cols.start;
+                            let vrow = &values[base..base + nc];
+                            let frow = &fr[i * nc..(i + 1) * nc];
+                            if has_weights {
+                                let wrow = &wvalues[base..base + nc];
+                                for ((v, c), w) in vrow.iter().zip(frow).zip(wrow) {
+                                    acc.add(needs, *v, *c, *w);
+                                }
+                            } else {
+                                for (v, c) in vrow.iter().zip(frow) {
+                                    acc.add(needs, *v, *c, f64::NAN);
+                                }
+                            }
                         }
-                    } else {
-                        for (v, c) in vrow.iter().zip(frow) {
-                            acc.add(needs, *v, *c, f64::NAN);
-                        }
-                    }
-                }
-            });
+                    })
+            },
+        );
+        read_next?;
         for (z, acc) in work {
             out.stats[z] = acc;
         }
+        std::mem::swap(&mut cur, &mut spare);
         progress.advance((s1 - s0) as u64);
-        s0 = s1;
     }
     progress.end();
     out.no_valid = windows
@@ -215,6 +235,31 @@ pub fn zonal(
         .filter(|(w, s)| w.is_some() && s.count() == 0.0)
         .count();
     Ok(out)
+}
+
+/// The weights source for one read (shortening the trait object's lifetime).
+fn reborrow<'b>(w: &'b mut Option<&mut dyn RasterSource>) -> Option<&'b mut dyn RasterSource> {
+    match w {
+        Some(w) => Some(&mut **w),
+        None => None,
+    }
+}
+
+/// Read rows `rows` of the raster (and of the weights) into `buf`.
+fn read_strip(
+    raster: &mut dyn RasterSource,
+    weights: Option<&mut dyn RasterSource>,
+    rows: std::ops::Range<usize>,
+    buf: &mut (Vec<f64>, Vec<f64>),
+) -> Result<()> {
+    raster.read_rows(rows.clone(), &mut buf.0)?;
+    match weights {
+        Some(w) => w.read_rows(rows, &mut buf.1),
+        None => {
+            buf.1.clear();
+            Ok(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -229,6 +274,7 @@ mod tests {
     /// the zone to the pixel square; one thread, no strips.
     fn brute(
         values: &[f64],
+        weights: &[f64],
         w: usize,
         h: usize,
         gt: &GeoTransform,
@@ -249,7 +295,7 @@ mod tests {
                     sq.reverse();
                 }
                 let f = crate::exact::area_in_part(&zone.0, &sq) / gt.pixel_area();
-                s.add(needs, values[r * w + c], f, f64::NAN);
+                s.add(needs, values[r * w + c], f, weights[r * w + c]);
             }
         }
         s
@@ -273,6 +319,7 @@ mod tests {
             seed_vals in prop::collection::vec(prop_oneof![Just(f64::NAN), (0u8..5).prop_map(|v| v as f64)], 48),
             boxes in prop::collection::vec((-1.0..7.0f64, -1.0..9.0f64, 0.1..4.0f64, 0.1..4.0f64), 1..6),
             strip_rows in 1usize..9,
+            wvals in prop::collection::vec(prop_oneof![Just(f64::NAN), 0.0..3.0f64], 48),
         ) {
             let (w, h) = (6usize, 8usize);
             let gt = GeoTransform::north_up(0.0, 8.0, 1.0, 1.0);
@@ -283,18 +330,23 @@ mod tests {
                 MultiPolygon(vec![tri, bx])
             }).collect();
             let mut r = MemRaster::new("t", gt, w, h, seed_vals.clone(), None).unwrap();
+            let mut wr = MemRaster::new("w", gt, w, h, wvals.clone(), None).unwrap();
             let opts = ZonalOptions { needs: needs(), strip_bytes: strip_rows * w * 8 };
             let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-            let fast = zonal(&mut r, None, &zones, &opts, &NoProgress).unwrap();
-            let single = one.install(|| zonal(&mut r, None, &zones, &opts, &NoProgress)).unwrap();
+            let fast = zonal(&mut r, Some(&mut wr), &zones, &opts, &NoProgress).unwrap();
+            let single = one.install(|| zonal(&mut r, Some(&mut wr), &zones, &opts, &NoProgress)).unwrap();
             for (z, zone) in zones.iter().enumerate() {
-                let b = brute(&seed_vals, w, h, &gt, zone, &needs());
+                let b = brute(&seed_vals, &wvals, w, h, &gt, zone, &needs());
                 let f = &fast.stats[z];
                 prop_assert!((f.count() - b.count()).abs() < 1e-12);
                 prop_assert!((f.sum() - b.sum()).abs() < 1e-11);
                 prop_assert_eq!(f.min(), b.min());
                 prop_assert_eq!(f.max(), b.max());
                 prop_assert_eq!(f.variety(), b.variety());
+                match (f.weighted_mean(), b.weighted_mean()) {
+                    (Some(x), Some(y)) => prop_assert!((x - y).abs() <= 1e-9 * y.abs().max(1.0)),
+                    (x, y) => prop_assert_eq!(x, y),
+                }
                 // Bit-identical whatever the thread count.
                 let s = &single.stats[z];
                 prop_assert_eq!(f.count().to_bits(), s.count().to_bits());
