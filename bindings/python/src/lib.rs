@@ -281,6 +281,30 @@ fn with_zone_geometry(
 }
 
 /// The engine version.
+/// What a raster band is: size, geotransform, CRS, nodata, scale/offset,
+/// block size, data type (the file is opened, not read).
+#[pyfunction]
+#[pyo3(signature = (path, band=1))]
+fn raster_info(py: Python<'_>, path: PathBuf, band: usize) -> PyResult<Py<PyDict>> {
+    let src = terrastat_core::raster::open(&path, band, None)
+        .map_err(|e| to_py(terrastat_indicators::Error::Core(e)))?;
+    let i = src.info();
+    let t = &i.transform;
+    let d = PyDict::new(py);
+    d.set_item("path", i.path.to_string_lossy().to_string())?;
+    d.set_item("band", i.band)?;
+    d.set_item("width", i.width)?;
+    d.set_item("height", i.height)?;
+    d.set_item("transform", (t.x0, t.dx, t.rx, t.y0, t.ry, t.dy))?;
+    d.set_item("crs", i.crs.as_ref().map(|c| c.to_string()))?;
+    d.set_item("nodata", i.nodata)?;
+    d.set_item("scale", i.scale)?;
+    d.set_item("offset", i.offset)?;
+    d.set_item("block", i.block)?;
+    d.set_item("data_type", &i.data_type)?;
+    Ok(d.unbind())
+}
+
 #[pyfunction]
 fn version() -> &'static str {
     terrastat_core::VERSION
@@ -291,6 +315,7 @@ fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
+    m.add_function(wrap_pyfunction!(raster_info, m)?)?;
     let py = m.py();
     m.add("TerrastatError", py.get_type::<TerrastatError>())?;
     m.add("SpecError", py.get_type::<SpecError>())?;

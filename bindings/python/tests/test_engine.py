@@ -120,3 +120,31 @@ def test_engine_rasters_to_h3_and_zones(tmp_path):
     bad = bad.add_zones("g", grid=1000, extent="r").add_indicator(name="m", kind="zonal", raster="r", stat="mean")
     with pytest.raises(terrastat.InputError, match="no band 2"):
         bad.compute()
+
+
+def test_raster_info_and_raster_to_h3():
+    olinda = pathlib.Path(__file__).resolve().parents[3] / "data/samples/olinda"
+    info = terrastat.raster_info(olinda / "l7_b34.tif", band=2)
+    assert (info["width"], info["height"], info["crs"], info["data_type"]) == (349, 352, "EPSG:31985", "UInt8")
+    assert info["transform"][1] == pytest.approx(28.5) and info["transform"][5] == pytest.approx(-28.5)
+    with pytest.raises(terrastat.InputError, match="no band 3"):
+        terrastat.raster_info(olinda / "l7_b34.tif", band=3)
+    t = terrastat.raster_to_h3(olinda / "ndvi.tif", 8, stats=["mean", "count", "max"])
+    assert t.column_names == ["h3", "h3_str", "mean", "count", "max"]
+    # The same cells and values as the equivalent Engine computation.
+    eng = (
+        terrastat.Engine(crs="EPSG:31985")
+        .add_raster("ndvi", olinda / "ndvi.tif")
+        .add_zones("hex8", h3=8, cover="ndvi", mode="intersects")
+        .add_indicator(name="mean", kind="zonal", raster="ndvi", stat="mean")
+    )
+    e = eng.compute()["hex8"]
+    assert e.column("h3").to_pylist() == t.column("h3").to_pylist()
+    assert e.column("mean").to_pylist() == t.column("mean").to_pylist()
+    # Counts of exact fractions: all 349 x 352 pixels but the nodata ones, once.
+    import numpy as np
+    import rasterio
+
+    with rasterio.open(olinda / "ndvi.tif") as ds:
+        valid = int(np.isfinite(ds.read(1)).sum())
+    assert sum(t.column("count").to_pylist()) == pytest.approx(valid, rel=1e-12)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from terrastat._terrastat import (
     CrsError,
     InputError,
     SpecError,
     TerrastatError,
+    raster_info,
     version,
 )
 from terrastat._terrastat import compute as _compute
@@ -38,6 +39,8 @@ __all__ = [
     "Results",
     "SpecError",
     "TerrastatError",
+    "raster_info",
+    "raster_to_h3",
     "run",
     "version",
 ]
@@ -110,6 +113,41 @@ def run(
     else:
         tables, catalog = _run(os.fspath(spec), threads, progress, geometry)
     return _results(tables, catalog, as_pyarrow)
+
+
+def raster_to_h3(
+    raster: Union[str, "os.PathLike[str]"],
+    resolution: int,
+    stats: Sequence[str] = ("mean",),
+    band: int = 1,
+    crs: Optional[str] = None,
+    mode: str = "intersects",
+    threads: Optional[int] = None,
+    progress: Optional[Callable[[str, int, int], Any]] = None,
+):
+    """Aggregate a raster onto the H3 cells of ``resolution`` over its
+    extent, with exact coverage weights (each pixel counts by the fraction of
+    it inside each cell): a ``pyarrow.Table`` with ``h3``, ``h3_str`` and one
+    column per statistic (``count``, ``sum``, ``mean``, ``min``, ``max``,
+    ``stdev``, ``majority``, ``minority``, ``variety``, ``frac``).
+
+    ``crs``: the working CRS the cells are drawn in; by default the raster's
+    own (which must then be projected). ``mode``: how cells are chosen over
+    the extent (see the README's "H3 zones").
+
+    Example (from a checkout of the repository)::
+
+        t = terrastat.raster_to_h3("data/samples/olinda/ndvi.tif", 8, stats=["mean", "count"])
+        t.column_names  # ['h3', 'h3_str', 'mean', 'count']
+    """
+    crs = crs or raster_info(raster, band)["crs"]
+    if crs is None:
+        raise CrsError(f"{raster}: the raster has no CRS terrastat can name; pass crs=...")
+    eng = Engine(crs=crs).add_raster("raster", raster, band=band)
+    eng = eng.add_zones("h3", h3=resolution, cover="raster", mode=mode)
+    for s in stats:
+        eng = eng.add_indicator(name=s, kind="zonal", raster="raster", stat=s)
+    return eng.compute(threads=threads, progress=progress)["h3"]
 
 
 def _spec_from_dict(spec: dict) -> str:

@@ -1,10 +1,11 @@
 import os
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 from terrastat._terrastat import CrsError as CrsError
 from terrastat._terrastat import InputError as InputError
 from terrastat._terrastat import SpecError as SpecError
 from terrastat._terrastat import TerrastatError as TerrastatError
+from terrastat._terrastat import raster_info as raster_info
 from terrastat._terrastat import version as version
 
 __version__: str
@@ -22,6 +23,17 @@ def run(
     as_pyarrow: bool = ...,
     geometry: bool = ...,
 ) -> Results: ...
+
+def raster_to_h3(
+    raster: Union[str, os.PathLike[str]],
+    resolution: int,
+    stats: Sequence[str] = ...,
+    band: int = ...,
+    crs: Optional[str] = ...,
+    mode: str = ...,
+    threads: Optional[int] = ...,
+    progress: Optional[Callable[[str, int, int], Any]] = ...,
+) -> Any: ...
 
 class Engine:
     def __init__(self, crs: str = ...) -> None: ...
