@@ -561,7 +561,10 @@ fn per_building_statistics_measure_each_footprint() {
     let mut exact = 0;
     for (i, g) in layer.geometries().iter().enumerate() {
         let (area, covered) = (g.unsigned_area(), n.value(i) * 400.0);
-        assert!(covered <= area * (1.0 + 1e-9), "building {i}: {covered} > {area}");
+        assert!(
+            covered <= area * (1.0 + 1e-9),
+            "building {i}: {covered} > {area}"
+        );
         if (covered - area).abs() <= 1e-9 * area {
             exact += 1;
         }
