@@ -206,3 +206,119 @@ fn row_groups_are_read_in_order_and_projected() {
     .unwrap();
     assert_eq!(missing.attributes().num_columns(), 2);
 }
+
+/// Bounding-box reads: the features whose box meets the query, exactly as a
+/// full read filtered afterwards (the oracle), in file order with their
+/// attributes; with a bbox covering column (written by terrastat), the row
+/// groups that cannot meet the box are not read; without one, all are read
+/// and the result is the same. Other formats filter after reading.
+#[test]
+fn bbox_reads_prune_row_groups_and_equal_a_filtered_full_read() {
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use geo::BoundingRect;
+    use std::sync::Arc;
+    use terrastat_core::io::{
+        row_groups_meeting, with_geometry_and_bbox_columns, with_geometry_column, write_parquet,
+        ROW_GROUP_ROWS,
+    };
+
+    // Squares along a line, sorted by x: row group k covers x in [k, k+1) · ROW_GROUP_ROWS.
+    let n = 3 * ROW_GROUP_ROWS + 17;
+    let geoms: Vec<Geometry> = (0..n)
+        .map(|i| {
+            let x = i as f64;
+            let y = (i % 97) as f64;
+            Geometry::Polygon(geo::Rect::new((x, y), (x + 0.5, y + 0.5)).to_polygon())
+        })
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])),
+        vec![Arc::new(Int64Array::from_iter_values(0..n as i64))],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let covered = dir.path().join("covered.parquet");
+    let plain = dir.path().join("plain.parquet");
+    let (b, meta) =
+        with_geometry_and_bbox_columns(&batch, "geometry", &Crs::epsg(2154), &geoms).unwrap();
+    write_parquet(&covered, &b, &[("geo".into(), meta)]).unwrap();
+    let (b, meta) = with_geometry_column(&batch, "geometry", &Crs::epsg(2154), &geoms).unwrap();
+    write_parquet(&plain, &b, &[("geo".into(), meta)]).unwrap();
+
+    let r = ROW_GROUP_ROWS as f64;
+    let queries = [
+        geo::Rect::new((r * 1.2, 10.0), (r * 1.3, 40.0)), // inside group 1
+        geo::Rect::new((r * 0.99, 0.0), (r * 1.01, 200.0)), // across groups 0 and 1
+        geo::Rect::new((r + 0.5, 0.0), (r + 0.5, 100.0)), // touching a box edge only
+        geo::Rect::new((-10.0, -10.0), (-5.0, -5.0)),     // nothing
+        geo::Rect::new((-1e9, -1e9), (1e9, 1e9)),         // everything
+    ];
+    for q in queries {
+        let oracle: Vec<usize> = (0..n)
+            .filter(|i| {
+                let b = geoms[*i].bounding_rect().unwrap();
+                b.min().x <= q.max().x
+                    && b.max().x >= q.min().x
+                    && b.min().y <= q.max().y
+                    && b.max().y >= q.min().y
+            })
+            .collect();
+        for file in [&covered, &plain] {
+            let opts = ReadOptions::default().bbox(Some(q));
+            if oracle.is_empty() {
+                // Nothing meets the box: an empty read, which a layer refuses.
+                let raw = terrastat_core::io::read_raw(file, &opts).unwrap();
+                assert_eq!((raw.geometries.len(), raw.attributes.num_rows()), (0, 0));
+                assert!(read_layer("b", file, &opts).is_err());
+                continue;
+            }
+            let got = read_layer("b", file, &opts).unwrap();
+            let ids: Vec<usize> = got
+                .numeric_column("id")
+                .unwrap()
+                .into_iter()
+                .map(|v| v.unwrap() as usize)
+                .collect();
+            assert_eq!(ids, oracle, "{q:?} in {file:?}");
+            let want: Vec<Geometry> = oracle.iter().map(|i| geoms[*i].clone()).collect();
+            assert_eq!(got.geometries(), &want[..]);
+            // The covering column is not an attribute.
+            assert_eq!(got.attributes().num_columns(), 1);
+        }
+        let (groups, total) = row_groups_meeting(&covered, q).unwrap();
+        assert_eq!(total, 4);
+        let needed: std::collections::BTreeSet<usize> =
+            oracle.iter().map(|i| i / ROW_GROUP_ROWS).collect();
+        // Every group holding a match is read, and no group is read that
+        // its statistics exclude (here: exactly the groups with matches,
+        // since each group's x range is tight).
+        assert_eq!(
+            groups
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
+            needed,
+            "{q:?}"
+        );
+        assert_eq!(row_groups_meeting(&plain, q).unwrap().0.len(), 4);
+    }
+    // Other formats: the same filter after reading.
+    let fgb = path("../data/samples/idf92/communes.fgb");
+    let all = read_layer("c", &fgb, &ReadOptions::default()).unwrap();
+    let q = geo::Rect::new((645_000.0, 6_855_000.0), (648_000.0, 6_858_000.0));
+    let some = read_layer("c", &fgb, &ReadOptions::default().bbox(Some(q))).unwrap();
+    let expect = all
+        .geometries()
+        .iter()
+        .filter(|g| {
+            let b = g.bounding_rect().unwrap();
+            b.min().x <= q.max().x
+                && b.max().x >= q.min().x
+                && b.min().y <= q.max().y
+                && b.max().y >= q.min().y
+        })
+        .count();
+    assert!(expect > 0 && expect < all.len());
+    assert_eq!(some.len(), expect);
+}

@@ -14,7 +14,7 @@ use geo::{Area, Buffer, Coord, Geometry, LineString, Polygon};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
-use terrastat_core::io::{with_geometry_column, write_parquet};
+use terrastat_core::io::{with_geometry_and_bbox_columns, write_parquet};
 use terrastat_core::{Layer, Location, PreparedPolygon};
 
 use crate::error::{Error, Result};
@@ -260,7 +260,7 @@ fn write_layer(
         Arc::new(Schema::new(fields)),
         cols.into_iter().map(|(_, a)| a).collect(),
     )?;
-    let (batch, meta) = with_geometry_column(&batch, "geometry", crs, &geoms)?;
+    let (batch, meta) = with_geometry_and_bbox_columns(&batch, "geometry", crs, &geoms)?;
     write_parquet(path, &batch, &[("geo".into(), meta)])?;
     Ok(())
 }

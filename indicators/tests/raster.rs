@@ -225,7 +225,7 @@ fn bad_rasters_are_named_errors() {
     let one = ind("n", "count", "");
     // Missing file.
     let msg = err(run_in(dir.path(), &zonal_spec("", &one)));
-    assert_contains(&msg, &["r.tif", "no such raster file"]);
+    assert_contains(&msg, &["r.tif", "raster file not found"]);
     // Not a raster.
     std::fs::write(dir.path().join("r.tif"), b"this is not a TIFF").unwrap();
     let msg = err(run_in(dir.path(), &zonal_spec("", &one)));

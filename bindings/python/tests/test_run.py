@@ -156,7 +156,7 @@ def test_spec_as_a_dict_equals_the_file(res):
     import tomllib
 
     spec = tomllib.loads(SPEC.read_text())
-    for section in ("layers", "zones"):
+    for section in ("layers", "rasters", "zones"):
         for keys in spec[section].values():
             if "path" in keys:
                 keys["path"] = str(SPEC.parent / keys["path"])
@@ -172,12 +172,18 @@ def test_ctrl_c_interrupts_a_run_cleanly(res):
     import _thread
     import threading
 
-    # Simulate Ctrl-C shortly after the start: the run stops with
+    # Simulate Ctrl-C once the run has started (from its first progress
+    # report, so that the timing cannot make it miss): the run stops with
     # KeyboardInterrupt, and the interpreter goes on working.
-    timer = threading.Timer(0.02, _thread.interrupt_main)
-    timer.start()
+    fired = threading.Event()
+
+    def press_ctrl_c(stage, done, total):
+        if not fired.is_set():
+            fired.set()
+            _thread.interrupt_main()
+
     with pytest.raises(KeyboardInterrupt):
-        terrastat.run(SPEC, threads=1, geometry=True)
-    timer.join()
+        terrastat.run(SPEC, threads=1, geometry=True, progress=press_ctrl_c)
+    assert fired.is_set()
     again = terrastat.run(SPEC)
     assert again["communes"].equals(res["communes"])

@@ -169,6 +169,117 @@ fn decode_native(
     })
 }
 
+/// Whether a decoded geometry's bounding box meets `b` (closed); an
+/// undecodable one is kept so that it is reported.
+fn meets(g: &std::result::Result<Geometry, String>, b: &geo::Rect) -> bool {
+    use geo::BoundingRect;
+    match g {
+        Err(_) => true,
+        Ok(g) => g.bounding_rect().is_none_or(|r| {
+            r.min().x <= b.max().x
+                && r.max().x >= b.min().x
+                && r.min().y <= b.max().y
+                && r.max().y >= b.min().y
+        }),
+    }
+}
+
+/// The features of `raw` whose bounding box meets `b` (undecodable ones kept).
+pub(crate) fn keep_meeting(raw: RawLayer, b: &geo::Rect) -> Result<RawLayer> {
+    let mask: Vec<bool> = raw.geometries.iter().map(|g| meets(g, b)).collect();
+    let filter = arrow_array::BooleanArray::from(mask.clone());
+    let attributes = arrow_select::filter::filter_record_batch(&raw.attributes, &filter)?;
+    let geometries = raw
+        .geometries
+        .into_iter()
+        .zip(mask)
+        .filter(|(_, m)| *m)
+        .map(|(g, _)| g)
+        .collect();
+    Ok(RawLayer {
+        geometries,
+        attributes,
+        crs: raw.crs,
+    })
+}
+
+/// Min and max of a Float64 or Float32 leaf column in one row group.
+fn stat_range(rg: &parquet::file::metadata::RowGroupMetaData, leaf: usize) -> Option<(f64, f64)> {
+    use parquet::file::statistics::Statistics;
+    match rg.column(leaf).statistics()? {
+        Statistics::Double(s) => Some((*s.min_opt()?, *s.max_opt()?)),
+        Statistics::Float(s) => Some((f64::from(*s.min_opt()?), f64::from(*s.max_opt()?))),
+        _ => None,
+    }
+}
+
+/// The row groups whose bbox covering statistics meet `b` (all of them
+/// when the file has no covering column or no statistics).
+fn groups_meeting(
+    md: &parquet::file::metadata::ParquetMetaData,
+    covering: Option<&str>,
+    b: geo::Rect,
+) -> Vec<usize> {
+    let all: Vec<usize> = (0..md.num_row_groups()).collect();
+    let Some(cov) = covering else {
+        return all;
+    };
+    let schema = md.file_metadata().schema_descr();
+    let leaf = |f: &str| {
+        (0..schema.num_columns())
+            .find(|i| schema.column(*i).path().string() == format!("{cov}.{f}"))
+    };
+    let (Some(x0), Some(y0), Some(x1), Some(y1)) =
+        (leaf("xmin"), leaf("ymin"), leaf("xmax"), leaf("ymax"))
+    else {
+        return all;
+    };
+    all.into_iter()
+        .filter(|&g| {
+            let rg = md.row_group(g);
+            match (
+                stat_range(rg, x0),
+                stat_range(rg, y0),
+                stat_range(rg, x1),
+                stat_range(rg, y1),
+            ) {
+                (Some(xmin), Some(ymin), Some(xmax), Some(ymax)) => {
+                    // Features' xmin ≥ xmin.0, xmax ≤ xmax.1, …
+                    xmin.0 <= b.max().x
+                        && xmax.1 >= b.min().x
+                        && ymin.0 <= b.max().y
+                        && ymax.1 >= b.min().y
+                }
+                _ => true,
+            }
+        })
+        .collect()
+}
+
+/// The row groups of a GeoParquet file that a read restricted to `bbox`
+/// decodes, and how many row groups the file has.
+pub fn row_groups_meeting(path: &Path, bbox: geo::Rect) -> Result<(Vec<usize>, usize)> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+        .map_err(|e| Error::parquet(path, e))?;
+    let md = metadata.metadata();
+    let covering = md
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| {
+            kv.iter()
+                .find(|k| k.key == "geo")
+                .and_then(|k| k.value.clone())
+        })
+        .map(|text| parse_geo_meta(path, &text))
+        .transpose()?
+        .and_then(|m| m.covering);
+    Ok((
+        groups_meeting(md, covering.as_deref(), bbox),
+        md.num_row_groups(),
+    ))
+}
+
 /// Decoded geometries, or why each could not be decoded.
 type Decoded = Vec<std::result::Result<Geometry, String>>;
 
@@ -183,6 +294,19 @@ pub fn read_geoparquet(path: &Path) -> Result<RawLayer> {
 /// caller's column check can list the file's columns). Row groups are decoded in parallel, each on
 /// one worker, and only the projected columns are decompressed.
 pub fn read_geoparquet_columns(path: &Path, columns: Option<&[String]>) -> Result<RawLayer> {
+    read_geoparquet_in(path, columns, None)
+}
+
+/// The features whose bounding box meets `bbox` (closed boxes; all of them
+/// with `None`), reading only the row groups that can hold some: with a
+/// GeoParquet 1.1 bbox covering column, row groups whose covering
+/// statistics miss `bbox` are not decompressed at all (see
+/// [`row_groups_meeting`]). Undecodable geometries are kept, to be reported.
+pub fn read_geoparquet_in(
+    path: &Path,
+    columns: Option<&[String]>,
+    bbox: Option<geo::Rect>,
+) -> Result<RawLayer> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
         .map_err(|e| Error::parquet(path, e))?;
@@ -236,8 +360,11 @@ pub fn read_geoparquet_columns(path: &Path, columns: Option<&[String]>) -> Resul
     roots.push(gi);
     let mask = ProjectionMask::roots(metadata.metadata().file_metadata().schema_descr(), roots);
     let attr_schema = Arc::new(schema.project(&attrs)?);
-    let n_groups = metadata.metadata().num_row_groups();
-    let parts: Vec<(Decoded, Vec<RecordBatch>)> = (0..n_groups)
+    let groups = match bbox {
+        Some(b) => groups_meeting(metadata.metadata(), meta.covering.as_deref(), b),
+        None => (0..metadata.metadata().num_row_groups()).collect(),
+    };
+    let parts: Vec<(Decoded, Vec<RecordBatch>)> = groups
         .into_par_iter()
         .map(|rg| {
             // One open file per worker: clones of a `File` share its offset.
@@ -277,9 +404,26 @@ pub fn read_geoparquet_columns(path: &Path, columns: Option<&[String]>) -> Resul
                 } else {
                     decode_native(path, garr, &gfield, &meta.encoding)?
                 };
-                geoms.extend(decoded);
                 let keep: Vec<usize> = (0..batch.num_columns()).filter(|i| *i != bg).collect();
-                out.push(batch.project(&keep)?);
+                let attrs = batch.project(&keep)?;
+                match bbox {
+                    None => {
+                        geoms.extend(decoded);
+                        out.push(attrs);
+                    }
+                    Some(b) => {
+                        let mask: Vec<bool> = decoded.iter().map(|g| meets(g, &b)).collect();
+                        let filter = arrow_array::BooleanArray::from(mask.clone());
+                        out.push(arrow_select::filter::filter_record_batch(&attrs, &filter)?);
+                        geoms.extend(
+                            decoded
+                                .into_iter()
+                                .zip(mask)
+                                .filter(|(_, m)| *m)
+                                .map(|(g, _)| g),
+                        );
+                    }
+                }
             }
             Ok((geoms, out))
         })
@@ -372,6 +516,57 @@ pub fn with_geometry_column(
     };
     let out = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
     Ok((out, geo_metadata(column, crs, geoms, bbox)))
+}
+
+/// [`with_geometry_column`] plus a GeoParquet 1.1 bbox covering column
+/// `bbox` (struct of Float64 `xmin`, `ymin`, `xmax`, `ymax`, declared in the
+/// `geo` metadata), so that readers can skip row groups by bounding box.
+pub fn with_geometry_and_bbox_columns(
+    batch: &RecordBatch,
+    column: &str,
+    crs: &Crs,
+    geoms: &[Geometry],
+) -> Result<(RecordBatch, String)> {
+    use geo::BoundingRect;
+    let (with_geom, meta) = with_geometry_column(batch, column, crs, geoms)?;
+    let boxes: Vec<Option<geo::Rect>> = geoms.par_iter().map(|g| g.bounding_rect()).collect();
+    let side = |f: fn(&geo::Rect) -> f64| -> ArrayRef {
+        Arc::new(arrow_array::Float64Array::from(
+            boxes.iter().map(|b| b.as_ref().map(f)).collect::<Vec<_>>(),
+        ))
+    };
+    let fields = vec![
+        Field::new("xmin", DataType::Float64, true),
+        Field::new("ymin", DataType::Float64, true),
+        Field::new("xmax", DataType::Float64, true),
+        Field::new("ymax", DataType::Float64, true),
+    ];
+    let bbox = arrow_array::StructArray::try_new(
+        fields.clone().into(),
+        vec![
+            side(|b| b.min().x),
+            side(|b| b.min().y),
+            side(|b| b.max().x),
+            side(|b| b.max().y),
+        ],
+        None,
+    )?;
+    let mut schema_fields: Vec<Arc<Field>> = with_geom.schema().fields().iter().cloned().collect();
+    schema_fields.push(Arc::new(Field::new(
+        "bbox",
+        DataType::Struct(fields.into()),
+        true,
+    )));
+    let mut cols = with_geom.columns().to_vec();
+    cols.push(Arc::new(bbox));
+    let out = RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), cols)?;
+    let mut v: serde_json::Value =
+        serde_json::from_str(&meta).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    v["columns"][column]["covering"] = serde_json::json!({"bbox": {
+        "xmin": ["bbox", "xmin"], "ymin": ["bbox", "ymin"],
+        "xmax": ["bbox", "xmax"], "ymax": ["bbox", "ymax"]
+    }});
+    Ok((out, v.to_string()))
 }
 
 /// What an in-memory Arrow table holds as a layer, before checks: the

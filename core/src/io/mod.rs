@@ -31,8 +31,8 @@ use parquet::file::properties::WriterProperties;
 pub use self::fgb::read_fgb;
 pub use self::geojson::read_geojson;
 pub use self::geoparquet::{
-    geo_metadata, raw_from_arrow, read_geoparquet, read_geoparquet_columns, to_wkb_array,
-    with_geometry_column,
+    geo_metadata, raw_from_arrow, read_geoparquet, read_geoparquet_columns, read_geoparquet_in,
+    row_groups_meeting, to_wkb_array, with_geometry_and_bbox_columns, with_geometry_column,
 };
 #[cfg(feature = "gdal")]
 pub use self::ogr::read_ogr;
@@ -51,6 +51,10 @@ pub struct ReadOptions {
     pub invalid: InvalidPolicy,
     /// For multi-layer sources (GeoPackage, OSM PBF…, with `gdal`): the layer to read.
     pub source_layer: Option<String>,
+    /// Keep only the features whose bounding box meets this box (closed),
+    /// in the file's CRS. GeoParquet files with a bbox covering column skip
+    /// the row groups that cannot hold any.
+    pub bbox: Option<geo::Rect>,
     /// The attribute columns to keep (`None`: all). Columnar readers
     /// (GeoParquet) skip the others without decompressing them; names the
     /// file lacks are ignored here and reported by the caller's checks.
@@ -76,6 +80,12 @@ impl ReadOptions {
         self.columns = columns;
         self
     }
+    /// Keep only the features whose bounding box meets `bbox`.
+    #[must_use]
+    pub fn bbox(mut self, bbox: Option<geo::Rect>) -> Self {
+        self.bbox = bbox;
+        self
+    }
     /// Set the source layer (for multi-layer formats).
     #[must_use]
     pub fn source_layer(mut self, layer: Option<String>) -> Self {
@@ -97,8 +107,10 @@ pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
-    match ext.as_str() {
-        "parquet" | "geoparquet" | "pq" => read_geoparquet_columns(path, opts.columns.as_deref()),
+    let raw = match ext.as_str() {
+        "parquet" | "geoparquet" | "pq" => {
+            return read_geoparquet_in(path, opts.columns.as_deref(), opts.bbox)
+        }
         "geojson" | "json" => read_geojson(path),
         "fgb" => read_fgb(path),
         _ => {
@@ -117,6 +129,10 @@ pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
                 })
             }
         }
+    }?;
+    match opts.bbox {
+        Some(b) => geoparquet::keep_meeting(raw, &b),
+        None => Ok(raw),
     }
 }
 

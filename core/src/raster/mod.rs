@@ -271,7 +271,7 @@ pub fn open(path: &Path, band: usize, crs: Option<Crs>) -> Result<Box<dyn Raster
     if !path.exists() {
         return Err(Error::io(
             path,
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such raster file"),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "raster file not found"),
         ));
     }
     if band == 0 {

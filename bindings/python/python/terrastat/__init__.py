@@ -152,10 +152,11 @@ def raster_to_h3(
 
 def _spec_from_dict(spec: dict) -> str:
     """TOML text for a spec given as a dict (the file's structure: top-level
-    keys, ``layers`` and ``zones`` tables by name, an ``indicators`` list)."""
-    top = {k: v for k, v in spec.items() if k not in ("layers", "zones", "indicators")}
+    keys, ``layers``, ``rasters`` and ``zones`` tables by name, an
+    ``indicators`` list)."""
+    top = {k: v for k, v in spec.items() if k not in ("layers", "rasters", "zones", "indicators")}
     parts = [_table("", top).lstrip("\n")] if top else []
-    for section in ("layers", "zones"):
+    for section in ("layers", "rasters", "zones"):
         for name, keys in spec.get(section, {}).items():
             parts.append(_table(f"[{section}.{name}]", keys))
     for keys in spec.get("indicators", []):
