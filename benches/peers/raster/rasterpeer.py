@@ -8,12 +8,16 @@ settings, phase timings in seconds).
 """
 import argparse
 import json
+import os
 import sys
-import time
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+# The phase timer of the vector benchmark's scripts.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from peerlib import Phases  # noqa: E402,F401
 
 STATS = ["count", "sum", "mean", "min", "max"]
 
@@ -26,23 +30,6 @@ def parse_args(tool):
     ap.add_argument("out", help="output parquet")
     ap.add_argument("--stats", default=",".join(STATS))
     return ap
-
-
-class Phases:
-    """Wall-clock timer for read / compute / write phases."""
-
-    def __init__(self):
-        self.t0 = time.perf_counter()
-        self.last = self.t0
-        self.phases = {}
-
-    def mark(self, name):
-        now = time.perf_counter()
-        self.phases[f"{name}_s"] = round(now - self.last, 4)
-        self.last = now
-
-    def total(self):
-        return round(time.perf_counter() - self.t0, 4)
 
 
 def read_zones(path, id_col):
