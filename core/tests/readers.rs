@@ -322,3 +322,101 @@ fn bbox_reads_prune_row_groups_and_equal_a_filtered_full_read() {
     assert!(expect > 0 && expect < all.len());
     assert_eq!(some.len(), expect);
 }
+
+/// A directory of GeoParquet files (a partitioned dataset) reads as one
+/// layer, files in path order; a bbox read of it equals the bbox read of
+/// the whole file; files that differ in columns or CRS are errors naming them.
+#[test]
+fn partitioned_directories_read_as_one_layer() {
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    use terrastat_core::io::{with_geometry_and_bbox_columns, write_parquet};
+
+    let n = 1000;
+    let geoms: Vec<Geometry> = (0..n)
+        .map(|i| Geometry::Point(geo::point!(x: i as f64, y: (i % 7) as f64)))
+        .collect();
+    let batch = |rows: std::ops::Range<usize>, name: &str| {
+        RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(name, DataType::Int64, false)])),
+            vec![Arc::new(Int64Array::from_iter_values(
+                rows.map(|i| i as i64),
+            ))],
+        )
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole.parquet");
+    let (b, m) =
+        with_geometry_and_bbox_columns(&batch(0..n, "id"), "geometry", &Crs::epsg(2154), &geoms)
+            .unwrap();
+    write_parquet(&whole, &b, &[("geo".into(), m)]).unwrap();
+    let parts = dir.path().join("parts");
+    for (k, r) in [0..250, 250..600, 600..1000].into_iter().enumerate() {
+        let d = parts.join(format!("h3_5={k}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let (b, m) = with_geometry_and_bbox_columns(
+            &batch(r.clone(), "id"),
+            "geometry",
+            &Crs::epsg(2154),
+            &geoms[r],
+        )
+        .unwrap();
+        write_parquet(&d.join("part-0.parquet"), &b, &[("geo".into(), m)]).unwrap();
+    }
+    let a = read_layer("w", &whole, &ReadOptions::default()).unwrap();
+    let b = read_layer("p", &parts, &ReadOptions::default()).unwrap();
+    assert_eq!(a.geometries(), b.geometries());
+    assert_eq!(a.attributes().columns(), b.attributes().columns());
+    assert_eq!(b.crs(), &Crs::epsg(2154));
+    let q = geo::Rect::new((240.0, 2.0), (610.0, 3.0));
+    let opts = ReadOptions::default().bbox(Some(q));
+    let (a, b) = (
+        read_layer("w", &whole, &opts).unwrap(),
+        read_layer("p", &parts, &opts).unwrap(),
+    );
+    assert_eq!(a.geometries(), b.geometries());
+    assert_eq!(a.attributes().columns(), b.attributes().columns());
+    assert!(a.len() > 50 && a.len() < 200, "{}", a.len());
+    // No attribute column at all (a projection to none).
+    let none = ReadOptions::default().columns(Some(vec![]));
+    let b = read_layer("p", &parts, &none).unwrap();
+    assert_eq!((b.len(), b.attributes().num_columns()), (n, 0));
+    // A file with other columns, then with another CRS: errors naming it.
+    let odd = parts.join("h3_5=9");
+    std::fs::create_dir_all(&odd).unwrap();
+    let (b2, m2) = with_geometry_and_bbox_columns(
+        &batch(0..1, "other"),
+        "geometry",
+        &Crs::epsg(2154),
+        &geoms[..1],
+    )
+    .unwrap();
+    write_parquet(&odd.join("part-0.parquet"), &b2, &[("geo".into(), m2)]).unwrap();
+    let e = read_layer("p", &parts, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("h3_5=9") && e.contains("columns differ"), "{e}");
+    let (b3, m3) = with_geometry_and_bbox_columns(
+        &batch(0..1, "id"),
+        "geometry",
+        &Crs::epsg(3035),
+        &geoms[..1],
+    )
+    .unwrap();
+    write_parquet(&odd.join("part-0.parquet"), &b3, &[("geo".into(), m3)]).unwrap();
+    let e = read_layer("p", &parts, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("h3_5=9") && e.contains("EPSG:3035") && e.contains("EPSG:2154"),
+        "{e}"
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = read_layer("e", &empty, &ReadOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("found none") && e.contains(".parquet"), "{e}");
+}

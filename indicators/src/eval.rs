@@ -51,10 +51,42 @@ pub struct Inputs {
     pub files: Vec<InputFile>,
 }
 
-/// SHA-256 of a file, hex.
+/// SHA-256 of a file, hex. A directory (a partitioned dataset) hashes the
+/// list of its files' relative paths and hashes, in path order.
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
+    if path.is_dir() {
+        fn walk(d: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
+            let entries = std::fs::read_dir(d).map_err(|source| Error::Io {
+                path: d.to_path_buf(),
+                source,
+            })?;
+            for e in entries {
+                let p = e
+                    .map_err(|source| Error::Io {
+                        path: d.to_path_buf(),
+                        source,
+                    })?
+                    .path();
+                if p.is_dir() {
+                    walk(&p, out)?;
+                } else {
+                    out.push(p);
+                }
+            }
+            Ok(())
+        }
+        let mut files = Vec::new();
+        walk(path, &mut files)?;
+        files.sort();
+        let mut h = Sha256::new();
+        for f in files {
+            let rel = f.strip_prefix(path).unwrap_or(&f);
+            h.update(format!("{} {}\n", rel.display(), sha256_file(&f)?).as_bytes());
+        }
+        return Ok(format!("{:x}", h.finalize()));
+    }
     let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

@@ -1757,3 +1757,60 @@ fn h3_zones_run_end_to_end() {
         .unwrap();
     assert_eq!(n.iter().flatten().sum::<i64>(), 50);
 }
+
+/// A layer can be a directory of GeoParquet files (a partitioned dataset):
+/// it runs like the single file, and its lineage hash covers every file.
+#[test]
+fn directory_layers_run_like_files_and_hash_all_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let zones = write_zones(dir.path());
+    let pts: Vec<Geometry> = (0..20).map(|i| pt(5.0 + 10.0 * i as f64, 50.0)).collect();
+    write_layer(
+        &dir.path().join("one.parquet"),
+        l93(),
+        &pts,
+        vec![("v", floats(&[1.0; 20]))],
+    );
+    for (k, r) in [0..7, 7..20].into_iter().enumerate() {
+        let d = dir.path().join(format!("parts/k={k}"));
+        std::fs::create_dir_all(&d).unwrap();
+        write_layer(
+            &d.join("part-0.parquet"),
+            l93(),
+            &pts[r.clone()],
+            vec![("v", floats(&vec![1.0; r.len()]))],
+        );
+    }
+    let _ = zones;
+    let ind = "[[indicators]]\nname = \"n\"\nkind = \"count\"\nlayer = \"b\"\n\n[[indicators]]\nname = \"s\"\nkind = \"sum\"\nlayer = \"b\"\ncolumn = \"v\"\n";
+    let run_with = |file: &str| {
+        let spec = spec_in(dir.path(), &simple_spec(file, "", ind)).unwrap();
+        run_in(dir.path(), &spec).unwrap()
+    };
+    let (one, parts) = (run_with("one.parquet"), run_with("parts"));
+    assert_eq!(column(&one, "n"), column(&parts, "n"));
+    assert_eq!(
+        column(&parts, "n"),
+        [("A".to_string(), Some(10.0)), ("B".to_string(), Some(10.0))]
+    );
+    let sha = |out: &RunOutput| {
+        out.inputs
+            .files
+            .iter()
+            .find(|f| f.role == "layers.b")
+            .unwrap()
+            .sha256
+            .clone()
+    };
+    let before = sha(&parts);
+    assert_eq!(before.len(), 64);
+    write_layer(
+        &dir.path().join("parts/k=1/part-0.parquet"),
+        l93(),
+        &pts[7..19],
+        vec![("v", floats(&[1.0; 12]))],
+    );
+    let after = run_with("parts");
+    assert_ne!(sha(&after), before);
+    assert_eq!(value(&after, "n", "B"), Some(9.0));
+}

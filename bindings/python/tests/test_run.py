@@ -182,8 +182,17 @@ def test_ctrl_c_interrupts_a_run_cleanly(res):
             fired.set()
             _thread.interrupt_main()
 
-    with pytest.raises(KeyboardInterrupt):
-        terrastat.run(SPEC, threads=1, geometry=True, progress=press_ctrl_c)
+    # Python's own SIGINT handler, as in a terminal: a process started in the
+    # background (nohup, `cmd &`) inherits SIGINT ignored, and then
+    # interrupt_main() does nothing.
+    import signal
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            terrastat.run(SPEC, threads=1, geometry=True, progress=press_ctrl_c)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert fired.is_set()
     again = terrastat.run(SPEC)
     assert again["communes"].equals(res["communes"])

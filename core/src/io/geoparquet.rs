@@ -27,6 +27,8 @@ struct GeoMeta {
     encoding: String,
     crs: Option<Crs>,
     covering: Option<String>,
+    /// The file-level bbox of the geometry column, when declared.
+    bbox: Option<[f64; 4]>,
 }
 
 fn parse_geo_meta(path: &Path, text: &str) -> Result<GeoMeta> {
@@ -68,11 +70,20 @@ fn parse_geo_meta(path: &Path, text: &str) -> Result<GeoMeta> {
         .and_then(|a| a.first())
         .and_then(|s| s.as_str())
         .map(str::to_string);
+    let bbox = col
+        .get("bbox")
+        .and_then(|b| b.as_array())
+        .filter(|a| a.len() == 4)
+        .and_then(|a| {
+            let v: Vec<f64> = a.iter().filter_map(|x| x.as_f64()).collect();
+            (v.len() == 4).then(|| [v[0], v[1], v[2], v[3]])
+        });
     Ok(GeoMeta {
         column,
         encoding,
         crs,
         covering,
+        bbox,
     })
 }
 
@@ -256,6 +267,31 @@ fn groups_meeting(
         .collect()
 }
 
+/// Whether a GeoParquet file may hold a feature meeting `b`: false only when
+/// its `geo` metadata declares a bbox that misses `b`.
+pub(crate) fn file_may_meet(path: &Path, b: &geo::Rect) -> Result<bool> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
+        .map_err(|e| Error::parquet(path, e))?;
+    let meta = metadata
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| {
+            kv.iter()
+                .find(|k| k.key == "geo")
+                .and_then(|k| k.value.clone())
+        })
+        .map(|text| parse_geo_meta(path, &text))
+        .transpose()?;
+    Ok(match meta.and_then(|m| m.bbox) {
+        Some([x0, y0, x1, y1]) => {
+            x0 <= b.max().x && x1 >= b.min().x && y0 <= b.max().y && y1 >= b.min().y
+        }
+        None => true,
+    })
+}
+
 /// The row groups of a GeoParquet file that a read restricted to `bbox`
 /// decodes, and how many row groups the file has.
 pub fn row_groups_meeting(path: &Path, bbox: geo::Rect) -> Result<(Vec<usize>, usize)> {
@@ -338,6 +374,7 @@ pub fn read_geoparquet_in(
                 encoding: "WKB".into(),
                 crs: None,
                 covering: None,
+                bbox: None,
             }
         }
     };

@@ -96,6 +96,9 @@ impl ReadOptions {
 
 /// Read what a file holds, before checks, choosing the reader by extension.
 pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
+    if path.is_dir() {
+        return read_dataset(path, opts);
+    }
     if !path.exists() {
         return Err(Error::io(
             path,
@@ -134,6 +137,100 @@ pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
         Some(b) => geoparquet::keep_meeting(raw, &b),
         None => Ok(raw),
     }
+}
+
+/// Every `.parquet` file below `dir` (recursively, e.g. a Hive-partitioned
+/// dataset `h3_5=85…/part-0.parquet`), in path order, as one layer. With a
+/// `bbox`, files whose declared bbox misses it are not opened further, and
+/// each file is read with row-group pruning. The files must share their
+/// attribute columns and CRS (an error names the first file that differs).
+/// Partition keys in directory names are not added as columns.
+pub fn read_dataset(dir: &Path, opts: &ReadOptions) -> Result<RawLayer> {
+    fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
+        let entries = std::fs::read_dir(d).map_err(|e| Error::io(d, e))?;
+        for e in entries {
+            let p = e.map_err(|e| Error::io(d, e))?.path();
+            if p.is_dir() {
+                walk(&p, out)?;
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+        Ok(())
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::format(
+            dir,
+            "a directory layer needs .parquet files; found none",
+        ));
+    }
+    let mut parts: Vec<(std::path::PathBuf, RawLayer)> = Vec::new();
+    for f in &files {
+        if let Some(b) = &opts.bbox {
+            if !geoparquet::file_may_meet(f, b)? {
+                continue;
+            }
+        }
+        parts.push((
+            f.clone(),
+            read_geoparquet_in(f, opts.columns.as_deref(), opts.bbox)?,
+        ));
+    }
+    let Some((first_path, first)) = parts.first() else {
+        // No file can meet the box: an empty layer with the first file's columns.
+        let mut raw = read_geoparquet_in(&files[0], opts.columns.as_deref(), opts.bbox)?;
+        raw.geometries.clear();
+        raw.attributes = raw.attributes.slice(0, 0);
+        return Ok(raw);
+    };
+    let (schema, crs) = (first.attributes.schema(), first.crs.clone());
+    for (p, raw) in &parts {
+        if raw.attributes.schema().fields() != schema.fields() {
+            return Err(Error::format(
+                p,
+                format!("its columns differ from those of {}", first_path.display()),
+            ));
+        }
+        if raw.crs != crs {
+            return Err(Error::format(
+                p,
+                format!(
+                    "its CRS ({}) differs from that of {} ({})",
+                    raw.crs
+                        .as_ref()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "none".into()),
+                    first_path.display(),
+                    crs.as_ref()
+                        .map(|c| c.to_string())
+                        .unwrap_or_else(|| "none".into())
+                ),
+            ));
+        }
+    }
+    // Each file's own metadata (its `geo` bbox…) does not describe the whole.
+    let schema = std::sync::Arc::new(schema.as_ref().clone().with_metadata(Default::default()));
+    let batches: Vec<_> = parts
+        .iter()
+        .map(|(_, r)| {
+            RecordBatch::try_new_with_options(
+                schema.clone(),
+                r.attributes.columns().to_vec(),
+                &arrow_array::RecordBatchOptions::new()
+                    .with_row_count(Some(r.attributes.num_rows())),
+            )
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    let attributes = arrow_select::concat::concat_batches(&schema, &batches)?;
+    let geometries = parts.into_iter().flat_map(|(_, r)| r.geometries).collect();
+    Ok(RawLayer {
+        geometries,
+        attributes,
+        crs,
+    })
 }
 
 /// Read a layer from a file and check it (see [`Layer::from_raw`]).
