@@ -33,6 +33,10 @@ pub struct GenerateOptions {
     pub seed: u64,
     /// The population column of the communes.
     pub population_column: String,
+    /// Write the buildings as a dataset partitioned by the H3 cell of this
+    /// resolution containing each centroid (`buildings/h3_<r>=<cell>/part-0.parquet`)
+    /// instead of one `buildings.parquet`.
+    pub partition_h3: Option<u8>,
 }
 
 impl Default for GenerateOptions {
@@ -43,11 +47,18 @@ impl Default for GenerateOptions {
             flood: 10,
             seed: 42,
             population_column: "population".into(),
+            partition_h3: None,
         }
     }
 }
 
 impl GenerateOptions {
+    /// Partition the buildings by the H3 cell of resolution `res` of their centroids.
+    #[must_use]
+    pub fn partition_h3(mut self, res: Option<u8>) -> Self {
+        self.partition_h3 = res;
+        self
+    }
     /// Set the number of buildings.
     #[must_use]
     pub fn buildings(mut self, n: usize) -> Self {
@@ -246,6 +257,63 @@ pub struct GenerateSummary {
     pub files: Vec<PathBuf>,
 }
 
+/// [`write_layer`] as a directory of files, one per H3 cell of resolution
+/// `res` holding the features' centroids (`h3_<res>=<cell>/part-0.parquet`,
+/// `h3_<res>=none` for features without a centroid cell): every feature in
+/// exactly one file, in its original order within the file.
+fn write_partitioned(
+    dir: &Path,
+    res: u8,
+    crs: &terrastat_core::Crs,
+    geoms: Vec<Geometry>,
+    cols: Vec<(&str, ArrayRef)>,
+) -> Result<Vec<PathBuf>> {
+    use terrastat_core::h3::LonLat;
+    let r = h3o::Resolution::try_from(res).map_err(|e| Error::Indicator {
+        indicator: "generate".into(),
+        message: format!("partition resolution {res}: {e}"),
+    })?;
+    let lonlat = LonLat::new(crs)?;
+    let keys: Vec<Option<h3o::CellIndex>> = geoms
+        .par_iter()
+        .map(|g| terrastat_core::overlay::centroid(g).and_then(|c| lonlat.cell_of(c, r).ok()))
+        .collect();
+    let mut groups = terrastat_core::h3::partition_by_parent(&keys, r)
+        .into_iter()
+        .map(|(cell, rows)| (cell.to_string(), rows))
+        .collect::<Vec<_>>();
+    let orphans: Vec<u32> = (0..keys.len() as u32)
+        .filter(|i| keys[*i as usize].is_none())
+        .collect();
+    if !orphans.is_empty() {
+        groups.push(("none".into(), orphans));
+    }
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        cols.into_iter().map(|(_, a)| a).collect(),
+    )?;
+    let mut files = Vec::with_capacity(groups.len());
+    for (cell, rows) in groups {
+        let d = dir.join(format!("h3_{res}={cell}"));
+        std::fs::create_dir_all(&d).map_err(|source| Error::Io {
+            path: d.clone(),
+            source,
+        })?;
+        let idx = arrow_array::UInt32Array::from(rows.clone());
+        let part = arrow_select::take::take_record_batch(&batch, &idx)?;
+        let g: Vec<Geometry> = rows.iter().map(|i| geoms[*i as usize].clone()).collect();
+        let (part, meta) = with_geometry_and_bbox_columns(&part, "geometry", crs, &g)?;
+        let path = d.join("part-0.parquet");
+        write_parquet(&path, &part, &[("geo".into(), meta)])?;
+        files.push(path);
+    }
+    Ok(files)
+}
+
 fn write_layer(
     path: &Path,
     crs: &terrastat_core::Crs,
@@ -301,54 +369,62 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
     })?;
     let crs = communes.crs().clone();
     let nb = b.len();
-    let bpath = out.join("buildings.parquet");
-    write_layer(
-        &bpath,
-        &crs,
-        b.iter()
-            .map(|x| Geometry::Polygon(x.geom.clone()))
-            .collect(),
-        vec![
-            (
-                "id",
-                Arc::new(Int64Array::from_iter_values(0..nb as i64)) as ArrayRef,
-            ),
-            (
-                "floors",
-                Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.floors))),
-            ),
-            (
-                "height",
-                Arc::new(Float64Array::from_iter_values(b.iter().map(|x| x.height))),
-            ),
-            (
-                "floor_area",
-                Arc::new(Float64Array::from_iter_values(
-                    b.iter().map(|x| x.floor_area),
-                )),
-            ),
-            (
-                "year",
-                Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.year))),
-            ),
-            (
-                "material",
-                Arc::new(StringArray::from_iter_values(b.iter().map(|x| x.material))),
-            ),
-            (
-                "energy_class",
-                Arc::new(StringArray::from_iter(b.iter().map(|x| x.energy_class))),
-            ),
-            (
-                "energy_kwh",
-                Arc::new(Float64Array::from_iter(b.iter().map(|x| x.energy_kwh))),
-            ),
-            (
-                "dwellings",
-                Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.dwellings))),
-            ),
-        ],
-    )?;
+    let bgeoms: Vec<Geometry> = b
+        .iter()
+        .map(|x| Geometry::Polygon(x.geom.clone()))
+        .collect();
+    let bcols: Vec<(&str, ArrayRef)> = vec![
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(0..nb as i64)) as ArrayRef,
+        ),
+        (
+            "floors",
+            Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.floors))),
+        ),
+        (
+            "height",
+            Arc::new(Float64Array::from_iter_values(b.iter().map(|x| x.height))),
+        ),
+        (
+            "floor_area",
+            Arc::new(Float64Array::from_iter_values(
+                b.iter().map(|x| x.floor_area),
+            )),
+        ),
+        (
+            "year",
+            Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.year))),
+        ),
+        (
+            "material",
+            Arc::new(StringArray::from_iter_values(b.iter().map(|x| x.material))),
+        ),
+        (
+            "energy_class",
+            Arc::new(StringArray::from_iter(b.iter().map(|x| x.energy_class))),
+        ),
+        (
+            "energy_kwh",
+            Arc::new(Float64Array::from_iter(b.iter().map(|x| x.energy_kwh))),
+        ),
+        (
+            "dwellings",
+            Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.dwellings))),
+        ),
+    ];
+    let bpath = match opts.partition_h3 {
+        None => {
+            let p = out.join("buildings.parquet");
+            write_layer(&p, &crs, bgeoms, bcols)?;
+            p
+        }
+        Some(res) => {
+            let dir = out.join("buildings");
+            write_partitioned(&dir, res, &crs, bgeoms, bcols)?;
+            dir
+        }
+    };
     drop(b);
     // Vegetation: blobs centred uniformly over the communes' area.
     let areas: Vec<f64> = zones.iter().map(|z| z.area()).collect();

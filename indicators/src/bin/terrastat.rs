@@ -73,6 +73,10 @@ enum Command {
         /// Seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Write the buildings as a directory partitioned by the H3 cell of
+        /// this resolution containing each centroid (`buildings/h3_<r>=<cell>/`).
+        #[arg(long)]
+        partition_h3: Option<u8>,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -271,6 +275,7 @@ fn real_main() -> anyhow::Result<()> {
             vegetation,
             flood,
             seed,
+            partition_h3,
             threads: n,
         } => {
             threads(n)?;
@@ -279,7 +284,8 @@ fn real_main() -> anyhow::Result<()> {
                 .buildings(buildings)
                 .vegetation(vegetation)
                 .flood(flood)
-                .seed(seed);
+                .seed(seed)
+                .partition_h3(partition_h3);
             let t0 = std::time::Instant::now();
             let s = generate(&layer, &opts, &out)?;
             eprintln!(
