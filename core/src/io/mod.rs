@@ -167,18 +167,24 @@ pub fn read_dataset(dir: &Path, opts: &ReadOptions) -> Result<RawLayer> {
             "a directory layer needs .parquet files; found none",
         ));
     }
-    let mut parts: Vec<(std::path::PathBuf, RawLayer)> = Vec::new();
-    for f in &files {
-        if let Some(b) = &opts.bbox {
-            if !geoparquet::file_may_meet(f, b)? {
-                continue;
+    // Files in parallel (each also decodes its row groups in parallel),
+    // collected in path order.
+    use rayon::prelude::*;
+    let parts: Vec<(std::path::PathBuf, RawLayer)> = files
+        .par_iter()
+        .map(|f| -> Result<Option<(std::path::PathBuf, RawLayer)>> {
+            if let Some(b) = &opts.bbox {
+                if !geoparquet::file_may_meet(f, b)? {
+                    return Ok(None);
+                }
             }
-        }
-        parts.push((
-            f.clone(),
-            read_geoparquet_in(f, opts.columns.as_deref(), opts.bbox)?,
-        ));
-    }
+            let raw = read_geoparquet_in(f, opts.columns.as_deref(), opts.bbox)?;
+            Ok(Some((f.clone(), raw)))
+        })
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     let Some((first_path, first)) = parts.first() else {
         // No file can meet the box: an empty layer with the first file's columns.
         let mut raw = read_geoparquet_in(&files[0], opts.columns.as_deref(), opts.bbox)?;
