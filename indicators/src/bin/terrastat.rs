@@ -221,7 +221,7 @@ fn real_main() -> anyhow::Result<()> {
                         t.batch.num_rows(),
                         t.batch.num_columns() - 1
                     );
-                    for p in &t.rasters {
+                    for p in t.rasters.iter().filter(|p| p.zones == t.zones) {
                         let mut notes = Vec::new();
                         if p.outside > 0 {
                             notes.push(format!("{} outside the raster (null)", p.outside));
