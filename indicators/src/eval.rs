@@ -742,9 +742,7 @@ impl<'a> Evaluator<'a> {
         }
         if ind.kind == Kind::Zonal {
             let raster = ind.raster.as_deref().unwrap_or_default();
-            let weights = (ind.stat == Some(Stat::WeightedMean))
-                .then_some(ind.weights.as_deref())
-                .flatten();
+            let weights = crate::zonal::weights_of(ind);
             let (pass, predicates) = self.passes.get(
                 self.spec,
                 self.inputs,

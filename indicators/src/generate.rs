@@ -257,6 +257,18 @@ pub struct GenerateSummary {
     pub files: Vec<PathBuf>,
 }
 
+/// Named attribute columns as one batch (all nullable).
+fn attribute_batch(cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
+    let fields: Vec<Field> = cols
+        .iter()
+        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+        .collect();
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        cols.into_iter().map(|(_, a)| a).collect(),
+    )?)
+}
+
 /// [`write_layer`] as a directory of files, one per H3 cell of resolution
 /// `res` holding the features' centroids (`h3_<res>=<cell>/part-0.parquet`,
 /// `h3_<res>=none` for features without a centroid cell): every feature in
@@ -288,14 +300,7 @@ fn write_partitioned(
     if !orphans.is_empty() {
         groups.push(("none".into(), orphans));
     }
-    let fields: Vec<Field> = cols
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        cols.into_iter().map(|(_, a)| a).collect(),
-    )?;
+    let batch = attribute_batch(cols)?;
     let mut files = Vec::with_capacity(groups.len());
     for (cell, rows) in groups {
         let d = dir.join(format!("h3_{res}={cell}"));
@@ -320,14 +325,7 @@ fn write_layer(
     geoms: Vec<Geometry>,
     cols: Vec<(&str, ArrayRef)>,
 ) -> Result<()> {
-    let fields: Vec<Field> = cols
-        .iter()
-        .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-        .collect();
-    let batch = RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        cols.into_iter().map(|(_, a)| a).collect(),
-    )?;
+    let batch = attribute_batch(cols)?;
     let (batch, meta) = with_geometry_and_bbox_columns(&batch, "geometry", crs, &geoms)?;
     write_parquet(path, &batch, &[("geo".into(), meta)])?;
     Ok(())

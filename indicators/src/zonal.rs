@@ -151,7 +151,8 @@ struct Plan {
     predicate_of: HashMap<usize, usize>,
 }
 
-fn weights_of(ind: &crate::spec::IndicatorSpec) -> Option<&str> {
+/// The weights raster a zonal indicator reads (`weighted_mean` only).
+pub(crate) fn weights_of(ind: &crate::spec::IndicatorSpec) -> Option<&str> {
     (ind.stat == Some(Stat::WeightedMean))
         .then_some(ind.weights.as_deref())
         .flatten()

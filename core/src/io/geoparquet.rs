@@ -186,27 +186,39 @@ fn meets(g: &std::result::Result<Geometry, String>, b: &geo::Rect) -> bool {
     use geo::BoundingRect;
     match g {
         Err(_) => true,
-        Ok(g) => g.bounding_rect().is_none_or(|r| {
-            r.min().x <= b.max().x
-                && r.max().x >= b.min().x
-                && r.min().y <= b.max().y
-                && r.max().y >= b.min().y
-        }),
+        Ok(g) => g
+            .bounding_rect()
+            .is_none_or(|r| box_meets([r.min().x, r.min().y, r.max().x, r.max().y], b)),
     }
 }
 
-/// The features of `raw` whose bounding box meets `b` (undecodable ones kept).
-pub(crate) fn keep_meeting(raw: RawLayer, b: &geo::Rect) -> Result<RawLayer> {
-    let mask: Vec<bool> = raw.geometries.iter().map(|g| meets(g, b)).collect();
+/// Whether the closed box `[xmin, ymin, xmax, ymax]` meets `b`.
+fn box_meets([x0, y0, x1, y1]: [f64; 4], b: &geo::Rect) -> bool {
+    x0 <= b.max().x && x1 >= b.min().x && y0 <= b.max().y && y1 >= b.min().y
+}
+
+/// The rows of (`geometries`, `attributes`) whose bounding box meets `b`
+/// (undecodable geometries kept, to be reported).
+fn filter_meeting(
+    geometries: Decoded,
+    attributes: &RecordBatch,
+    b: &geo::Rect,
+) -> Result<(Decoded, RecordBatch)> {
+    let mask: Vec<bool> = geometries.iter().map(|g| meets(g, b)).collect();
     let filter = arrow_array::BooleanArray::from(mask.clone());
-    let attributes = arrow_select::filter::filter_record_batch(&raw.attributes, &filter)?;
-    let geometries = raw
-        .geometries
+    let attributes = arrow_select::filter::filter_record_batch(attributes, &filter)?;
+    let geometries = geometries
         .into_iter()
         .zip(mask)
         .filter(|(_, m)| *m)
         .map(|(g, _)| g)
         .collect();
+    Ok((geometries, attributes))
+}
+
+/// The features of `raw` whose bounding box meets `b` (undecodable ones kept).
+pub(crate) fn keep_meeting(raw: RawLayer, b: &geo::Rect) -> Result<RawLayer> {
+    let (geometries, attributes) = filter_meeting(raw.geometries, &raw.attributes, b)?;
     Ok(RawLayer {
         geometries,
         attributes,
@@ -254,12 +266,9 @@ fn groups_meeting(
                 stat_range(rg, x1),
                 stat_range(rg, y1),
             ) {
+                // Features' xmin ≥ xmin.0, xmax ≤ xmax.1, …
                 (Some(xmin), Some(ymin), Some(xmax), Some(ymax)) => {
-                    // Features' xmin ≥ xmin.0, xmax ≤ xmax.1, …
-                    xmin.0 <= b.max().x
-                        && xmax.1 >= b.min().x
-                        && ymin.0 <= b.max().y
-                        && ymax.1 >= b.min().y
+                    box_meets([xmin.0, ymin.0, xmax.1, ymax.1], &b)
                 }
                 _ => true,
             }
@@ -267,9 +276,25 @@ fn groups_meeting(
         .collect()
 }
 
-/// Whether a GeoParquet file may hold a feature meeting `b`: false only when
-/// its `geo` metadata declares a bbox that misses `b`.
-pub(crate) fn file_may_meet(path: &Path, b: &geo::Rect) -> Result<bool> {
+/// A Parquet file's metadata and its parsed `geo` metadata, if any.
+pub(crate) struct Loaded {
+    metadata: ArrowReaderMetadata,
+    geo: Option<GeoMeta>,
+}
+
+impl Loaded {
+    /// Whether the file may hold a feature meeting `b`: false only when its
+    /// `geo` metadata declares a bbox that misses `b`.
+    pub(crate) fn may_meet(&self, b: &geo::Rect) -> bool {
+        self.geo
+            .as_ref()
+            .and_then(|m| m.bbox)
+            .is_none_or(|declared| box_meets(declared, b))
+    }
+}
+
+/// Open a Parquet file's metadata (footer and `geo` key) once.
+pub(crate) fn load_metadata(path: &Path) -> Result<Loaded> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
         .map_err(|e| Error::parquet(path, e))?;
@@ -277,39 +302,22 @@ pub(crate) fn file_may_meet(path: &Path, b: &geo::Rect) -> Result<bool> {
         .metadata()
         .file_metadata()
         .key_value_metadata()
-        .and_then(|kv| {
-            kv.iter()
-                .find(|k| k.key == "geo")
-                .and_then(|k| k.value.clone())
-        })
-        .map(|text| parse_geo_meta(path, &text))
+        .and_then(|kv| kv.iter().find(|k| k.key == "geo"))
+        .and_then(|k| k.value.as_deref())
+        .map(|text| parse_geo_meta(path, text))
         .transpose()?;
-    Ok(match meta.and_then(|m| m.bbox) {
-        Some([x0, y0, x1, y1]) => {
-            x0 <= b.max().x && x1 >= b.min().x && y0 <= b.max().y && y1 >= b.min().y
-        }
-        None => true,
+    Ok(Loaded {
+        metadata,
+        geo: meta,
     })
 }
 
 /// The row groups of a GeoParquet file that a read restricted to `bbox`
 /// decodes, and how many row groups the file has.
 pub fn row_groups_meeting(path: &Path, bbox: geo::Rect) -> Result<(Vec<usize>, usize)> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
-        .map_err(|e| Error::parquet(path, e))?;
-    let md = metadata.metadata();
-    let covering = md
-        .file_metadata()
-        .key_value_metadata()
-        .and_then(|kv| {
-            kv.iter()
-                .find(|k| k.key == "geo")
-                .and_then(|k| k.value.clone())
-        })
-        .map(|text| parse_geo_meta(path, &text))
-        .transpose()?
-        .and_then(|m| m.covering);
+    let loaded = load_metadata(path)?;
+    let md = loaded.metadata.metadata();
+    let covering = loaded.geo.and_then(|m| m.covering);
     Ok((
         groups_meeting(md, covering.as_deref(), bbox),
         md.num_row_groups(),
@@ -343,22 +351,23 @@ pub fn read_geoparquet_in(
     columns: Option<&[String]>,
     bbox: Option<geo::Rect>,
 ) -> Result<RawLayer> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let metadata = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
-        .map_err(|e| Error::parquet(path, e))?;
-    let kv = metadata
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .cloned()
-        .unwrap_or_default();
+    read_loaded(path, load_metadata(path)?, columns, bbox)
+}
+
+/// [`read_geoparquet_in`] on metadata already loaded.
+pub(crate) fn read_loaded(
+    path: &Path,
+    loaded: Loaded,
+    columns: Option<&[String]>,
+    bbox: Option<geo::Rect>,
+) -> Result<RawLayer> {
+    let Loaded {
+        metadata,
+        geo: meta,
+    } = loaded;
     let schema = metadata.schema().clone();
-    let meta = match kv
-        .iter()
-        .find(|k| k.key == "geo")
-        .and_then(|k| k.value.as_deref())
-    {
-        Some(text) => parse_geo_meta(path, text)?,
+    let meta = match meta {
+        Some(meta) => meta,
         None => {
             let column = ["geometry", "geom", "wkb_geometry"]
                 .into_iter()
@@ -443,24 +452,12 @@ pub fn read_geoparquet_in(
                 };
                 let keep: Vec<usize> = (0..batch.num_columns()).filter(|i| *i != bg).collect();
                 let attrs = batch.project(&keep)?;
-                match bbox {
-                    None => {
-                        geoms.extend(decoded);
-                        out.push(attrs);
-                    }
-                    Some(b) => {
-                        let mask: Vec<bool> = decoded.iter().map(|g| meets(g, &b)).collect();
-                        let filter = arrow_array::BooleanArray::from(mask.clone());
-                        out.push(arrow_select::filter::filter_record_batch(&attrs, &filter)?);
-                        geoms.extend(
-                            decoded
-                                .into_iter()
-                                .zip(mask)
-                                .filter(|(_, m)| *m)
-                                .map(|(g, _)| g),
-                        );
-                    }
-                }
+                let (decoded, attrs) = match &bbox {
+                    None => (decoded, attrs),
+                    Some(b) => filter_meeting(decoded, &attrs, b)?,
+                };
+                geoms.extend(decoded);
+                out.push(attrs);
             }
             Ok((geoms, out))
         })

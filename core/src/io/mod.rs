@@ -168,17 +168,16 @@ pub fn read_dataset(dir: &Path, opts: &ReadOptions) -> Result<RawLayer> {
         ));
     }
     // Files in parallel (each also decodes its row groups in parallel),
-    // collected in path order.
+    // collected in path order; each file's metadata is read once.
     use rayon::prelude::*;
     let parts: Vec<(std::path::PathBuf, RawLayer)> = files
         .par_iter()
         .map(|f| -> Result<Option<(std::path::PathBuf, RawLayer)>> {
-            if let Some(b) = &opts.bbox {
-                if !geoparquet::file_may_meet(f, b)? {
-                    return Ok(None);
-                }
+            let loaded = geoparquet::load_metadata(f)?;
+            if opts.bbox.as_ref().is_some_and(|b| !loaded.may_meet(b)) {
+                return Ok(None);
             }
-            let raw = read_geoparquet_in(f, opts.columns.as_deref(), opts.bbox)?;
+            let raw = geoparquet::read_loaded(f, loaded, opts.columns.as_deref(), opts.bbox)?;
             Ok(Some((f.clone(), raw)))
         })
         .collect::<Result<Vec<_>>>()?
