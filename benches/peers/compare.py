@@ -311,6 +311,23 @@ def data_rows(data_dir):
     return rows
 
 
+def machine():
+    """The machine a report was measured on."""
+    return {"cpus": os.cpu_count(), "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "platform": platform.platform(), "python": platform.python_version()}
+
+
+def write_results(results_dir, report, md, default=str):
+    """Write results.json and results.md into results_dir, and print the markdown."""
+    os.makedirs(results_dir, exist_ok=True)
+    with open(os.path.join(results_dir, "results.json"), "w") as f:
+        json.dump(report, f, indent=2, default=default)
+    with open(os.path.join(results_dir, "results.md"), "w") as f:
+        f.write(md)
+    print()
+    print(md)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="directory with communes/buildings/vegetation/flood.parquet")
@@ -359,21 +376,13 @@ def main():
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "data_dir": args.data, "data_rows": data_rows(args.data),
-        "machine": {"cpus": os.cpu_count(), "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
-                    "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "threads": args.threads, "repeat": args.repeat, "tools": tools, "workloads": workloads,
         "versions": versions, "settings": settings,
         "tolerance": {"rtol": RTOL, "atol": ATOL, "counts": "exact"},
         "runs": runs, "agreement": agreement,
     }
-    os.makedirs(args.results, exist_ok=True)
-    with open(os.path.join(args.results, "results.json"), "w") as f:
-        json.dump(report, f, indent=2, default=_py)
-    md = markdown(report)
-    with open(os.path.join(args.results, "results.md"), "w") as f:
-        f.write(md)
-    print()
-    print(md)
+    write_results(args.results, report, markdown(report), default=_py)
     disagreements = [a for a in agreement if not a["agree"]]
     print(f"{len(runs) - sum(r['ok'] for r in runs)} failed runs, {len(disagreements)} disagreeing columns; "
           f"results in {args.results}/results.json and results.md, outputs and logs in {work}")

@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 import shutil
 import sys
@@ -26,12 +25,11 @@ import sys
 import h3
 import numpy as np
 import pandas as pd
-import psutil
 import pyarrow.parquet as pq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # benches/peers
-from compare import _py, run_measured, terrastat_version  # noqa: E402
+from compare import _py, machine, run_measured, terrastat_version, write_results  # noqa: E402
 
 WORKLOADS = {"fill9": 9, "interp8": 8}
 TOOLS = {"fill9": ["terrastat", "h3py", "tobler", "duckdb_h3"],
@@ -360,20 +358,12 @@ def main():
                                  "interp8_mode": args.interp8_mode}
     rep = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "data_dir": args.data,
            "n_communes": comm.num_rows, "population_total": pop_total,
-           "machine": {"cpus": os.cpu_count(), "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
-                       "platform": platform.platform(), "python": platform.python_version()},
+           "machine": machine(),
            "threads": args.threads, "repeat": args.repeat, "tools": tools, "workloads": workloads,
            "interp8_mode": args.interp8_mode, "tobler_buffer": args.tobler_buffer,
            "versions": versions, "settings": settings, "skipped": skipped, "rtol": RTOL,
            "runs": runs, "agreement": agreement, "area_stats": areas}
-    os.makedirs(args.results, exist_ok=True)
-    with open(os.path.join(args.results, "results.json"), "w") as f:
-        json.dump(rep, f, indent=2, default=_py)
-    md = markdown(rep)
-    with open(os.path.join(args.results, "results.md"), "w") as f:
-        f.write(md)
-    print()
-    print(md)
+    write_results(args.results, rep, markdown(rep), default=_py)
     print(f"{sum(not r['ok'] for r in runs)} failed runs; results in {args.results}/results.json and results.md, "
           f"outputs and logs in {work}")
 

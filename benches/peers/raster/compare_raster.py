@@ -24,7 +24,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import shlex
 import shutil
@@ -33,12 +32,11 @@ import sys
 
 import numpy as np
 import pandas as pd
-import psutil
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.dirname(HERE))
-from compare import run_measured  # noqa: E402  (same measurement code as the vector benchmark)
+from compare import machine, run_measured, write_results  # noqa: E402  (same measurement code as the vector benchmark)
 
 sys.path.insert(0, HERE)
 from rasterpeer import STATS  # noqa: E402
@@ -334,21 +332,13 @@ def main():
     rep = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "reproduce": reproduce,
-        "machine": {"cpus": os.cpu_count(), "mem_gib": round(psutil.virtual_memory().total / 2**30, 1),
-                    "platform": platform.platform(), "python": platform.python_version()},
+        "machine": machine(),
         "threads": args.threads, "repeat": args.repeat, "single_run_above_s": args.single_run_above,
         "rtol": args.rtol, "tools": tools, "workloads": selected,
         "workload_defs": {w: wls[w] for w in selected}, "versions": versions,
         "terrastat_cmd": args.terrastat_cmd, "runs": runs, "agreement": agreement,
     }
-    os.makedirs(args.results, exist_ok=True)
-    with open(os.path.join(args.results, "results.json"), "w") as f:
-        json.dump(rep, f, indent=2, default=str)
-    md = markdown(rep)
-    with open(os.path.join(args.results, "results.md"), "w") as f:
-        f.write(md)
-    print()
-    print(md)
+    write_results(args.results, rep, markdown(rep))
     flagged = [(a["workload"], s) for a in agreement if a["peer"] == "exactextract"
                for s, st in a["stats"].items() if st["max_rel_diff"] > args.rtol or st["n_null_mismatch"]]
     print(f"{sum(not r['ok'] for r in runs)} failed runs; terrastat vs exactextract beyond {args.rtol:g}: "
