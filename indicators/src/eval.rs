@@ -463,6 +463,73 @@ impl Values {
     }
 }
 
+/// The running per-zone state of a streamable indicator: what a batch of
+/// features adds to, and what the final values are computed from.
+#[derive(Debug, Clone)]
+pub(crate) enum Partial {
+    /// `slots` sums per zone (zone-major): a count or sum, or the numerator
+    /// and denominator of a mean, a share or an intensive interpolation.
+    Sums {
+        /// Sums per zone.
+        slots: usize,
+        /// `zones × slots` running sums.
+        acc: Vec<f64>,
+    },
+    /// A running minimum or maximum per zone.
+    Extreme(Vec<Option<f64>>),
+    /// Per category (in byte order) the weight per zone, and the total.
+    Categories {
+        /// Category → weight per zone.
+        names: BTreeMap<String, Vec<f64>>,
+        /// Total weight per zone.
+        total: Vec<f64>,
+    },
+}
+
+impl Partial {
+    fn new(ind: &IndicatorSpec, nz: usize) -> Partial {
+        let sums = |slots: usize| Partial::Sums {
+            slots,
+            acc: vec![0.0; nz * slots],
+        };
+        match ind.kind {
+            Kind::Count | Kind::Density | Kind::Sum => sums(1),
+            Kind::Min | Kind::Max => Partial::Extreme(vec![None; nz]),
+            Kind::NearestDistance if ind.stat == Some(Stat::Max) => {
+                Partial::Extreme(vec![None; nz])
+            }
+            Kind::CategoryShare => Partial::Categories {
+                names: BTreeMap::new(),
+                total: vec![0.0; nz],
+            },
+            _ => sums(2),
+        }
+    }
+}
+
+/// Whether an indicator reduces its layer's features through a [`Partial`]:
+/// then batches of features (partitions of a streamed layer) can be folded
+/// one after the other. Medians and the union areas of `coverage` / `area`
+/// need every feature at once.
+pub(crate) fn streamable(ind: &IndicatorSpec) -> bool {
+    match ind.kind {
+        Kind::Count
+        | Kind::Density
+        | Kind::Sum
+        | Kind::Mean
+        | Kind::Min
+        | Kind::Max
+        | Kind::Extensive
+        | Kind::Intensive
+        | Kind::ShareWithin
+        | Kind::CategoryShare => ind.layer.is_some(),
+        Kind::NearestDistance => {
+            ind.layer.is_some() && matches!(ind.stat.unwrap_or_default(), Stat::Mean | Stat::Max)
+        }
+        _ => false,
+    }
+}
+
 type Key2 = (String, String);
 
 /// Evaluation state: caches of overlays, masks, flags and distances, shared
@@ -476,6 +543,11 @@ pub struct Evaluator<'a> {
     flags: HashMap<(String, String, Predicate), Arc<Vec<bool>>>,
     nearest: HashMap<Key2, Arc<Vec<Option<f64>>>>,
     passes: crate::zonal::Passes,
+    /// Running per-zone state of the streamable indicators, by (zone layer, indicator).
+    partials: BTreeMap<(String, usize), Partial>,
+    /// Layers whose partials were accumulated batch by batch elsewhere
+    /// (the streamed run): [`Self::run`] only finishes them.
+    external: std::collections::BTreeSet<String>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -490,7 +562,71 @@ impl<'a> Evaluator<'a> {
             flags: HashMap::new(),
             nearest: HashMap::new(),
             passes: Default::default(),
+            partials: BTreeMap::new(),
+            external: Default::default(),
         }
+    }
+
+    /// Take over the partials accumulated by earlier batches of `layer`.
+    pub(crate) fn with_partials(
+        mut self,
+        partials: BTreeMap<(String, usize), Partial>,
+        external: Option<&str>,
+    ) -> Self {
+        self.partials = partials;
+        self.external.extend(external.map(str::to_string));
+        self
+    }
+
+    /// The partials accumulated so far.
+    pub(crate) fn into_partials(self) -> BTreeMap<(String, usize), Partial> {
+        self.partials
+    }
+
+    /// Declared zone layers, then the roll-up levels (`<zones>_by_<column>`).
+    fn zone_layer_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.spec.zones.keys().cloned().collect();
+        names.extend(
+            self.inputs
+                .zones
+                .keys()
+                .filter(|k| !self.spec.zones.contains_key(*k))
+                .cloned(),
+        );
+        names
+    }
+
+    /// Whether indicator `i` is computed for zone layer `zl` (a roll-up
+    /// level not declared in the spec gets its base's indicators).
+    fn applies(&self, i: usize, zl: &str, zones: &Zones) -> bool {
+        let selector = match zones.grouping() {
+            Some(g) if !self.spec.zones.contains_key(zl) => g.base.as_str(),
+            _ => zl,
+        };
+        self.spec.indicators[i]
+            .get_ref()
+            .zone_names(&self.spec.zones)
+            .contains(&selector)
+    }
+
+    /// One batch of a streamed run: fold the features of `layer` now loaded
+    /// into the partials of every streamable indicator over that layer.
+    pub(crate) fn accumulate_layer(&mut self, layer: &str) -> Result<()> {
+        for zl in self.zone_layer_names() {
+            let Some(zones) = self.inputs.zones.get(&zl).cloned() else {
+                continue;
+            };
+            for i in 0..self.spec.indicators.len() {
+                let ind = self.spec.indicators[i].get_ref();
+                if ind.layer.as_deref() == Some(layer)
+                    && streamable(ind)
+                    && self.applies(i, &zl, &zones)
+                {
+                    self.accumulate(i, &zl)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn layer(&self, name: &str) -> Result<&'a Arc<Layer>> {
@@ -783,6 +919,12 @@ impl<'a> Evaluator<'a> {
             )]);
         }
         let layer_name = ind.layer.clone().unwrap_or_default();
+        if streamable(ind) {
+            if !self.external.contains(&layer_name) {
+                self.accumulate(i, zl)?;
+            }
+            return self.finish(i, zl, &zones);
+        }
         let layer = self.layer(&layer_name)?.clone();
         let mask = self.mask(i, &layer_name, ind.filter.as_deref())?;
         let mask = mask.as_deref().map(|v| v.as_slice());
@@ -798,58 +940,12 @@ impl<'a> Evaluator<'a> {
                 None => Some(1.0),
             }
         };
-        let zone_area_km2: Vec<f64> = zones.prepared().iter().map(|p| p.area() / 1e6).collect();
         let out = match ind.kind {
-            k @ (Kind::Count | Kind::Density) if k == Kind::Count || ind.column.is_none() => {
+            // The statistics that are not streamable: medians (of a column or
+            // of distances to the nearest feature of another layer).
+            Kind::Median | Kind::NearestDistance => {
+                let v = self.feature_values(i, &layer_name, &layer)?;
                 let a = self.attribution_at(&ov, assign, mask, members)?;
-                let counts: Vec<f64> = (0..nz)
-                    .into_par_iter()
-                    .map(|z| a.zone(z).1.iter().sum())
-                    .collect();
-                if ind.kind == Kind::Density {
-                    Values::Float(
-                        counts
-                            .iter()
-                            .zip(&zone_area_km2)
-                            .map(|(c, a)| (*a > 0.0).then(|| c / a))
-                            .collect(),
-                    )
-                } else if assign == Assign::AreaWeighted {
-                    Values::Float(counts.into_iter().map(Some).collect())
-                } else {
-                    Values::Int(counts.into_iter().map(|c| c as i64).collect())
-                }
-            }
-            Kind::Sum | Kind::Density | Kind::Count => {
-                let col = ind.column.as_deref().unwrap_or_default();
-                let v = self.numeric(i, &layer, "column", col)?;
-                let a = self.attribution_at(&ov, assign, mask, members)?;
-                let sums: Vec<f64> = (0..nz)
-                    .into_par_iter()
-                    .map(|z| {
-                        let (fs, ws) = a.zone(z);
-                        fs.iter()
-                            .zip(ws)
-                            .filter_map(|(f, w)| v[*f as usize].map(|x| x * w))
-                            .sum()
-                    })
-                    .collect();
-                if ind.kind == Kind::Density {
-                    Values::Float(
-                        sums.iter()
-                            .zip(&zone_area_km2)
-                            .map(|(c, a)| (*a > 0.0).then(|| c / a))
-                            .collect(),
-                    )
-                } else {
-                    Values::Float(sums.into_iter().map(Some).collect())
-                }
-            }
-            Kind::Mean | Kind::Min | Kind::Max | Kind::Median => {
-                let col = ind.column.as_deref().unwrap_or_default();
-                let v = self.numeric(i, &layer, "column", col)?;
-                let a = self.attribution_at(&ov, assign, mask, members)?;
-                let kind = ind.kind;
                 Values::Float(
                     (0..nz)
                         .into_par_iter()
@@ -864,53 +960,7 @@ impl<'a> Evaluator<'a> {
                                 })
                                 .filter(|(_, w)| *w > 0.0)
                                 .collect();
-                            stat_of(kind, &items)
-                        })
-                        .collect(),
-                )
-            }
-            Kind::Extensive | Kind::Intensive => {
-                let col = ind.column.as_deref().unwrap_or_default();
-                let v = self.numeric(i, &layer, "column", col)?;
-                let grouped;
-                let pairs = match members {
-                    Some(m) => {
-                        grouped = group_pairs(ov.pairs(self.progress)?, m);
-                        &grouped
-                    }
-                    None => ov.pairs(self.progress)?,
-                };
-                let fm = ov.feature_measures();
-                let allocate = ind.allocate_total.unwrap_or(true);
-                let intensive = ind.kind == Kind::Intensive;
-                Values::Float(
-                    (0..nz)
-                        .into_par_iter()
-                        .map(|z| {
-                            let (fs, ms) = pairs.zone(z);
-                            let mut num = 0.0;
-                            let mut den = 0.0;
-                            for (f, m) in fs.iter().zip(ms) {
-                                let f = *f as usize;
-                                if mask.is_some_and(|mk| !mk[f]) {
-                                    continue;
-                                }
-                                let Some(x) = v[f] else { continue };
-                                if intensive {
-                                    num += x * m;
-                                    den += m;
-                                } else {
-                                    let d = if allocate { pairs.totals[f] } else { fm[f] };
-                                    if d > 0.0 {
-                                        num += x * m / d;
-                                    }
-                                }
-                            }
-                            if intensive {
-                                (den > 0.0).then(|| num / den)
-                            } else {
-                                Some(num)
-                            }
+                            stat_of(Kind::Median, &items)
                         })
                         .collect(),
                 )
@@ -936,124 +986,311 @@ impl<'a> Evaluator<'a> {
                     )
                 }
             }
-            Kind::ShareWithin => {
+            _ => unreachable_kind()?,
+        };
+        Ok(vec![(name, out)])
+    }
+
+
+    /// The per-feature values an indicator reduces: its `column`, or for
+    /// `nearest_distance` the distance to the nearest feature of `other`.
+    fn feature_values(
+        &mut self,
+        i: usize,
+        layer_name: &str,
+        layer: &Layer,
+    ) -> Result<Arc<Vec<Option<f64>>>> {
+        let ind = self.spec.indicators[i].get_ref();
+        if ind.kind != Kind::NearestDistance {
+            let col = ind.column.as_deref().unwrap_or_default();
+            return Ok(Arc::new(self.numeric(i, layer, "column", col)?));
+        }
+        let other = ind.other.clone().unwrap_or_default();
+        let key = (layer_name.to_string(), other.clone());
+        if let Some(d) = self.nearest.get(&key) {
+            return Ok(d.clone());
+        }
+        let o = self.layer(&other)?;
+        let d = Arc::new(relate::nearest_distances(layer, o, self.progress)?);
+        self.nearest.insert(key, d.clone());
+        Ok(d)
+    }
+
+    /// Fold the features of indicator `i`'s layer, as loaded now, into its
+    /// partial for zone layer `zl` (created empty on first use). Every zone's
+    /// state continues from where the previous batch left it, features met in
+    /// ascending order: batches of consecutive features give the same bytes
+    /// as one batch of all of them.
+    fn accumulate(&mut self, i: usize, zl: &str) -> Result<()> {
+        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
+        let zones = self.inputs.zones.get(zl).cloned().ok_or_else(|| {
+            self.spec
+                .indicator_error(i, "zones", format!("zones `{zl}` not loaded"))
+        })?;
+        let nz = zones.len();
+        let (base_name, members) = match zones.grouping() {
+            Some(g) => (g.base.clone(), Some(g.members.clone())),
+            None => (zl.to_string(), None),
+        };
+        let members = members.as_deref();
+        let layer_name = ind.layer.clone().unwrap_or_default();
+        let layer = self.layer(&layer_name)?.clone();
+        let mask = self.mask(i, &layer_name, ind.filter.as_deref())?;
+        let mask = mask.as_deref().map(|v| v.as_slice());
+        let ov = self.overlay(&layer_name, &base_name)?;
+        let assign = ind.assign.unwrap_or_default();
+        let weight_col = match &ind.weight {
+            Some(w) => Some(self.numeric(i, &layer, "weight", w)?),
+            None => None,
+        };
+        let wcol = |f: usize| -> Option<f64> {
+            match &weight_col {
+                Some(w) => w[f],
+                None => Some(1.0),
+            }
+        };
+        let key = (zl.to_string(), i);
+        let mut partial = self
+            .partials
+            .remove(&key)
+            .unwrap_or_else(|| Partial::new(ind, nz));
+        match (ind.kind, &mut partial) {
+            (Kind::Count | Kind::Density, Partial::Sums { acc, .. }) if ind.column.is_none() => {
+                let a = self.attribution_at(&ov, assign, mask, members)?;
+                acc.par_iter_mut().enumerate().for_each(|(z, s)| {
+                    for w in a.zone(z).1 {
+                        *s += w;
+                    }
+                });
+            }
+            (Kind::Sum | Kind::Density, Partial::Sums { acc, .. }) => {
+                let col = ind.column.as_deref().unwrap_or_default();
+                let v = self.numeric(i, &layer, "column", col)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
+                acc.par_iter_mut().enumerate().for_each(|(z, s)| {
+                    let (fs, ws) = a.zone(z);
+                    for (f, w) in fs.iter().zip(ws) {
+                        if let Some(x) = v[*f as usize] {
+                            *s += x * w;
+                        }
+                    }
+                });
+            }
+            (Kind::Mean | Kind::NearestDistance, Partial::Sums { acc, .. }) => {
+                let v = self.feature_values(i, &layer_name, &layer)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
+                acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
+                    let (fs, ws) = a.zone(z);
+                    for (f, w) in fs.iter().zip(ws) {
+                        let f = *f as usize;
+                        let (Some(x), Some(wc)) = (v[f], wcol(f)) else {
+                            continue;
+                        };
+                        let w = w * wc;
+                        if w > 0.0 {
+                            s[0] += x * w;
+                            s[1] += w;
+                        }
+                    }
+                });
+            }
+            (Kind::Min | Kind::Max | Kind::NearestDistance, Partial::Extreme(acc)) => {
+                let v = self.feature_values(i, &layer_name, &layer)?;
+                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let max = ind.kind != Kind::Min;
+                acc.par_iter_mut().enumerate().for_each(|(z, e)| {
+                    let (fs, ws) = a.zone(z);
+                    for (f, w) in fs.iter().zip(ws) {
+                        let f = *f as usize;
+                        let (Some(x), Some(wc)) = (v[f], wcol(f)) else {
+                            continue;
+                        };
+                        if w * wc > 0.0 {
+                            *e = Some(match *e {
+                                Some(cur) if max == x.total_cmp(&cur).is_le() => cur,
+                                _ => x,
+                            });
+                        }
+                    }
+                });
+            }
+            (Kind::Extensive | Kind::Intensive, Partial::Sums { acc, .. }) => {
+                let col = ind.column.as_deref().unwrap_or_default();
+                let v = self.numeric(i, &layer, "column", col)?;
+                let grouped;
+                let pairs = match members {
+                    Some(m) => {
+                        grouped = group_pairs(ov.pairs(self.progress)?, m);
+                        &grouped
+                    }
+                    None => ov.pairs(self.progress)?,
+                };
+                let fm = ov.feature_measures();
+                let allocate = ind.allocate_total.unwrap_or(true);
+                let intensive = ind.kind == Kind::Intensive;
+                acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
+                    let (fs, ms) = pairs.zone(z);
+                    for (f, m) in fs.iter().zip(ms) {
+                        let f = *f as usize;
+                        if mask.is_some_and(|mk| !mk[f]) {
+                            continue;
+                        }
+                        let Some(x) = v[f] else { continue };
+                        if intensive {
+                            s[0] += x * m;
+                            s[1] += m;
+                        } else {
+                            let d = if allocate { pairs.totals[f] } else { fm[f] };
+                            if d > 0.0 {
+                                s[0] += x * m / d;
+                            }
+                        }
+                    }
+                });
+            }
+            (Kind::ShareWithin, Partial::Sums { acc, .. }) => {
                 let other = ind.other.clone().unwrap_or_default();
                 let predicate = ind.predicate.unwrap_or(Predicate::Intersects);
-                let key = (layer_name.clone(), other.clone(), predicate);
-                let flags = match self.flags.get(&key) {
+                let fkey = (layer_name.clone(), other.clone(), predicate);
+                let flags = match self.flags.get(&fkey) {
                     Some(f) => f.clone(),
                     None => {
                         let o = self.layer(&other)?;
                         let f = Arc::new(relate::flags(&layer, o, predicate, self.progress)?);
-                        self.flags.insert(key, f.clone());
+                        self.flags.insert(fkey, f.clone());
                         f
                     }
                 };
                 let a = self.attribution_at(&ov, assign, mask, members)?;
-                Values::Float(
-                    (0..nz)
-                        .into_par_iter()
-                        .map(|z| {
-                            let (fs, ws) = a.zone(z);
-                            let mut num = 0.0;
-                            let mut den = 0.0;
-                            for (f, w) in fs.iter().zip(ws) {
-                                let f = *f as usize;
-                                let Some(wc) = wcol(f) else { continue };
-                                den += w * wc;
-                                if flags[f] {
-                                    num += w * wc;
-                                }
-                            }
-                            (den > 0.0).then(|| num / den)
-                        })
-                        .collect(),
-                )
-            }
-            Kind::NearestDistance => {
-                let other = ind.other.clone().unwrap_or_default();
-                let key = (layer_name.clone(), other.clone());
-                let dist = match self.nearest.get(&key) {
-                    Some(d) => d.clone(),
-                    None => {
-                        let o = self.layer(&other)?;
-                        let d = Arc::new(relate::nearest_distances(&layer, o, self.progress)?);
-                        self.nearest.insert(key, d.clone());
-                        d
+                acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
+                    let (fs, ws) = a.zone(z);
+                    for (f, w) in fs.iter().zip(ws) {
+                        let f = *f as usize;
+                        let Some(wc) = wcol(f) else { continue };
+                        s[1] += w * wc;
+                        if flags[f] {
+                            s[0] += w * wc;
+                        }
                     }
-                };
-                let a = self.attribution_at(&ov, assign, mask, members)?;
-                let kind = match ind.stat.unwrap_or_default() {
-                    Stat::Median => Kind::Median,
-                    Stat::Max => Kind::Max,
-                    _ => Kind::Mean,
-                };
-                Values::Float(
-                    (0..nz)
-                        .into_par_iter()
-                        .map(|z| {
-                            let (fs, ws) = a.zone(z);
-                            let items: Vec<(f64, f64)> = fs
-                                .iter()
-                                .zip(ws)
-                                .filter_map(|(f, w)| {
-                                    let f = *f as usize;
-                                    Some((dist[f]?, w * wcol(f)?))
-                                })
-                                .filter(|(_, w)| *w > 0.0)
-                                .collect();
-                            stat_of(kind, &items)
-                        })
-                        .collect(),
-                )
+                });
             }
-            Kind::CategoryShare => {
+            (Kind::CategoryShare, Partial::Categories { names, total }) => {
                 let col = ind.column.as_deref().unwrap_or_default();
                 let cats = layer
                     .string_column(col)
                     .map_err(|e| self.spec.indicator_error(i, "column", e.to_string()))?;
-                let mut names: Vec<&str> = cats
+                // Every category met (attributed to a zone or not) gets its column.
+                let mut here: Vec<&str> = cats
                     .iter()
                     .enumerate()
                     .filter(|(f, _)| mask.is_none_or(|m| m[*f]))
                     .filter_map(|(_, c)| c.as_deref())
                     .collect();
-                names.sort_unstable();
-                names.dedup();
+                here.sort_unstable();
+                here.dedup();
+                for n in &here {
+                    if !names.contains_key(*n) {
+                        names.insert(n.to_string(), vec![0.0; nz]);
+                    }
+                }
                 let code: HashMap<&str, usize> =
-                    names.iter().enumerate().map(|(k, n)| (*n, k)).collect();
+                    here.iter().enumerate().map(|(k, n)| (*n, k)).collect();
                 let a = self.attribution_at(&ov, assign, mask, members)?;
-                let per_zone: Vec<Vec<Option<f64>>> = (0..nz)
+                let columns: Vec<&Vec<f64>> = here.iter().map(|n| &names[*n]).collect();
+                let rows: Vec<(Vec<f64>, f64)> = (0..nz)
                     .into_par_iter()
                     .map(|z| {
+                        let mut row: Vec<f64> = columns.iter().map(|c| c[z]).collect();
+                        let mut t = total[z];
                         let (fs, ws) = a.zone(z);
-                        let mut acc = vec![0.0; names.len()];
-                        let mut total = 0.0;
                         for (f, w) in fs.iter().zip(ws) {
                             let f = *f as usize;
                             let (Some(c), Some(wc)) = (cats[f].as_deref(), wcol(f)) else {
                                 continue;
                             };
-                            acc[code[c]] += w * wc;
-                            total += w * wc;
+                            row[code[c]] += w * wc;
+                            t += w * wc;
                         }
-                        acc.into_iter()
-                            .map(|x| (total > 0.0).then(|| x / total))
-                            .collect()
+                        (row, t)
                     })
                     .collect();
+                for (k, n) in here.iter().enumerate() {
+                    if let Some(col) = names.get_mut(*n) {
+                        for (z, (row, _)) in rows.iter().enumerate() {
+                            col[z] = row[k];
+                        }
+                    }
+                }
+                for (z, (_, t)) in rows.into_iter().enumerate() {
+                    total[z] = t;
+                }
+            }
+            _ => {
+                return Err(self.spec.indicator_error(
+                    i,
+                    "kind",
+                    "internal: no partial state for this kind".to_string(),
+                ))
+            }
+        }
+        self.partials.insert(key, partial);
+        Ok(())
+    }
+
+    /// The output columns of a streamable indicator, from its partial.
+    fn finish(&mut self, i: usize, zl: &str, zones: &Zones) -> Result<Vec<(String, Values)>> {
+        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
+        let name = ind.name.clone();
+        let partial = self
+            .partials
+            .remove(&(zl.to_string(), i))
+            .unwrap_or_else(|| Partial::new(ind, zones.len()));
+        let ratio = |s: &[f64]| (s[1] > 0.0).then(|| s[0] / s[1]);
+        let per_km2 = |acc: Vec<f64>| {
+            Values::Float(
+                acc.iter()
+                    .zip(zones.prepared())
+                    .map(|(c, p)| {
+                        let a = p.area() / 1e6;
+                        (a > 0.0).then(|| c / a)
+                    })
+                    .collect(),
+            )
+        };
+        let out = match (ind.kind, partial) {
+            (Kind::Density, Partial::Sums { acc, .. }) => per_km2(acc),
+            (Kind::Count, Partial::Sums { acc, .. }) => {
+                if ind.assign.unwrap_or_default() == Assign::AreaWeighted {
+                    Values::Float(acc.into_iter().map(Some).collect())
+                } else {
+                    Values::Int(acc.into_iter().map(|c| c as i64).collect())
+                }
+            }
+            (Kind::Sum | Kind::Extensive, Partial::Sums { acc, slots }) => {
+                Values::Float(acc.chunks(slots).map(|s| Some(s[0])).collect())
+            }
+            (
+                Kind::Mean | Kind::NearestDistance | Kind::Intensive | Kind::ShareWithin,
+                Partial::Sums { acc, .. },
+            ) => Values::Float(acc.chunks(2).map(ratio).collect()),
+            (_, Partial::Extreme(acc)) => Values::Float(acc),
+            (_, Partial::Categories { names, total }) => {
                 return Ok(names
-                    .iter()
-                    .enumerate()
-                    .map(|(k, n)| {
+                    .into_iter()
+                    .map(|(n, col)| {
                         (
-                            format!("{name}_{}", sanitize(n)),
-                            Values::Float(per_zone.iter().map(|row| row[k]).collect()),
+                            format!("{name}_{}", sanitize(&n)),
+                            Values::Float(
+                                col.iter()
+                                    .zip(&total)
+                                    .map(|(x, t)| (*t > 0.0).then(|| x / t))
+                                    .collect(),
+                            ),
                         )
                     })
-                    .collect());
+                    .collect())
             }
-            Kind::Ratio | Kind::Zonal => unreachable_kind()?,
+            _ => unreachable_kind()?,
         };
         Ok(vec![(name, out)])
     }
@@ -1062,16 +1299,7 @@ impl<'a> Evaluator<'a> {
     pub fn run(&mut self) -> Result<Vec<ZoneTable>> {
         let order = self.spec.ratio_order()?;
         let mut tables = Vec::new();
-        // Declared zone layers, then the roll-up levels (`<zones>_by_<column>`).
-        let mut zone_names: Vec<String> = self.spec.zones.keys().cloned().collect();
-        zone_names.extend(
-            self.inputs
-                .zones
-                .keys()
-                .filter(|k| !self.spec.zones.contains_key(*k))
-                .cloned(),
-        );
-        for zl in zone_names {
+        for zl in self.zone_layer_names() {
             let zones = self
                 .inputs
                 .zones
@@ -1082,21 +1310,12 @@ impl<'a> Evaluator<'a> {
                     message: "zones not loaded".into(),
                 })?;
             let mut done: BTreeMap<String, Vec<(String, Values)>> = BTreeMap::new();
-            // A roll-up level not declared in the spec gets its base's indicators.
-            let selector = match zones.grouping() {
-                Some(g) if !self.spec.zones.contains_key(&zl) => g.base.clone(),
-                _ => zl.clone(),
-            };
             for &i in &order {
-                let ind = self.spec.indicators[i].get_ref();
-                if !ind
-                    .zone_names(&self.spec.zones)
-                    .contains(&selector.as_str())
-                {
+                if !self.applies(i, &zl, &zones) {
                     continue;
                 }
                 let cols = self.compute(i, &zl, &done)?;
-                done.insert(ind.name.clone(), cols);
+                done.insert(self.spec.indicators[i].get_ref().name.clone(), cols);
             }
             // Output in spec order, the key columns (id) first.
             let mut fields = Vec::new();
