@@ -140,7 +140,8 @@ impl Error {
             source,
         }
     }
-    pub(crate) fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    /// A [`Error::Format`] error: `path` holds something it should not.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Format {
             path: path.into(),
             message: message.into(),

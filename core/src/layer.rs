@@ -81,6 +81,25 @@ impl ReadReport {
     pub fn repaired_total(&self) -> usize {
         self.repaired.values().sum()
     }
+    /// Add the report of the next rows of the same source (a further
+    /// partition of a layer read in parts), its rows numbered after `self`'s.
+    pub fn absorb(&mut self, other: &ReadReport) {
+        let offset = self.read;
+        self.read += other.read;
+        self.kept += other.kept;
+        for (k, v) in &other.skipped {
+            *self.skipped.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.repaired {
+            *self.repaired.entry(k.clone()).or_default() += v;
+        }
+        for (row, why) in &other.examples {
+            if self.examples.len() < 10 {
+                self.examples.push((row + offset, why.clone()));
+            }
+        }
+    }
+
     fn note(&mut self, row: usize, reason: &str, skipped: bool) {
         let map = if skipped {
             &mut self.skipped
@@ -299,6 +318,25 @@ impl Layer {
         crs_override: Option<Crs>,
         policy: InvalidPolicy,
     ) -> Result<Layer> {
+        Self::from_raw_part(name, source, raw, crs_override, policy, None)
+    }
+
+    /// [`Self::from_raw`] for one part of a layer read in parts (a streamed
+    /// run reads a partitioned layer a few partitions at a time). `kind` is
+    /// the layer's dimension as set by its earlier parts (`None` for the
+    /// first): features of lower dimension are skipped as in a whole read,
+    /// a feature of higher dimension is an error naming it (a whole read
+    /// would have skipped the earlier parts' features instead), and a part
+    /// whose features are all skipped gives an empty layer, not an error.
+    pub fn from_raw_part(
+        name: impl Into<String>,
+        source: impl AsRef<Path>,
+        raw: RawLayer,
+        crs_override: Option<Crs>,
+        policy: InvalidPolicy,
+        kind: Option<GeomKind>,
+    ) -> Result<Layer> {
+        let hint = kind;
         let source = source.as_ref().to_path_buf();
         let name = name.into();
         let crs = crs_override.or(raw.crs).ok_or_else(|| Error::MissingCrs {
@@ -365,13 +403,28 @@ impl Layer {
                 message,
             });
         }
-        let kind = status
-            .iter()
-            .filter_map(|s| match s {
-                Status::Keep(k) | Status::Repaired(k, _) => *k,
-                _ => None,
-            })
-            .max();
+        let kinds = status.iter().map(|s| match s {
+            Status::Keep(k) | Status::Repaired(k, _) => *k,
+            _ => None,
+        });
+        let kind = match hint {
+            None => kinds.flatten().max(),
+            Some(h) => {
+                if let Some((row, k)) = kinds
+                    .enumerate()
+                    .find_map(|(row, k)| k.filter(|k| *k > h).map(|k| (row, k)))
+                {
+                    return Err(Error::Feature {
+                        path: source,
+                        feature: row,
+                        message: format!(
+                            "a {k:?} geometry in a part of a layer whose earlier parts hold {h:?} geometries"
+                        ),
+                    });
+                }
+                Some(h)
+            }
+        };
         let mut rows = Vec::with_capacity(slots.len());
         let mut mask = Vec::with_capacity(slots.len());
         // Compact in place (same element size: no second geometry vector).
@@ -411,7 +464,7 @@ impl Layer {
             .collect();
         report.kept = geometries.len();
         let kind = match kind {
-            Some(k) if !geometries.is_empty() => k,
+            Some(k) if !geometries.is_empty() || hint.is_some() => k,
             _ => {
                 let detail = if report.read > 0 {
                     format!(

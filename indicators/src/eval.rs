@@ -106,7 +106,7 @@ pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     Ok(format!("{:x}", h.finalize()))
 }
 
-fn to_working_crs(layer: Layer, working: &Crs) -> Result<Layer> {
+pub(crate) fn to_working_crs(layer: Layer, working: &Crs) -> Result<Layer> {
     if layer.crs().same_as(working) {
         return Ok(layer);
     }
@@ -125,6 +125,20 @@ fn to_working_crs(layer: Layer, working: &Crs) -> Result<Layer> {
     }
 }
 
+/// How layer `name` of the spec is read: its CRS override, invalid-geometry
+/// policy, source layer and the columns its indicators use.
+pub(crate) fn layer_read_options(spec: &Spec, name: &str) -> Result<ReadOptions> {
+    let ls = spec.layers.get(name).ok_or_else(|| Error::Indicator {
+        indicator: name.to_string(),
+        message: format!("layer `{name}` is not in the spec"),
+    })?;
+    Ok(ReadOptions::default()
+        .crs(parse_crs(spec, &ls.crs, &format!("layers `{name}`"))?)
+        .invalid(ls.invalid.unwrap_or_default())
+        .source_layer(ls.source_layer.clone())
+        .columns(used_columns(spec, name)))
+}
+
 fn parse_crs(spec: &Spec, s: &Option<String>, what: &str) -> Result<Option<Crs>> {
     s.as_deref()
         .map(|c| {
@@ -139,6 +153,19 @@ fn parse_crs(spec: &Spec, s: &Option<String>, what: &str) -> Result<Option<Crs>>
 }
 
 impl Inputs {
+    /// The same inputs, shared (layers, zones and rasters by reference
+    /// count; no file records): a streamed run adds one batch of its
+    /// streamed layer to this for each batch.
+    pub(crate) fn sharing(&self) -> Inputs {
+        Inputs {
+            layers: self.layers.clone(),
+            zones: self.zones.clone(),
+            rasters: self.rasters.clone(),
+            zone_sources: self.zone_sources.clone(),
+            files: Vec::new(),
+        }
+    }
+
     /// Read every layer and zone layer the spec uses, reproject them to the
     /// working CRS (with `proj`) or fail on a CRS mismatch (without it).
     pub fn load(spec: &Spec, progress: &dyn Progress) -> Result<Inputs> {
@@ -152,7 +179,18 @@ impl Inputs {
     pub fn load_with(
         spec: &Spec,
         progress: &dyn Progress,
+        memory: BTreeMap<String, terrastat_core::RawLayer>,
+    ) -> Result<Inputs> {
+        Self::load_except(spec, progress, memory, None)
+    }
+
+    /// [`Self::load_with`], leaving out layer `skip` (the streamed layer of
+    /// a streamed run, read a few partitions at a time).
+    pub(crate) fn load_except(
+        spec: &Spec,
+        progress: &dyn Progress,
         mut memory: BTreeMap<String, terrastat_core::RawLayer>,
+        skip: Option<&str>,
     ) -> Result<Inputs> {
         let working = Crs::parse(&spec.crs)?;
         let mut inputs = Inputs::default();
@@ -170,16 +208,12 @@ impl Inputs {
             }))
             .collect();
         for (name, ls) in &spec.layers {
-            if !used.contains(name.as_str()) {
+            if !used.contains(name.as_str()) || skip == Some(name.as_str()) {
                 continue;
             }
             let path = spec.resolve(&ls.path);
             progress.begin(&format!("reading {name}"), 0);
-            let opts = ReadOptions::default()
-                .crs(parse_crs(spec, &ls.crs, &format!("layers `{name}`"))?)
-                .invalid(ls.invalid.unwrap_or_default())
-                .source_layer(ls.source_layer.clone())
-                .columns(used_columns(spec, name));
+            let opts = layer_read_options(spec, name)?;
             let layer = obtain(
                 &format!("layers.{name}"),
                 name,
@@ -990,7 +1024,6 @@ impl<'a> Evaluator<'a> {
         };
         Ok(vec![(name, out)])
     }
-
 
     /// The per-feature values an indicator reduces: its `column`, or for
     /// `nearest_distance` the distance to the nearest feature of `other`.

@@ -24,6 +24,7 @@ pub mod expr;
 pub mod generate;
 pub mod run;
 pub mod spec;
+pub mod stream;
 pub mod zonal;
 
 pub use crate::error::{Error, Result};

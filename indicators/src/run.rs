@@ -8,7 +8,7 @@ use terrastat_core::Progress;
 
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::eval::{evaluate_with, sha256_file, Inputs, ZoneTable};
+use crate::eval::{sha256_file, Inputs, ZoneTable};
 use crate::spec::Spec;
 
 /// Options of [`run`].
@@ -17,6 +17,9 @@ use crate::spec::Spec;
 pub struct RunOptions {
     /// Also write zone geometries as GeoParquet (`<zones>.geo.parquet`).
     pub geo: bool,
+    /// Memory budget in bytes for a streamed run (default: half the
+    /// machine's memory; see [`crate::stream`]).
+    pub memory: Option<u64>,
 }
 
 impl RunOptions {
@@ -24,6 +27,13 @@ impl RunOptions {
     #[must_use]
     pub fn geo(mut self, geo: bool) -> Self {
         self.geo = geo;
+        self
+    }
+
+    /// Set the memory budget, bytes.
+    #[must_use]
+    pub fn memory(mut self, bytes: Option<u64>) -> Self {
+        self.memory = bytes;
         self
     }
 }
@@ -39,6 +49,8 @@ pub struct RunOutput {
     pub files: Vec<PathBuf>,
     /// The catalog written.
     pub catalog: catalog::Catalog,
+    /// How the largest partitioned layer was streamed (or why it was not).
+    pub stream: crate::stream::StreamReport,
 }
 
 /// Evaluate `spec` and write `DIR/<zones>.parquet`, `DIR/<zones>.csv`
@@ -83,7 +95,9 @@ fn execute(
 ) -> Result<RunOutput> {
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let (inputs, tables) = evaluate_with(spec, progress, memory)?;
+    let budget = opts.memory.unwrap_or_else(crate::stream::default_budget);
+    let (inputs, tables, stream) =
+        crate::stream::evaluate_streamed(spec, progress, memory, budget)?;
     if let Some(out) = out {
         std::fs::create_dir_all(out).map_err(|source| Error::Io {
             path: out.to_path_buf(),
@@ -144,6 +158,7 @@ fn execute(
         "started_utc": humantime::format_rfc3339_seconds(started).to_string(),
         "duration_s": t0.elapsed().as_secs_f64(),
         "threads": rayon::current_num_threads(),
+        "stream": stream,
         "rasters": tables.iter().flat_map(|t| t.rasters.iter()).collect::<Vec<_>>(),
         "features": inputs.files.iter().map(|f| serde_json::json!({
             "input": f.role, "read": f.report.read, "kept": f.report.kept,
@@ -164,6 +179,7 @@ fn execute(
             tables,
             files,
             catalog: cat,
+            stream,
         });
     };
     let cat_path = out.join("catalog.json");
@@ -185,5 +201,6 @@ fn execute(
         tables,
         files,
         catalog: cat,
+        stream,
     })
 }

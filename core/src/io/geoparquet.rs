@@ -291,6 +291,11 @@ impl Loaded {
             .and_then(|m| m.bbox)
             .is_none_or(|declared| box_meets(declared, b))
     }
+
+    /// Rows in the file (from the footer).
+    pub(crate) fn rows(&self) -> usize {
+        usize::try_from(self.metadata.metadata().file_metadata().num_rows()).unwrap_or(0)
+    }
 }
 
 /// Open a Parquet file's metadata (footer and `geo` key) once.

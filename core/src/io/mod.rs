@@ -146,6 +146,12 @@ pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
 /// attribute columns and CRS (an error names the first file that differs).
 /// Partition keys in directory names are not added as columns.
 pub fn read_dataset(dir: &Path, opts: &ReadOptions) -> Result<RawLayer> {
+    read_files(&dataset_files(dir)?, opts)
+}
+
+/// The `.parquet` files below `dir` (recursively), in path order: the
+/// partitions of a directory layer. An empty directory is an error.
+pub fn dataset_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     fn walk(d: &Path, out: &mut Vec<std::path::PathBuf>) -> Result<()> {
         let entries = std::fs::read_dir(d).map_err(|e| Error::io(d, e))?;
         for e in entries {
@@ -167,6 +173,21 @@ pub fn read_dataset(dir: &Path, opts: &ReadOptions) -> Result<RawLayer> {
             "a directory layer needs .parquet files; found none",
         ));
     }
+    Ok(files)
+}
+
+/// The number of rows of a Parquet file, from its footer alone.
+pub fn parquet_rows(path: &Path) -> Result<usize> {
+    geoparquet::load_metadata(path).map(|l| l.rows())
+}
+
+/// Some partitions of a directory layer (see [`read_dataset`]), read in
+/// parallel and concatenated in the given order; they must share their
+/// attribute columns and CRS (an error names the first file that differs).
+pub fn read_files(files: &[std::path::PathBuf], opts: &ReadOptions) -> Result<RawLayer> {
+    let Some(first_file) = files.first() else {
+        return Err(Error::format(Path::new("."), "no partition to read"));
+    };
     // Files in parallel (each also decodes its row groups in parallel),
     // collected in path order; each file's metadata is read once.
     use rayon::prelude::*;
@@ -186,7 +207,7 @@ pub fn read_dataset(dir: &Path, opts: &ReadOptions) -> Result<RawLayer> {
         .collect();
     let Some((first_path, first)) = parts.first() else {
         // No file can meet the box: an empty layer with the first file's columns.
-        let mut raw = read_geoparquet_in(&files[0], opts.columns.as_deref(), opts.bbox)?;
+        let mut raw = read_geoparquet_in(first_file, opts.columns.as_deref(), opts.bbox)?;
         raw.geometries.clear();
         raw.attributes = raw.attributes.slice(0, 0);
         return Ok(raw);

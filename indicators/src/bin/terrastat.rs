@@ -47,6 +47,11 @@ enum Command {
         /// Print the time of each stage on stderr.
         #[arg(long)]
         timings: bool,
+        /// Memory budget (e.g. 8G, 512M): the largest partitioned layer is
+        /// read a few partitions at a time to stay under it. Default: half
+        /// the machine's memory. The outputs do not depend on it.
+        #[arg(long, value_parser = terrastat_indicators::stream::parse_size)]
+        memory: Option<u64>,
     },
     /// Validate a spec and its inputs without computing.
     Check {
@@ -203,17 +208,32 @@ fn real_main() -> anyhow::Result<()> {
             geo,
             quiet,
             timings,
+            memory,
         } => {
             threads(n)?;
             let spec = Spec::load(&spec)?;
             let bar = Bar::new(quiet, timings);
             let t0 = std::time::Instant::now();
-            let result = run(&spec, &out, &RunOptions::default().geo(geo), &bar);
+            let opts = RunOptions::default().geo(geo).memory(memory);
+            let result = run(&spec, &out, &opts, &bar);
             bar.0.finish_and_clear();
             let result = result?;
             if !quiet {
                 eprintln!("inputs:");
                 report_inputs(&result.inputs);
+                let st = &result.stream;
+                match (&st.layer, &st.reason) {
+                    (Some(l), _) => eprintln!(
+                        "streamed {l}: {} partitions in {} batches (largest {} features; budget {:.1} GiB, {:.2} GiB held before streaming)",
+                        st.partitions,
+                        st.batches,
+                        st.largest_batch,
+                        st.budget as f64 / (1u64 << 30) as f64,
+                        st.context_rss as f64 / (1u64 << 30) as f64
+                    ),
+                    (None, Some(why)) if timings => eprintln!("not streamed: {why}"),
+                    _ => {}
+                }
                 for t in &result.tables {
                     eprintln!(
                         "zones {:<16} {:>7} zones × {} columns",

@@ -1,0 +1,352 @@
+//! Streamed runs: the largest partitioned layer is read a few partitions at
+//! a time, so that peak memory follows a budget and not the data size.
+//!
+//! A layer streams when it is a directory of GeoParquet partitions and
+//! every indicator over it reduces its features through a per-zone partial
+//! (counts, sums, means, extremes, shares, interpolations: see
+//! `eval::streamable`), and no zone layer, `other` or `cover` needs it
+//! whole. Everything else (zones, context layers such as flood zones,
+//! rasters) is loaded once and shared read-only by every batch.
+//!
+//! Each feature belongs to exactly one partition (the file it is stored
+//! in), and each batch is overlaid on all the zones, so a feature crossing a
+//! partition's border or a zone's is measured whole. Batches are consecutive
+//! partitions in path order, and every zone's partial continues from where
+//! the previous batch left it, features met in ascending order: the output
+//! is the same bytes as a run holding the whole layer, whatever the budget
+//! (tested in `tests/streaming.rs`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+use terrastat_core::{io, Crs, GeomKind, Layer, Progress, ReadReport};
+
+use crate::error::Result;
+use crate::eval::{check_columns, layer_read_options, sha256_file, streamable, to_working_crs};
+use crate::eval::{Evaluator, InputFile, Inputs, ZoneTable};
+use crate::spec::Spec;
+
+/// Memory a streamed feature costs while its batch is processed (geometry,
+/// attributes, overlay, attribution), in bytes: measured on the generated
+/// buildings (10 M features: 4.0 GiB peak held whole), with a margin.
+pub const BYTES_PER_FEATURE: u64 = 640;
+
+/// How a streamed layer was processed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct StreamReport {
+    /// The streamed layer (none: everything was held in memory).
+    pub layer: Option<String>,
+    /// Why no layer streamed, when none did.
+    pub reason: Option<String>,
+    /// The memory budget, bytes.
+    pub budget: u64,
+    /// Resident memory once the context (zones, other layers) was loaded, bytes.
+    pub context_rss: u64,
+    /// Features per batch that the budget leaves room for.
+    pub features_per_batch: u64,
+    /// Partitions (files) of the layer.
+    pub partitions: usize,
+    /// Batches processed.
+    pub batches: usize,
+    /// Rows in the largest batch.
+    pub largest_batch: usize,
+}
+
+/// The machine's physical memory, bytes (Linux `/proc/meminfo`; 8 GiB elsewhere).
+pub fn physical_memory() -> u64 {
+    meminfo_kib("/proc/meminfo", "MemTotal:").map_or(8 << 30, |k| k * 1024)
+}
+
+/// This process's resident memory, bytes (Linux; `None` elsewhere).
+pub fn resident_memory() -> Option<u64> {
+    meminfo_kib("/proc/self/status", "VmRSS:").map(|k| k * 1024)
+}
+
+fn meminfo_kib(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The default memory budget: half the machine's physical memory.
+pub fn default_budget() -> u64 {
+    physical_memory() / 2
+}
+
+/// Parse a memory size: `8G`, `8GiB`, `512M`, `2.5g`, or bytes.
+///
+/// ```
+/// use terrastat_indicators::stream::parse_size;
+/// assert_eq!(parse_size("8G").unwrap(), 8 << 30);
+/// assert_eq!(parse_size("512MiB").unwrap(), 512 << 20);
+/// assert_eq!(parse_size("1.5k").unwrap(), 1536);
+/// assert!(parse_size("lots").is_err());
+/// ```
+pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 8G, 512M)"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return Err(format!("`{s}`: unknown unit (use K, M, G or T)")),
+    };
+    if !n.is_finite() || n <= 0.0 {
+        return Err(format!("`{s}` must be a positive size"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+/// The layer a run streams, or why none does.
+pub fn streamed_layer(
+    spec: &Spec,
+    memory: &BTreeMap<String, terrastat_core::RawLayer>,
+) -> std::result::Result<String, String> {
+    let mut candidates = Vec::new();
+    for (name, ls) in &spec.layers {
+        if memory.contains_key(name) {
+            continue;
+        }
+        if !spec.resolve(&ls.path).is_dir() {
+            continue;
+        }
+        let inds: Vec<_> = spec
+            .indicators
+            .iter()
+            .map(|s| s.get_ref())
+            .filter(|i| i.layer.as_deref() == Some(name))
+            .collect();
+        if inds.is_empty() {
+            continue;
+        }
+        if let Some(i) = inds.iter().find(|i| !streamable(i)) {
+            return Err(format!(
+                "layer `{name}` is held whole: indicator `{}` ({:?}) needs all its features at once",
+                i.name, i.kind
+            ));
+        }
+        let needed = spec.indicators.iter().any(|s| {
+            let i = s.get_ref();
+            i.other.as_deref() == Some(name)
+        }) || spec.zones.values().any(|z| {
+            let z = z.get_ref();
+            z.cover.as_deref() == Some(name) || z.extent.as_deref() == Some(name)
+        });
+        if needed {
+            return Err(format!(
+                "layer `{name}` is held whole: it is the `other`, `cover` or `extent` of another"
+            ));
+        }
+        candidates.push(name.clone());
+    }
+    // The largest directory layer streams (by rows in the footers).
+    let mut best: Option<(usize, String)> = None;
+    for name in candidates {
+        let dir = spec.resolve(&spec.layers[&name].path);
+        let rows: usize = io::dataset_files(&dir)
+            .and_then(|fs| fs.par_iter().map(|f| io::parquet_rows(f)).sum())
+            .unwrap_or(0);
+        if best.as_ref().is_none_or(|(r, _)| rows > *r) {
+            best = Some((rows, name));
+        }
+    }
+    best.map(|(_, n)| n)
+        .ok_or_else(|| "no layer is a partitioned directory".to_string())
+}
+
+/// Forwards only cancellation: the batches' inner stages do not each draw a bar.
+struct Quiet<'a>(&'a dyn Progress);
+
+impl Progress for Quiet<'_> {
+    fn cancelled(&self) -> bool {
+        self.0.cancelled()
+    }
+}
+
+/// Consecutive partitions in path order, each batch holding at most
+/// `per_batch` rows (a larger partition alone).
+fn batches(rows: &[usize], per_batch: u64) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut acc = 0u64;
+    for (k, r) in rows.iter().enumerate() {
+        let r = *r as u64;
+        if k > start && acc + r > per_batch {
+            out.push(start..k);
+            start = k;
+            acc = 0;
+        }
+        acc += r;
+    }
+    if start < rows.len() {
+        out.push(start..rows.len());
+    }
+    out
+}
+
+/// Load the inputs and evaluate the spec, streaming its largest partitioned
+/// layer under `budget` bytes when one can stream (else as
+/// [`crate::eval::evaluate_with`]). The result is the same bytes either way.
+pub fn evaluate_streamed(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    budget: u64,
+) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
+    let mut report = StreamReport {
+        budget,
+        ..Default::default()
+    };
+    let name = match streamed_layer(spec, &memory) {
+        Ok(n) => n,
+        Err(why) => {
+            let (inputs, tables) = crate::eval::evaluate_with(spec, progress, memory)?;
+            report.reason = Some(why);
+            return Ok((inputs, tables, report));
+        }
+    };
+    let mut context = Inputs::load_except(spec, progress, memory, Some(&name))?;
+    let dir = spec.resolve(&spec.layers[&name].path);
+    let files = io::dataset_files(&dir)?;
+    let rows: Vec<usize> = files
+        .par_iter()
+        .map(|f| io::parquet_rows(f))
+        .collect::<terrastat_core::Result<_>>()?;
+    report.context_rss = resident_memory().unwrap_or(0);
+    let room = budget.saturating_sub(report.context_rss);
+    report.features_per_batch = (room / BYTES_PER_FEATURE).max(1);
+    let plan = batches(&rows, report.features_per_batch);
+    report.layer = Some(name.clone());
+    report.partitions = files.len();
+    report.batches = plan.len();
+    report.largest_batch = plan
+        .iter()
+        .map(|r| rows[r.clone()].iter().sum::<usize>())
+        .max()
+        .unwrap_or(0);
+
+    let opts = layer_read_options(spec, &name)?;
+    let working = Crs::parse(&spec.crs)?;
+    let mut partials = BTreeMap::new();
+    let mut read = ReadReport::default();
+    let mut kind: Option<GeomKind> = None;
+    let mut first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)> = None;
+    let total: usize = rows.iter().sum();
+    progress.begin(&format!("streaming {name}"), total as u64);
+    for range in &plan {
+        if progress.cancelled() {
+            progress.end();
+            return Err(terrastat_core::Error::Cancelled.into());
+        }
+        let part = &files[range.clone()];
+        let raw = io::read_files(part, &opts)?;
+        // Every batch must look like the first (a whole read checks the same).
+        match &first {
+            None => first = Some((part[0].clone(), raw.attributes.schema(), raw.crs.clone())),
+            Some((f0, schema, crs)) => {
+                if raw.attributes.schema().fields() != schema.fields() {
+                    return Err(terrastat_core::Error::format(
+                        &part[0],
+                        format!("its columns differ from those of {}", f0.display()),
+                    )
+                    .into());
+                }
+                if raw.crs != *crs {
+                    return Err(terrastat_core::Error::format(
+                        &part[0],
+                        format!("its CRS differs from that of {}", f0.display()),
+                    )
+                    .into());
+                }
+            }
+        }
+        let layer = Layer::from_raw_part(&name, &dir, raw, opts.crs.clone(), opts.invalid, kind)?;
+        read.absorb(layer.report());
+        if layer.is_empty() {
+            progress.advance(rows[range.clone()].iter().sum::<usize>() as u64);
+            continue;
+        }
+        kind = Some(layer.kind());
+        let layer = to_working_crs(layer, &working)?;
+        let mut batch = context.sharing();
+        batch
+            .layers
+            .insert(name.clone(), std::sync::Arc::new(layer));
+        check_columns(spec, &batch)?;
+        let quiet = Quiet(progress);
+        let mut ev = Evaluator::new(spec, &batch, &quiet).with_partials(partials, None);
+        ev.accumulate_layer(&name)?;
+        partials = ev.into_partials();
+        progress.advance(rows[range.clone()].iter().sum::<usize>() as u64);
+    }
+    progress.end();
+    if read.kept == 0 {
+        return Err(terrastat_core::Error::EmptyLayer {
+            path: dir,
+            detail: format!(
+                " ({} rows read, all skipped: {:?})",
+                read.read, read.skipped
+            ),
+        }
+        .into());
+    }
+    // The streamed layer's lineage entry, where a whole read would put it.
+    let entry = InputFile {
+        role: format!("layers.{name}"),
+        path: dir.clone(),
+        sha256: sha256_file(&dir)?,
+        crs: first
+            .and_then(|(_, _, c)| c)
+            .or(opts.crs.clone())
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
+        report: read,
+    };
+    let at = context
+        .files
+        .iter()
+        .position(|f| {
+            f.role.starts_with("zones.")
+                || f.role
+                    .strip_prefix("layers.")
+                    .is_some_and(|n| n > name.as_str())
+        })
+        .unwrap_or(context.files.len());
+    context.files.insert(at, entry);
+    let tables = Evaluator::new(spec, &context, progress)
+        .with_partials(partials, Some(&name))
+        .run()?;
+    Ok((context, tables, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_follow_the_budget() {
+        assert_eq!(batches(&[3, 3, 3], 6), vec![0..2, 2..3]);
+        assert_eq!(batches(&[10, 1, 1], 5), vec![0..1, 1..3]);
+        assert_eq!(batches(&[1, 1], 1), vec![0..1, 1..2]);
+        assert_eq!(batches(&[], 5), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(batches(&[2, 2, 2], 100), vec![0..3]);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2g"), Ok(2 << 30));
+        assert_eq!(parse_size(" 100 "), Ok(100));
+        assert!(parse_size("-1G").is_err());
+        assert!(parse_size("3X").is_err());
+        assert!(physical_memory() > 0);
+    }
+}
