@@ -37,6 +37,11 @@ pub struct GenerateOptions {
     /// resolution containing each centroid (`buildings/h3_<r>=<cell>/part-0.parquet`)
     /// instead of one `buildings.parquet`.
     pub partition_h3: Option<u8>,
+    /// With `partition_h3`: generate and write the buildings this many at a
+    /// time (whole communes), so that memory follows the chunk and not the
+    /// total. Chunk `k` writes `part-<k>.parquet` in each cell's directory;
+    /// in path order the rows are the same as unchunked.
+    pub chunk: usize,
 }
 
 impl Default for GenerateOptions {
@@ -48,6 +53,7 @@ impl Default for GenerateOptions {
             seed: 42,
             population_column: "population".into(),
             partition_h3: None,
+            chunk: 4_000_000,
         }
     }
 }
@@ -57,6 +63,12 @@ impl GenerateOptions {
     #[must_use]
     pub fn partition_h3(mut self, res: Option<u8>) -> Self {
         self.partition_h3 = res;
+        self
+    }
+    /// Set the chunk size (buildings generated and written at a time).
+    #[must_use]
+    pub fn chunk(mut self, n: usize) -> Self {
+        self.chunk = n.max(1);
         self
     }
     /// Set the number of buildings.
@@ -272,13 +284,15 @@ fn attribute_batch(cols: Vec<(&str, ArrayRef)>) -> Result<RecordBatch> {
 /// [`write_layer`] as a directory of files, one per H3 cell of resolution
 /// `res` holding the features' centroids (`h3_<res>=<cell>/part-0.parquet`,
 /// `h3_<res>=none` for features without a centroid cell): every feature in
-/// exactly one file, in its original order within the file.
+/// exactly one file, in its original order within the file. `chunk` numbers
+/// the file (`part-<chunk>.parquet`, zero-padded so path order is chunk order).
 fn write_partitioned(
     dir: &Path,
     res: u8,
     crs: &terrastat_core::Crs,
     geoms: Vec<Geometry>,
     cols: Vec<(&str, ArrayRef)>,
+    chunk: usize,
 ) -> Result<Vec<PathBuf>> {
     use terrastat_core::h3::LonLat;
     let r = h3o::Resolution::try_from(res).map_err(|e| Error::Indicator {
@@ -312,7 +326,7 @@ fn write_partitioned(
         let part = arrow_select::take::take_record_batch(&batch, &idx)?;
         let g: Vec<Geometry> = rows.iter().map(|i| geoms[*i as usize].clone()).collect();
         let (part, meta) = with_geometry_and_bbox_columns(&part, "geometry", crs, &g)?;
-        let path = d.join("part-0.parquet");
+        let path = d.join(format!("part-{chunk:05}.parquet"));
         write_parquet(&path, &part, &[("geo".into(), meta)])?;
         files.push(path);
     }
@@ -331,50 +345,16 @@ fn write_layer(
     Ok(())
 }
 
-/// Generate `buildings.parquet`, `vegetation.parquet` and `flood.parquet`
-/// (GeoParquet, WKB, in the communes' CRS) into `out`.
-pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<GenerateSummary> {
-    let pop = communes.numeric_column(&opts.population_column)?;
-    let zones: Vec<PreparedPolygon> = communes
-        .geometries()
-        .par_iter()
-        .map(PreparedPolygon::from_geometry)
-        .collect();
-    let weights: Vec<f64> = pop.iter().map(|p| p.unwrap_or(0.0).max(0.0)).collect();
-    let counts = apportion(opts.buildings, &weights);
-    let seed = opts.seed;
-    let per_commune: Vec<Vec<Building>> = (0..zones.len())
-        .into_par_iter()
-        .map(|i| {
-            let mut rng = rng_for(seed, 1, i as u64);
-            let area_km2 = zones[i].area() / 1e6;
-            let density = if area_km2 > 0.0 {
-                weights[i] / area_km2
-            } else {
-                0.0
-            };
-            (0..counts[i])
-                .filter_map(|_| {
-                    point_in(&zones[i], &mut rng).map(|c| building(c, density, &mut rng))
-                })
-                .collect()
-        })
-        .collect();
-    let b: Vec<Building> = per_commune.into_iter().flatten().collect();
-    std::fs::create_dir_all(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let crs = communes.crs().clone();
-    let nb = b.len();
-    let bgeoms: Vec<Geometry> = b
-        .iter()
-        .map(|x| Geometry::Polygon(x.geom.clone()))
-        .collect();
+/// Footprints and attribute columns of generated buildings, ids from `first_id`.
+fn building_columns(
+    b: Vec<Building>,
+    first_id: i64,
+) -> (Vec<Geometry>, Vec<(&'static str, ArrayRef)>) {
+    let nb = b.len() as i64;
     let bcols: Vec<(&str, ArrayRef)> = vec![
         (
             "id",
-            Arc::new(Int64Array::from_iter_values(0..nb as i64)) as ArrayRef,
+            Arc::new(Int64Array::from_iter_values(first_id..first_id + nb)) as ArrayRef,
         ),
         (
             "floors",
@@ -411,19 +391,77 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
             Arc::new(Int32Array::from_iter_values(b.iter().map(|x| x.dwellings))),
         ),
     ];
-    let bpath = match opts.partition_h3 {
-        None => {
-            let p = out.join("buildings.parquet");
-            write_layer(&p, &crs, bgeoms, bcols)?;
-            p
+    let geoms = b.into_iter().map(|x| Geometry::Polygon(x.geom)).collect();
+    (geoms, bcols)
+}
+
+/// Generate `buildings.parquet`, `vegetation.parquet` and `flood.parquet`
+/// (GeoParquet, WKB, in the communes' CRS) into `out`.
+pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<GenerateSummary> {
+    let pop = communes.numeric_column(&opts.population_column)?;
+    let zones: Vec<PreparedPolygon> = communes
+        .geometries()
+        .par_iter()
+        .map(PreparedPolygon::from_geometry)
+        .collect();
+    let weights: Vec<f64> = pop.iter().map(|p| p.unwrap_or(0.0).max(0.0)).collect();
+    let counts = apportion(opts.buildings, &weights);
+    let seed = opts.seed;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let crs = communes.crs().clone();
+    // Communes in chunks of about `opts.chunk` buildings (one chunk unless
+    // partitioned: a single file is written whole).
+    let mut chunks: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut start = 0;
+    let mut acc = 0;
+    for (i, c) in counts.iter().enumerate() {
+        acc += c;
+        if opts.partition_h3.is_some() && acc >= opts.chunk {
+            chunks.push(start..i + 1);
+            start = i + 1;
+            acc = 0;
         }
-        Some(res) => {
-            let dir = out.join("buildings");
-            write_partitioned(&dir, res, &crs, bgeoms, bcols)?;
-            dir
+    }
+    if start < counts.len() || chunks.is_empty() {
+        chunks.push(start..counts.len());
+    }
+    let mut nb = 0;
+    let mut bpath = out.join("buildings.parquet");
+    for (k, range) in chunks.into_iter().enumerate() {
+        let b: Vec<Building> = range
+            .into_par_iter()
+            .map(|i| {
+                let mut rng = rng_for(seed, 1, i as u64);
+                let area_km2 = zones[i].area() / 1e6;
+                let density = if area_km2 > 0.0 {
+                    weights[i] / area_km2
+                } else {
+                    0.0
+                };
+                (0..counts[i])
+                    .filter_map(|_| {
+                        point_in(&zones[i], &mut rng).map(|c| building(c, density, &mut rng))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flatten()
+            .collect();
+        let first_id = nb as i64;
+        nb += b.len();
+        let (bgeoms, bcols) = building_columns(b, first_id);
+        match opts.partition_h3 {
+            None => write_layer(&bpath, &crs, bgeoms, bcols)?,
+            Some(res) => {
+                bpath = out.join("buildings");
+                write_partitioned(&bpath, res, &crs, bgeoms, bcols, k)?;
+            }
         }
-    };
-    drop(b);
+    }
     // Vegetation: blobs centred uniformly over the communes' area.
     let areas: Vec<f64> = zones.iter().map(|z| z.area()).collect();
     let vcounts = apportion(opts.vegetation, &areas);

@@ -112,3 +112,40 @@ fn partitioned_buildings_hold_every_building_once_and_run_the_same() {
         }
     }
 }
+
+#[test]
+fn chunked_generation_writes_the_same_rows_in_path_order() {
+    let communes_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/samples/idf92/communes.parquet");
+    let communes = read_layer("communes", &communes_path, &ReadOptions::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = GenerateOptions::default()
+        .buildings(9_000)
+        .vegetation(10)
+        .flood(1)
+        .seed(3)
+        .partition_h3(Some(6));
+    generate(&communes, &opts, &dir.path().join("a")).unwrap();
+    generate(&communes, &opts.clone().chunk(2_000), &dir.path().join("b")).unwrap();
+    let files = terrastat_core::io::dataset_files(&dir.path().join("b/buildings")).unwrap();
+    let names: std::collections::BTreeSet<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_owned())
+        .collect();
+    assert!(names.len() >= 4, "{names:?}");
+    let a = read_layer(
+        "a",
+        &dir.path().join("a/buildings"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let b = read_layer(
+        "b",
+        &dir.path().join("b/buildings"),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(a.len(), 9_000);
+    assert_eq!(a.geometries(), b.geometries());
+    assert_eq!(a.attributes(), b.attributes());
+}

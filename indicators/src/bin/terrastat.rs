@@ -82,6 +82,10 @@ enum Command {
         /// this resolution containing each centroid (`buildings/h3_<r>=<cell>/`).
         #[arg(long)]
         partition_h3: Option<u8>,
+        /// With --partition-h3: buildings generated and written this many at
+        /// a time (memory follows the chunk, not the total).
+        #[arg(long, default_value_t = 4_000_000)]
+        chunk: usize,
         /// Worker threads (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -296,6 +300,7 @@ fn real_main() -> anyhow::Result<()> {
             flood,
             seed,
             partition_h3,
+            chunk,
             threads: n,
         } => {
             threads(n)?;
@@ -305,7 +310,8 @@ fn real_main() -> anyhow::Result<()> {
                 .vegetation(vegetation)
                 .flood(flood)
                 .seed(seed)
-                .partition_h3(partition_h3);
+                .partition_h3(partition_h3)
+                .chunk(chunk);
             let t0 = std::time::Instant::now();
             let s = generate(&layer, &opts, &out)?;
             eprintln!(
