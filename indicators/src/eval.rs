@@ -517,11 +517,14 @@ pub(crate) enum Partial {
         names: BTreeMap<String, Vec<f64>>,
         /// Total weight per zone.
         total: Vec<f64>,
+        /// The categories met in the features folded so far (`names` may
+        /// also hold categories seeded from an earlier run).
+        seen: std::collections::BTreeSet<String>,
     },
 }
 
 impl Partial {
-    fn new(ind: &IndicatorSpec, nz: usize) -> Partial {
+    fn new(ind: &IndicatorSpec, nz: usize, seeds: &BTreeMap<String, Vec<String>>) -> Partial {
         let sums = |slots: usize| Partial::Sums {
             slots,
             acc: vec![0.0; nz * slots],
@@ -533,8 +536,14 @@ impl Partial {
                 Partial::Extreme(vec![None; nz])
             }
             Kind::CategoryShare => Partial::Categories {
-                names: BTreeMap::new(),
+                names: seeds
+                    .get(&ind.name)
+                    .into_iter()
+                    .flatten()
+                    .map(|n| (n.clone(), vec![0.0; nz]))
+                    .collect(),
                 total: vec![0.0; nz],
+                seen: Default::default(),
             },
             _ => sums(2),
         }
@@ -582,6 +591,11 @@ pub struct Evaluator<'a> {
     /// Layers whose partials were accumulated batch by batch elsewhere
     /// (the streamed run): [`Self::run`] only finishes them.
     external: std::collections::BTreeSet<String>,
+    /// Categories known before any feature is folded, per `category_share`
+    /// indicator (an incremental run seeds those of the previous run).
+    seeds: BTreeMap<String, Vec<String>>,
+    /// Per `category_share` indicator, its categories and those met.
+    categories: BTreeMap<String, (Vec<String>, std::collections::BTreeSet<String>)>,
 }
 
 impl<'a> Evaluator<'a> {
@@ -598,7 +612,23 @@ impl<'a> Evaluator<'a> {
             passes: Default::default(),
             partials: BTreeMap::new(),
             external: Default::default(),
+            seeds: BTreeMap::new(),
+            categories: BTreeMap::new(),
         }
+    }
+
+    /// Seed the categories of `category_share` indicators (by indicator name).
+    pub(crate) fn with_seeds(mut self, seeds: BTreeMap<String, Vec<String>>) -> Self {
+        self.seeds = seeds;
+        self
+    }
+
+    /// Per `category_share` indicator finished, its categories (columns)
+    /// and the categories met in the features folded.
+    pub(crate) fn categories(
+        &self,
+    ) -> &BTreeMap<String, (Vec<String>, std::collections::BTreeSet<String>)> {
+        &self.categories
     }
 
     /// Take over the partials accumulated by earlier batches of `layer`.
@@ -1086,7 +1116,7 @@ impl<'a> Evaluator<'a> {
         let mut partial = self
             .partials
             .remove(&key)
-            .unwrap_or_else(|| Partial::new(ind, nz));
+            .unwrap_or_else(|| Partial::new(ind, nz, &self.seeds));
         match (ind.kind, &mut partial) {
             (Kind::Count | Kind::Density, Partial::Sums { acc, .. }) if ind.column.is_none() => {
                 let a = self.attribution_at(&ov, assign, mask, members)?;
@@ -1207,7 +1237,12 @@ impl<'a> Evaluator<'a> {
                     }
                 });
             }
-            (Kind::CategoryShare, Partial::Categories { names, total }) => {
+            (
+                Kind::CategoryShare,
+                Partial::Categories {
+                    names, total, seen, ..
+                },
+            ) => {
                 let col = ind.column.as_deref().unwrap_or_default();
                 let cats = layer
                     .string_column(col)
@@ -1224,6 +1259,9 @@ impl<'a> Evaluator<'a> {
                 for n in &here {
                     if !names.contains_key(*n) {
                         names.insert(n.to_string(), vec![0.0; nz]);
+                    }
+                    if !seen.contains(*n) {
+                        seen.insert(n.to_string());
                     }
                 }
                 let code: HashMap<&str, usize> =
@@ -1277,7 +1315,7 @@ impl<'a> Evaluator<'a> {
         let partial = self
             .partials
             .remove(&(zl.to_string(), i))
-            .unwrap_or_else(|| Partial::new(ind, zones.len()));
+            .unwrap_or_else(|| Partial::new(ind, zones.len(), &self.seeds));
         let ratio = |s: &[f64]| (s[1] > 0.0).then(|| s[0] / s[1]);
         let per_km2 = |acc: Vec<f64>| {
             Values::Float(
@@ -1307,7 +1345,9 @@ impl<'a> Evaluator<'a> {
                 Partial::Sums { acc, .. },
             ) => Values::Float(acc.chunks(2).map(ratio).collect()),
             (_, Partial::Extreme(acc)) => Values::Float(acc),
-            (_, Partial::Categories { names, total }) => {
+            (_, Partial::Categories { names, total, seen }) => {
+                self.categories
+                    .insert(name.clone(), (names.keys().cloned().collect(), seen));
                 return Ok(names
                     .into_iter()
                     .map(|(n, col)| {
@@ -1321,7 +1361,7 @@ impl<'a> Evaluator<'a> {
                             ),
                         )
                     })
-                    .collect())
+                    .collect());
             }
             _ => unreachable_kind()?,
         };

@@ -22,6 +22,7 @@ pub mod error;
 pub mod eval;
 pub mod expr;
 pub mod generate;
+pub mod incremental;
 pub mod run;
 pub mod spec;
 pub mod stream;

@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use terrastat_core::io::{with_geometry_column, write_atomic, write_csv, write_parquet};
+use terrastat_core::io::{with_geometry_column, Staging};
 use terrastat_core::Progress;
 
 use crate::catalog;
 use crate::error::{Error, Result};
 use crate::eval::{sha256_file, Inputs, ZoneTable};
+use crate::incremental::{IncrementalReport, Manifest, Plan};
 use crate::spec::Spec;
 
 /// Options of [`run`].
@@ -20,6 +21,9 @@ pub struct RunOptions {
     /// Memory budget in bytes for a streamed run (default: half the
     /// machine's memory; see [`crate::stream`]).
     pub memory: Option<u64>,
+    /// Recompute only what changed since the run that wrote the output
+    /// directory (see [`crate::incremental`]).
+    pub incremental: bool,
 }
 
 impl RunOptions {
@@ -27,6 +31,13 @@ impl RunOptions {
     #[must_use]
     pub fn geo(mut self, geo: bool) -> Self {
         self.geo = geo;
+        self
+    }
+
+    /// Set `incremental`.
+    #[must_use]
+    pub fn incremental(mut self, yes: bool) -> Self {
+        self.incremental = yes;
         self
     }
 
@@ -51,6 +62,8 @@ pub struct RunOutput {
     pub catalog: catalog::Catalog,
     /// How the largest partitioned layer was streamed (or why it was not).
     pub stream: crate::stream::StreamReport,
+    /// What an incremental run recomputed (with [`RunOptions::incremental`]).
+    pub incremental: Option<IncrementalReport>,
 }
 
 /// Evaluate `spec` and write `DIR/<zones>.parquet`, `DIR/<zones>.csv`
@@ -86,6 +99,74 @@ pub fn compute_with(
     execute(spec, None, &RunOptions::default(), progress, memory)
 }
 
+/// Remove the temporaries (`.<file>.<pid>.tmp`) that killed runs left in
+/// `out`: those of processes that no longer exist (Linux; elsewhere none
+/// are removed).
+fn remove_stale_temporaries(out: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
+            continue;
+        };
+        let Some(pid) = rest.rsplit('.').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// The present state of a spec's inputs, as a manifest without outputs.
+fn present_state(
+    spec: &Spec,
+    opts: &RunOptions,
+    memory: &std::collections::BTreeMap<String, terrastat_core::RawLayer>,
+) -> Result<Manifest> {
+    let streamed = crate::stream::streamed_layer(spec, memory).ok();
+    let mut inputs = std::collections::BTreeMap::new();
+    let paths = spec
+        .layers
+        .iter()
+        .filter(|(n, _)| Some(*n) != streamed.as_ref())
+        .map(|(n, l)| (format!("layers.{n}"), Some(&l.path)))
+        .chain(
+            spec.zones
+                .iter()
+                .map(|(n, z)| (format!("zones.{n}"), z.get_ref().path.as_ref())),
+        )
+        .chain(
+            spec.rasters
+                .iter()
+                .map(|(n, r)| (format!("rasters.{n}"), Some(&r.path))),
+        );
+    for (role, path) in paths {
+        if let Some(p) = path {
+            let sha = sha256_file(&spec.resolve(p)).unwrap_or_else(|e| format!("unreadable: {e}"));
+            inputs.insert(role, sha);
+        }
+    }
+    let partitions = match &streamed {
+        Some(n) => crate::incremental::partitions(&spec.resolve(&spec.layers[n].path))?,
+        None => Vec::new(),
+    };
+    Ok(Manifest {
+        engine: terrastat_core::VERSION.to_string(),
+        spec: crate::incremental::spec_parts(spec, &format!("geo={}", opts.geo))?,
+        inputs,
+        streamed,
+        partitions,
+        outputs: Default::default(),
+        categories: Default::default(),
+    })
+}
+
 fn execute(
     spec: &Spec,
     out: Option<&Path>,
@@ -96,14 +177,103 @@ fn execute(
     let started = SystemTime::now();
     let t0 = Instant::now();
     let budget = opts.memory.unwrap_or_else(crate::stream::default_budget);
-    let (inputs, tables, stream) =
-        crate::stream::evaluate_streamed(spec, progress, memory, budget)?;
+    // Runs writing files keep a manifest; an incremental run plans from it.
+    let mut state = match out {
+        Some(_) if memory.is_empty() => Some(present_state(spec, opts, &memory)?),
+        _ => None,
+    };
+    let plan = match (&state, out) {
+        (Some(now), Some(out)) if opts.incremental => {
+            crate::incremental::plan(out, Manifest::read(out).as_ref(), now)
+        }
+        _ => Plan::Full("not incremental".into()),
+    };
+    let mut sopts = crate::stream::StreamOptions::budget(budget);
+    sopts.partitions = state.as_ref().map(|s| s.partitions.clone());
+    let mut incremental = opts.incremental.then(IncrementalReport::default);
+    if let (Plan::Dirty { boxes, changed }, Some(r)) = (&plan, incremental.as_mut()) {
+        sopts.dirty = Some(boxes.clone());
+        sopts.categories = out
+            .and_then(Manifest::read)
+            .map(|m| m.categories)
+            .unwrap_or_default();
+        r.mode = "dirty".into();
+        r.changed = changed.clone();
+    }
+    let (mut inputs, mut tables, mut stream) = if sopts.dirty.is_some() {
+        crate::stream::evaluate_streamed(spec, progress, Default::default(), &sopts)?
+    } else {
+        crate::stream::evaluate_streamed(spec, progress, memory, &sopts)?
+    };
+    // A category met in the previous run but in none of the partitions read
+    // may have gone with a changed partition: only a full run can tell.
+    let vanished = match &plan {
+        Plan::Dirty { changed, .. } if !changed.is_empty() => stream
+            .categories
+            .values()
+            .any(|(names, seen)| names.iter().any(|n| !seen.contains(n))),
+        _ => false,
+    };
+    // Dirty rows recomputed, the others from the previous outputs.
+    if let (Some(dirty), Some(out)) = (stream.dirty.take(), out) {
+        let mut merged = Vec::new();
+        for t in tables.iter().filter(|_| !vanished) {
+            let d = dirty.get(&t.zones).cloned().unwrap_or_default();
+            let prev = crate::incremental::read_previous(&out.join(format!("{}.parquet", t.zones)));
+            match prev.map(|p| crate::incremental::merge_rows(&p, &t.batch, &d)) {
+                Some(Ok(Some(b))) => merged.push(b),
+                Some(Err(e)) => return Err(e),
+                _ => {
+                    merged.clear();
+                    break;
+                }
+            }
+            if let Some(r) = incremental.as_mut() {
+                r.zones
+                    .insert(t.zones.clone(), (d.iter().filter(|x| **x).count(), d.len()));
+            }
+        }
+        if !vanished && merged.len() == tables.len() {
+            for (t, b) in tables.iter_mut().zip(merged) {
+                t.batch = b;
+            }
+            if let Some(r) = incremental.as_mut() {
+                r.read = stream.read;
+            }
+        } else {
+            // A previous table of another shape (a new category…): all again.
+            sopts.dirty = None;
+            sopts.categories.clear();
+            (inputs, tables, stream) =
+                crate::stream::evaluate_streamed(spec, progress, Default::default(), &sopts)?;
+            incremental = Some(IncrementalReport {
+                mode: "full".into(),
+                reason: Some(if vanished {
+                    "a category of the previous run is in no partition read".into()
+                } else {
+                    "a previous output has other columns".into()
+                }),
+                read: stream.read,
+                ..Default::default()
+            });
+        }
+    } else if let (Plan::Full(why), Some(r)) = (&plan, incremental.as_mut()) {
+        r.mode = "full".into();
+        r.reason = Some(why.clone());
+        r.read = stream.read;
+    }
     if let Some(out) = out {
         std::fs::create_dir_all(out).map_err(|source| Error::Io {
             path: out.to_path_buf(),
             source,
         })?;
     }
+    if let Some(out) = out {
+        remove_stale_temporaries(out);
+    }
+    // Every output is staged, then all are renamed together (the manifest
+    // last): a failure or a kill leaves the previous outputs as they were.
+    let mut staging = Staging::default();
     let mut files = Vec::new();
     let mut zones_meta = Vec::new();
     for t in &tables {
@@ -119,7 +289,7 @@ fn execute(
             continue;
         };
         let pq = out.join(format!("{}.parquet", t.zones));
-        write_parquet(
+        staging.parquet(
             &pq,
             &t.batch,
             &[(
@@ -132,13 +302,13 @@ fn execute(
             )],
         )?;
         let csv = out.join(format!("{}.csv", t.zones));
-        write_csv(&csv, &t.batch)?;
+        staging.csv(&csv, &t.batch)?;
         let mut outs = vec![pq.clone(), csv.clone()];
         if opts.geo {
             let geo = out.join(format!("{}.geo.parquet", t.zones));
             let (batch, meta) =
                 with_geometry_column(&t.batch, "geometry", zones.crs(), &zones.geometries())?;
-            write_parquet(&geo, &batch, &[("geo".into(), meta)])?;
+            staging.parquet(&geo, &batch, &[("geo".into(), meta)])?;
             outs.push(geo);
         }
         zones_meta.push(serde_json::json!({
@@ -159,6 +329,7 @@ fn execute(
         "duration_s": t0.elapsed().as_secs_f64(),
         "threads": rayon::current_num_threads(),
         "stream": stream,
+        "incremental": incremental,
         "rasters": tables.iter().flat_map(|t| t.rasters.iter()).collect::<Vec<_>>(),
         "features": inputs.files.iter().map(|f| serde_json::json!({
             "input": f.role, "read": f.report.read, "kept": f.report.kept,
@@ -180,6 +351,7 @@ fn execute(
             files,
             catalog: cat,
             stream,
+            incremental,
         });
     };
     let cat_path = out.join("catalog.json");
@@ -187,20 +359,46 @@ fn execute(
         indicator: "catalog".into(),
         message: e.to_string(),
     })?;
-    write_atomic(&cat_path, |f| {
-        use std::io::Write;
-        f.write_all(text.as_bytes())
-            .map_err(|e| terrastat_core::Error::Io {
-                path: cat_path.clone(),
-                source: e,
-            })
-    })?;
+    let write_text = |staging: &mut Staging, path: &Path, text: &str| {
+        staging.write(path, |f| {
+            use std::io::Write;
+            f.write_all(text.as_bytes())
+                .map_err(|e| terrastat_core::Error::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                })
+        })
+    };
+    write_text(&mut staging, &cat_path, &text)?;
     files.push(cat_path);
+    if let Some(mut m) = state.take() {
+        m.categories = stream
+            .categories
+            .iter()
+            .map(|(k, (names, _))| (k.clone(), names.clone()))
+            .collect();
+        for (tmp, target) in staging.pending() {
+            if let Some(name) = target.file_name().and_then(|n| n.to_str()) {
+                if name != "catalog.json" {
+                    m.outputs.insert(name.to_string(), sha256_file(tmp)?);
+                }
+            }
+        }
+        let path = out.join(crate::incremental::MANIFEST);
+        let text = serde_json::to_string_pretty(&m).map_err(|e| Error::Indicator {
+            indicator: "manifest".into(),
+            message: e.to_string(),
+        })?;
+        write_text(&mut staging, &path, &text)?;
+        files.push(path);
+    }
+    staging.commit()?;
     Ok(RunOutput {
         inputs,
         tables,
         files,
         catalog: cat,
         stream,
+        incremental,
     })
 }

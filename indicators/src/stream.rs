@@ -51,6 +51,41 @@ pub struct StreamReport {
     pub batches: usize,
     /// Rows in the largest batch.
     pub largest_batch: usize,
+    /// Partitions read (fewer than `partitions` in an incremental run).
+    pub read: usize,
+    /// In an incremental run, the zones recomputed, per zone layer.
+    #[serde(skip)]
+    pub dirty: Option<BTreeMap<String, Vec<bool>>>,
+    /// Per `category_share` indicator, its categories and those met in
+    /// the features read.
+    #[serde(skip)]
+    pub categories: BTreeMap<String, (Vec<String>, std::collections::BTreeSet<String>)>,
+}
+
+/// Options of [`evaluate_streamed`].
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct StreamOptions {
+    /// Memory budget, bytes.
+    pub budget: u64,
+    /// Recompute only the zones whose box meets one of these boxes, reading
+    /// only the partitions they need (an incremental run; see
+    /// [`crate::incremental`]). The other zones' values are then partial.
+    pub dirty: Option<Vec<[f64; 4]>>,
+    /// The streamed layer's partitions, already hashed (in path order).
+    pub partitions: Option<Vec<crate::incremental::Partition>>,
+    /// Categories of `category_share` indicators known from a previous run.
+    pub categories: BTreeMap<String, Vec<String>>,
+}
+
+impl StreamOptions {
+    /// Options with a memory budget.
+    pub fn budget(budget: u64) -> Self {
+        StreamOptions {
+            budget,
+            ..Default::default()
+        }
+    }
 }
 
 /// The machine's physical memory, bytes (Linux `/proc/meminfo`; 8 GiB elsewhere).
@@ -163,12 +198,26 @@ pub fn streamed_layer(
         .ok_or_else(|| "no layer is a partitioned directory".to_string())
 }
 
-/// Forwards only cancellation: the batches' inner stages do not each draw a bar.
-struct Quiet<'a>(&'a dyn Progress);
+/// The progress of one batch: its stages named `batch k/n: <stage>`.
+struct Batch<'a> {
+    inner: &'a dyn Progress,
+    k: usize,
+    n: usize,
+}
 
-impl Progress for Quiet<'_> {
+impl Progress for Batch<'_> {
+    fn begin(&self, stage: &str, total: u64) {
+        self.inner
+            .begin(&format!("batch {}/{}: {stage}", self.k, self.n), total);
+    }
+    fn advance(&self, n: u64) {
+        self.inner.advance(n);
+    }
+    fn end(&self) {
+        self.inner.end();
+    }
     fn cancelled(&self) -> bool {
-        self.0.cancelled()
+        self.inner.cancelled()
     }
 }
 
@@ -200,8 +249,9 @@ pub fn evaluate_streamed(
     spec: &Spec,
     progress: &dyn Progress,
     memory: BTreeMap<String, terrastat_core::RawLayer>,
-    budget: u64,
+    opts: &StreamOptions,
 ) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
+    let budget = opts.budget;
     let mut report = StreamReport {
         budget,
         ..Default::default()
@@ -209,14 +259,47 @@ pub fn evaluate_streamed(
     let name = match streamed_layer(spec, &memory) {
         Ok(n) => n,
         Err(why) => {
-            let (inputs, tables) = crate::eval::evaluate_with(spec, progress, memory)?;
+            let inputs = Inputs::load_with(spec, progress, memory)?;
+            check_columns(spec, &inputs)?;
+            let mut ev = Evaluator::new(spec, &inputs, progress);
+            let tables = ev.run()?;
+            report.categories = ev.categories().clone();
             report.reason = Some(why);
+            report.dirty = opts
+                .dirty
+                .as_ref()
+                .map(|b| crate::incremental::dirty_zones(&inputs.zones, b));
             return Ok((inputs, tables, report));
         }
     };
     let mut context = Inputs::load_except(spec, progress, memory, Some(&name))?;
     let dir = spec.resolve(&spec.layers[&name].path);
-    let files = io::dataset_files(&dir)?;
+    let all_files = io::dataset_files(&dir)?;
+    report.partitions = all_files.len();
+    // An incremental run reads the partitions its dirty zones need.
+    let files: Vec<PathBuf> = match &opts.dirty {
+        None => all_files,
+        Some(boxes) => {
+            let dirty = crate::incremental::dirty_zones(&context.zones, boxes);
+            let needed = crate::incremental::needed_boxes(&context.zones, &dirty);
+            report.dirty = Some(dirty);
+            let keep: Vec<bool> = all_files
+                .par_iter()
+                .map(|f| {
+                    Ok(crate::incremental::partition_needed(
+                        io::declared_bbox(f)?,
+                        &needed,
+                    ))
+                })
+                .collect::<terrastat_core::Result<_>>()?;
+            all_files
+                .into_iter()
+                .zip(keep)
+                .filter_map(|(f, k)| k.then_some(f))
+                .collect()
+        }
+    };
+    report.read = files.len();
     let rows: Vec<usize> = files
         .par_iter()
         .map(|f| io::parquet_rows(f))
@@ -226,7 +309,6 @@ pub fn evaluate_streamed(
     report.features_per_batch = (room / BYTES_PER_FEATURE).max(1);
     let plan = batches(&rows, report.features_per_batch);
     report.layer = Some(name.clone());
-    report.partitions = files.len();
     report.batches = plan.len();
     report.largest_batch = plan
         .iter()
@@ -234,21 +316,25 @@ pub fn evaluate_streamed(
         .max()
         .unwrap_or(0);
 
-    let opts = layer_read_options(spec, &name)?;
+    let ropts = layer_read_options(spec, &name)?;
     let working = Crs::parse(&spec.crs)?;
     let mut partials = BTreeMap::new();
     let mut read = ReadReport::default();
     let mut kind: Option<GeomKind> = None;
     let mut first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)> = None;
-    let total: usize = rows.iter().sum();
-    progress.begin(&format!("streaming {name}"), total as u64);
-    for range in &plan {
+    for (k, range) in plan.iter().enumerate() {
+        let bp = Batch {
+            inner: progress,
+            k: k + 1,
+            n: plan.len(),
+        };
         if progress.cancelled() {
             progress.end();
             return Err(terrastat_core::Error::Cancelled.into());
         }
         let part = &files[range.clone()];
-        let raw = io::read_files(part, &opts)?;
+        bp.begin(&format!("reading {} partitions of {name}", part.len()), 0);
+        let raw = io::read_files(part, &ropts)?;
         // Every batch must look like the first (a whole read checks the same).
         match &first {
             None => first = Some((part[0].clone(), raw.attributes.schema(), raw.crs.clone())),
@@ -269,10 +355,10 @@ pub fn evaluate_streamed(
                 }
             }
         }
-        let layer = Layer::from_raw_part(&name, &dir, raw, opts.crs.clone(), opts.invalid, kind)?;
+        let layer = Layer::from_raw_part(&name, &dir, raw, ropts.crs.clone(), ropts.invalid, kind)?;
         read.absorb(layer.report());
+        bp.end();
         if layer.is_empty() {
-            progress.advance(rows[range.clone()].iter().sum::<usize>() as u64);
             continue;
         }
         kind = Some(layer.kind());
@@ -282,14 +368,13 @@ pub fn evaluate_streamed(
             .layers
             .insert(name.clone(), std::sync::Arc::new(layer));
         check_columns(spec, &batch)?;
-        let quiet = Quiet(progress);
-        let mut ev = Evaluator::new(spec, &batch, &quiet).with_partials(partials, None);
+        let mut ev = Evaluator::new(spec, &batch, &bp)
+            .with_partials(partials, None)
+            .with_seeds(opts.categories.clone());
         ev.accumulate_layer(&name)?;
         partials = ev.into_partials();
-        progress.advance(rows[range.clone()].iter().sum::<usize>() as u64);
     }
-    progress.end();
-    if read.kept == 0 {
+    if read.kept == 0 && opts.dirty.is_none() {
         return Err(terrastat_core::Error::EmptyLayer {
             path: dir,
             detail: format!(
@@ -303,10 +388,13 @@ pub fn evaluate_streamed(
     let entry = InputFile {
         role: format!("layers.{name}"),
         path: dir.clone(),
-        sha256: sha256_file(&dir)?,
+        sha256: match &opts.partitions {
+            Some(p) => crate::incremental::directory_hash(p),
+            None => sha256_file(&dir)?,
+        },
         crs: first
             .and_then(|(_, _, c)| c)
-            .or(opts.crs.clone())
+            .or(ropts.crs.clone())
             .map(|c| c.to_string())
             .unwrap_or_default(),
         report: read,
@@ -322,9 +410,11 @@ pub fn evaluate_streamed(
         })
         .unwrap_or(context.files.len());
     context.files.insert(at, entry);
-    let tables = Evaluator::new(spec, &context, progress)
+    let mut ev = Evaluator::new(spec, &context, progress)
         .with_partials(partials, Some(&name))
-        .run()?;
+        .with_seeds(opts.categories.clone());
+    let tables = ev.run()?;
+    report.categories = ev.categories().clone();
     Ok((context, tables, report))
 }
 

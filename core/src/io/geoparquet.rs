@@ -292,6 +292,11 @@ impl Loaded {
             .is_none_or(|declared| box_meets(declared, b))
     }
 
+    /// The bbox the `geo` metadata declares.
+    pub(crate) fn declared_bbox(&self) -> Option<[f64; 4]> {
+        self.geo.as_ref().and_then(|m| m.bbox)
+    }
+
     /// Rows in the file (from the footer).
     pub(crate) fn rows(&self) -> usize {
         usize::try_from(self.metadata.metadata().file_metadata().num_rows()).unwrap_or(0)

@@ -176,6 +176,12 @@ pub fn dataset_files(dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
+/// The bbox a GeoParquet file declares in its `geo` metadata
+/// (`[xmin, ymin, xmax, ymax]`), from its footer alone.
+pub fn declared_bbox(path: &Path) -> Result<Option<[f64; 4]>> {
+    geoparquet::load_metadata(path).map(|l| l.declared_bbox())
+}
+
 /// The number of rows of a Parquet file, from its footer alone.
 pub fn parquet_rows(path: &Path) -> Result<usize> {
     geoparquet::load_metadata(path).map(|l| l.rows())
@@ -277,24 +283,135 @@ pub fn read_layer(name: &str, path: &Path, opts: &ReadOptions) -> Result<Layer> 
 /// Write `contents` to `path` atomically: a temporary file in the same
 /// directory, flushed and synced, then renamed over `path`.
 pub fn write_atomic(path: &Path, contents: impl FnOnce(&mut File) -> Result<()>) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        contents(&mut f)?;
-        f.flush().map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    let mut s = Staging::default();
+    s.write(path, contents)?;
+    s.commit()
+}
+
+/// Several output files replaced together: each is written to a temporary
+/// file beside its target (flushed and synced), and only once all are
+/// written does [`Staging::commit`] rename them over their targets, in the
+/// order written. A failed write (a full disk) or a drop without commit
+/// removes the temporaries and leaves every previous file as it was.
+///
+/// ```
+/// use std::io::Write;
+/// use terrastat_core::io::Staging;
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut s = Staging::default();
+/// s.write(&dir.path().join("a.txt"), |f| Ok(f.write_all(b"a").unwrap()))?;
+/// assert!(!dir.path().join("a.txt").exists());
+/// s.commit()?;
+/// assert_eq!(std::fs::read(dir.path().join("a.txt")).unwrap(), b"a");
+/// # Ok::<(), terrastat_core::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Staging {
+    /// (temporary, target) pairs written and not yet renamed.
+    files: Vec<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+impl Staging {
+    /// Write `contents` to a temporary file for `path`.
+    pub fn write(
+        &mut self,
+        path: &Path,
+        contents: impl FnOnce(&mut File) -> Result<()>,
+    ) -> Result<()> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let result = (|| {
+            let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+            contents(&mut f)?;
+            f.flush().map_err(|e| Error::io(&tmp, e))?;
+            f.sync_all().map_err(|e| Error::io(&tmp, e))
+        })();
+        match result {
+            Ok(()) => {
+                self.files.push((tmp, path.to_path_buf()));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
-    result
+
+    /// A Parquet file (ZSTD, row groups of 64 Ki rows, `metadata` as
+    /// key-value metadata), see [`write_parquet`].
+    pub fn parquet(
+        &mut self,
+        path: &Path,
+        batch: &RecordBatch,
+        metadata: &[(String, String)],
+    ) -> Result<()> {
+        self.write(path, |f| {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                // Row groups of 64 Ki rows (GDAL's default): readers decode them in parallel.
+                .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                .set_key_value_metadata(Some(
+                    metadata
+                        .iter()
+                        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                        .collect(),
+                ))
+                .build();
+            let mut w = ArrowWriter::try_new(
+                f.try_clone().map_err(|e| Error::io(path, e))?,
+                batch.schema(),
+                Some(props),
+            )
+            .map_err(|e| Error::parquet(path, e))?;
+            w.write(batch).map_err(|e| Error::parquet(path, e))?;
+            w.close().map_err(|e| Error::parquet(path, e))?;
+            Ok(())
+        })
+    }
+
+    /// A CSV file with a header, see [`write_csv`].
+    pub fn csv(&mut self, path: &Path, batch: &RecordBatch) -> Result<()> {
+        self.write(path, |f| {
+            let mut w = arrow_csv::WriterBuilder::new()
+                .with_header(true)
+                .build(f.try_clone().map_err(|e| Error::io(path, e))?);
+            w.write(batch)?;
+            Ok(())
+        })
+    }
+
+    /// The (temporary, target) pairs written so far.
+    pub fn pending(&self) -> &[(std::path::PathBuf, std::path::PathBuf)] {
+        &self.files
+    }
+
+    /// Rename every temporary over its target, in the order written.
+    pub fn commit(mut self) -> Result<()> {
+        let files = std::mem::take(&mut self.files);
+        let mut it = files.into_iter();
+        while let Some((tmp, path)) = it.next() {
+            if let Err(e) = std::fs::rename(&tmp, &path) {
+                let _ = std::fs::remove_file(&tmp);
+                self.files = it.collect();
+                return Err(Error::io(&path, e));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.files {
+            let _ = std::fs::remove_file(tmp);
+        }
+    }
 }
 
 /// Rows per Parquet row group in written files.
@@ -306,37 +423,27 @@ pub fn write_parquet(
     batch: &RecordBatch,
     metadata: &[(String, String)],
 ) -> Result<()> {
-    write_atomic(path, |f| {
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::default()))
-            // Row groups of 64 Ki rows (GDAL's default): readers decode them in parallel.
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_key_value_metadata(Some(
-                metadata
-                    .iter()
-                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-                    .collect(),
-            ))
-            .build();
-        let mut w = ArrowWriter::try_new(
-            f.try_clone().map_err(|e| Error::io(path, e))?,
-            batch.schema(),
-            Some(props),
-        )
+    let mut s = Staging::default();
+    s.parquet(path, batch, metadata)?;
+    s.commit()
+}
+
+/// Read a whole Parquet file as one batch (no geometry decoding: e.g. a
+/// run's output table).
+pub fn read_table(path: &Path) -> Result<RecordBatch> {
+    let f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .map_err(|e| Error::parquet(path, e))?
+        .build()
         .map_err(|e| Error::parquet(path, e))?;
-        w.write(batch).map_err(|e| Error::parquet(path, e))?;
-        w.close().map_err(|e| Error::parquet(path, e))?;
-        Ok(())
-    })
+    let schema = arrow_array::RecordBatchReader::schema(&reader);
+    let batches = reader.collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(arrow_select::concat::concat_batches(&schema, &batches)?)
 }
 
 /// Write a batch as CSV with a header, atomically.
 pub fn write_csv(path: &Path, batch: &RecordBatch) -> Result<()> {
-    write_atomic(path, |f| {
-        let mut w = arrow_csv::WriterBuilder::new()
-            .with_header(true)
-            .build(f.try_clone().map_err(|e| Error::io(path, e))?);
-        w.write(batch)?;
-        Ok(())
-    })
+    let mut s = Staging::default();
+    s.csv(path, batch)?;
+    s.commit()
 }

@@ -52,6 +52,10 @@ enum Command {
         /// the machine's memory. The outputs do not depend on it.
         #[arg(long, value_parser = terrastat_indicators::stream::parse_size)]
         memory: Option<u64>,
+        /// Recompute only the zones whose inputs changed since the run that
+        /// wrote --out (from its manifest.json); the outputs equal a full run.
+        #[arg(long)]
+        incremental: bool,
     },
     /// Validate a spec and its inputs without computing.
     Check {
@@ -213,12 +217,16 @@ fn real_main() -> anyhow::Result<()> {
             quiet,
             timings,
             memory,
+            incremental,
         } => {
             threads(n)?;
             let spec = Spec::load(&spec)?;
             let bar = Bar::new(quiet, timings);
             let t0 = std::time::Instant::now();
-            let opts = RunOptions::default().geo(geo).memory(memory);
+            let opts = RunOptions::default()
+                .geo(geo)
+                .memory(memory)
+                .incremental(incremental);
             let result = run(&spec, &out, &opts, &bar);
             bar.0.finish_and_clear();
             let result = result?;
@@ -237,6 +245,28 @@ fn real_main() -> anyhow::Result<()> {
                     ),
                     (None, Some(why)) if timings => eprintln!("not streamed: {why}"),
                     _ => {}
+                }
+                if let Some(r) = &result.incremental {
+                    match &r.reason {
+                        Some(why) => eprintln!("incremental: full run ({why})"),
+                        None => {
+                            let zones: Vec<String> = r
+                                .zones
+                                .iter()
+                                .map(|(n, (d, t))| format!("{n} {d}/{t}"))
+                                .collect();
+                            eprintln!(
+                                "incremental: {} partitions changed, added or removed; {} of {} read; zones recomputed: {}",
+                                r.changed.len(),
+                                r.read,
+                                st.partitions,
+                                zones.join(", ")
+                            );
+                            for c in r.changed.iter().take(10) {
+                                eprintln!("  changed: {c}");
+                            }
+                        }
+                    }
                 }
                 for t in &result.tables {
                     eprintln!(
