@@ -32,6 +32,10 @@ use crate::spec::Spec;
 /// buildings (10 M features: 4.0 GiB peak held whole), with a margin.
 pub const BYTES_PER_FEATURE: u64 = 640;
 
+/// Memory a feature costs once read, before it is checked and overlaid
+/// (the next batch is read while the current one is computed).
+pub const BYTES_PER_RAW_FEATURE: u64 = 256;
+
 /// How a streamed layer was processed.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct StreamReport {
@@ -306,7 +310,8 @@ pub fn evaluate_streamed(
         .collect::<terrastat_core::Result<_>>()?;
     report.context_rss = resident_memory().unwrap_or(0);
     let room = budget.saturating_sub(report.context_rss);
-    report.features_per_batch = (room / BYTES_PER_FEATURE).max(1);
+    // A batch is computed while the next one is read.
+    report.features_per_batch = (room / (BYTES_PER_FEATURE + BYTES_PER_RAW_FEATURE)).max(1);
     let plan = batches(&rows, report.features_per_batch);
     report.layer = Some(name.clone());
     report.batches = plan.len();
@@ -322,6 +327,12 @@ pub fn evaluate_streamed(
     let mut read = ReadReport::default();
     let mut kind: Option<GeomKind> = None;
     let mut first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)> = None;
+    // Batch k+1 is read while batch k is computed (both on the rayon pool).
+    let read_batch = |k: usize| -> Option<terrastat_core::Result<terrastat_core::RawLayer>> {
+        plan.get(k)
+            .map(|range| io::read_files(&files[range.clone()], &ropts))
+    };
+    let mut next = read_batch(0);
     for (k, range) in plan.iter().enumerate() {
         let bp = Batch {
             inner: progress,
@@ -329,12 +340,12 @@ pub fn evaluate_streamed(
             n: plan.len(),
         };
         if progress.cancelled() {
-            progress.end();
             return Err(terrastat_core::Error::Cancelled.into());
         }
         let part = &files[range.clone()];
-        bp.begin(&format!("reading {} partitions of {name}", part.len()), 0);
-        let raw = io::read_files(part, &ropts)?;
+        bp.begin(&format!("checking {} partitions of {name}", part.len()), 0);
+        let Some(raw) = next.take() else { break };
+        let raw = raw?;
         // Every batch must look like the first (a whole read checks the same).
         match &first {
             None => first = Some((part[0].clone(), raw.attributes.schema(), raw.crs.clone())),
@@ -359,6 +370,7 @@ pub fn evaluate_streamed(
         read.absorb(layer.report());
         bp.end();
         if layer.is_empty() {
+            next = read_batch(k + 1);
             continue;
         }
         kind = Some(layer.kind());
@@ -371,7 +383,9 @@ pub fn evaluate_streamed(
         let mut ev = Evaluator::new(spec, &batch, &bp)
             .with_partials(partials, None)
             .with_seeds(opts.categories.clone());
-        ev.accumulate_layer(&name)?;
+        let (done, prefetched) = rayon::join(|| ev.accumulate_layer(&name), || read_batch(k + 1));
+        done?;
+        next = prefetched;
         partials = ev.into_partials();
     }
     if read.kept == 0 && opts.dirty.is_none() {

@@ -175,7 +175,9 @@ fn streamed_runs_equal_the_whole_run_byte_for_byte() {
     let some = run_with(
         &spec,
         &dir.path().join("some"),
-        rss + 3_000 * terrastat_indicators::stream::BYTES_PER_FEATURE,
+        rss + 3_000
+            * (terrastat_indicators::stream::BYTES_PER_FEATURE
+                + terrastat_indicators::stream::BYTES_PER_RAW_FEATURE),
     );
     assert!(
         some.stream.batches > 1 && some.stream.batches < parts,
