@@ -2,10 +2,12 @@
 """Run every tool x workload in its own process, measure wall time and peak memory,
 check that the tools agree, and write results.json + results.md.
 
-    python benches/peers/compare.py --data DATA_DIR [--terrastat target/release/terrastat]
+    python benches/peers/compare.py --data DATA_DIR [--layers-dir DIR] [--terrastat target/release/terrastat]
 
 Tools: geopandas (+tobler), duckdb (+spatial), sedonadb, and terrastat when --terrastat
 is given. Workloads: a, b, c, d (see README.md) and `all` (the four in one process).
+A layer is DIR/<layer>.parquet or, failing that, the directory DIR/<layer> (partitioned
+GeoParquet); DIR is DATA_DIR for communes and --layers-dir (default DATA_DIR) for the others.
 Peak memory = peak RSS of the process tree (psutil polling every 20 ms, summed over
 the process and its children, e.g. tobler's joblib workers), or the kernel's
 ru_maxrss of the main process if that is higher.
@@ -31,7 +33,7 @@ import pyarrow.parquet as pq
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from peerlib import COUNT_COLUMNS, WORKLOADS  # noqa: E402
+from peerlib import COUNT_COLUMNS, WORKLOADS, layer_path, parquet_files  # noqa: E402
 
 PEERS = ["geopandas", "duckdb", "sedonadb"]
 DEFAULT_TERRASTAT_CMD = "{bin} run {spec} --out {out} --threads {threads}"
@@ -89,8 +91,9 @@ def run_measured(cmd, log_prefix, timeout):
     return res
 
 
-def peer_command(python, tool, workload, data_dir, out, threads):
-    return [python, os.path.join(HERE, f"run_{tool}.py"), workload, data_dir, out, "--threads", str(threads)]
+def peer_command(python, tool, workload, data_dir, out, threads, layers_dir=None):
+    cmd = [python, os.path.join(HERE, f"run_{tool}.py"), workload, data_dir, out, "--threads", str(threads)]
+    return cmd + (["--layers-dir", layers_dir] if layers_dir else [])
 
 
 def terrastat_command(template, binary, spec, out_dir, threads):
@@ -109,12 +112,21 @@ def terrastat_version(binary):
     return binary
 
 
-def write_specs(data_dir, workloads):
-    """Copy specs/<w>.toml to DATA_DIR/peers_spec_<w>.toml (paths in them are relative)."""
+def write_specs(data_dir, workloads, layers_dir=None):
+    """Copy specs/<w>.toml to DATA_DIR/peers_spec_<w>.toml (paths in them are relative).
+    A layer found elsewhere than DATA_DIR/<layer>.parquet (a partitioned directory, or in
+    --layers-dir) gets its absolute path instead; terrastat reads a directory layer natively."""
     specs = {}
     for w in workloads:
         dst = os.path.join(data_dir, f"peers_spec_{w}.toml")
-        shutil.copyfile(os.path.join(HERE, "specs", f"{w}.toml"), dst)
+        with open(os.path.join(HERE, "specs", f"{w}.toml")) as f:
+            text = f.read()
+        for layer in ["communes", "buildings", "vegetation", "flood"]:
+            path = layer_path(data_dir, layer, layers_dir)
+            if path != os.path.join(data_dir, f"{layer}.parquet"):
+                text = text.replace(f'path = "{layer}.parquet"', f"path = {json.dumps(os.path.abspath(path))}")
+        with open(dst, "w") as f:
+            f.write(text)
         specs[w] = dst
     return specs
 
@@ -128,7 +140,7 @@ def run_one(args, tool, workload, specs, work):
         cmd = terrastat_command(args.terrastat_cmd, args.terrastat, specs[workload], out_dir, args.threads)
     else:
         out_file = os.path.join(work, tag + ".parquet")
-        cmd = peer_command(args.python, tool, workload, args.data, out_file, args.threads)
+        cmd = peer_command(args.python, tool, workload, args.data, out_file, args.threads, args.layers_dir)
     runs = []
     for i in range(args.repeat):
         if tool == "terrastat":
@@ -229,7 +241,9 @@ def markdown(report):
     workloads = report["workloads"]
     by = {(r["tool"], r["workload"]): r for r in res}
     lines = [f"# Peer comparison ({report['date']})", "",
-             f"Data: `{report['data_dir']}`: " + ", ".join(f"{k} {v:,} rows" for k, v in report["data_rows"].items()),
+             f"Data: `{report['data_dir']}`"
+             + (f" (layers from `{report['layers_dir']}`)" if report.get("layers_dir") else "") + ": "
+             + ", ".join(f"{k} {v:,} rows" for k, v in report["data_rows"].items()),
              "",
              f"Machine: {report['machine']['cpus']} CPUs, {report['machine']['mem_gib']} GiB, "
              f"{report['machine']['platform']}. Threads: {report['threads']}. "
@@ -303,11 +317,11 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
-def data_rows(data_dir):
+def data_rows(data_dir, layers_dir=None):
     rows = {}
     for layer in ["communes", "buildings", "vegetation", "flood"]:
-        p = os.path.join(data_dir, f"{layer}.parquet")
-        rows[layer] = pq.ParquetFile(p).metadata.num_rows if os.path.exists(p) else 0
+        p = layer_path(data_dir, layer, layers_dir)
+        rows[layer] = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet_files(p)) if os.path.exists(p) else 0
     return rows
 
 
@@ -331,6 +345,8 @@ def write_results(results_dir, report, md, default=str):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="directory with communes/buildings/vegetation/flood.parquet")
+    ap.add_argument("--layers-dir", help="where buildings/vegetation/flood are looked up (default: DATA_DIR); "
+                                         "communes.parquet stays in DATA_DIR")
     ap.add_argument("--terrastat", help="path to the terrastat binary (optional)")
     ap.add_argument("--terrastat-cmd", default=DEFAULT_TERRASTAT_CMD,
                     help=f"command template (default: '{DEFAULT_TERRASTAT_CMD}')")
@@ -345,11 +361,12 @@ def main():
     args = ap.parse_args()
 
     args.data = os.path.abspath(args.data)
+    args.layers_dir = os.path.abspath(args.layers_dir) if args.layers_dir else None
     work = os.path.abspath(args.work or os.path.join(args.data, "peers_out"))
     os.makedirs(work, exist_ok=True)
     workloads = args.workloads.split(",")
     tools = (["terrastat"] if args.terrastat else []) + [t for t in args.tools.split(",") if t]
-    specs = write_specs(args.data, workloads) if args.terrastat else {}
+    specs = write_specs(args.data, workloads, args.layers_dir) if args.terrastat else {}
     if args.terrastat:
         args.terrastat = os.path.abspath(args.terrastat) if os.path.exists(args.terrastat) else args.terrastat
 
@@ -375,7 +392,7 @@ def main():
         settings["terrastat"] = {"command": args.terrastat_cmd.replace("{threads}", str(args.threads))}
     report = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "data_dir": args.data, "data_rows": data_rows(args.data),
+        "data_dir": args.data, "layers_dir": args.layers_dir, "data_rows": data_rows(args.data, args.layers_dir),
         "machine": machine(),
         "threads": args.threads, "repeat": args.repeat, "tools": tools, "workloads": workloads,
         "versions": versions, "settings": settings,

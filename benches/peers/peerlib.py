@@ -1,11 +1,12 @@
 """Small helpers shared by the peer benchmark scripts (no tool-specific code here).
 
 Every run_<tool>.py is called as
-    python run_<tool>.py WORKLOAD DATA_DIR OUT.parquet [--threads N]
+    python run_<tool>.py WORKLOAD DATA_DIR OUT.parquet [--threads N] [--layers-dir DIR]
 and writes OUT.parquet (insee + result columns, one row per commune, sorted by insee)
 plus OUT.parquet.json (tool, version, settings, phase timings in seconds).
 """
 import argparse
+import glob
 import json
 import os
 import time
@@ -39,6 +40,8 @@ def parse_args(tool):
     ap.add_argument("data_dir")
     ap.add_argument("out")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--layers-dir", help="where buildings/vegetation/flood are (default: DATA_DIR); "
+                                         "communes always come from DATA_DIR")
     return ap.parse_args()
 
 
@@ -59,8 +62,31 @@ class Phases:
         return round(time.perf_counter() - self.t0, 4)
 
 
-def layer_path(data_dir, layer):
-    return os.path.join(data_dir, f"{layer}.parquet")
+def layer_path(data_dir, layer, layers_dir=None):
+    """DIR/<layer>.parquet (a file, or a directory of Parquet files), else the directory
+    DIR/<layer> when it exists (partitioned GeoParquet, e.g. buildings/h3_5=<cell>/part-0.parquet).
+    DIR is DATA_DIR for communes, layers_dir (default DATA_DIR) for the other layers.
+    Symlinks are followed."""
+    base = layers_dir if layers_dir and layer != "communes" else data_dir
+    path = os.path.join(base, f"{layer}.parquet")
+    if not os.path.exists(path) and os.path.isdir(os.path.join(base, layer)):
+        return os.path.join(base, layer)
+    return path
+
+
+def parquet_files(path):
+    """The Parquet files of a layer path: the file itself, or every *.parquet under a directory."""
+    if not os.path.isdir(path):
+        return [path]
+    files = sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
+    if not files:
+        raise FileNotFoundError(f"no *.parquet file under {path}")
+    return files
+
+
+def parquet_glob(path):
+    """read_parquet argument for a layer path: the file, or DIR/**/*.parquet for a directory."""
+    return os.path.join(path, "**", "*.parquet") if os.path.isdir(path) else path
 
 
 def write_result(table, out):

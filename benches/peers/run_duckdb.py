@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """DuckDB + spatial extension implementation of the peer workloads.
 
-    python benches/peers/run_duckdb.py {a,b,c,d,all} DATA_DIR OUT.parquet [--threads 2]
+    python benches/peers/run_duckdb.py {a,b,c,d,all} DATA_DIR OUT.parquet [--threads 2] [--layers-dir DIR]
 
 The spatial extension is loaded from the PyPI wheel duckdb-ext-spatial (no INSTALL from
 the network); the connection allows unsigned extensions for that. GeoParquet files are
 read with read_parquet (geometry columns become GEOMETRY) into in-memory tables, then
-the SQL of sql_workloads.py runs with SET threads=N.
+the SQL of sql_workloads.py runs with SET threads=N. A layer that is a directory
+(partitioned GeoParquet) is read with read_parquet('DIR/**/*.parquet').
 """
 import os
 import sys
@@ -15,7 +16,7 @@ import duckdb
 import duckdb_ext
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peerlib import LAYERS, Phases, layer_path, parse_args, write_result, write_sidecar  # noqa: E402
+from peerlib import LAYERS, Phases, layer_path, parquet_glob, parse_args, write_result, write_sidecar  # noqa: E402
 from sql_workloads import QUERIES  # noqa: E402
 
 
@@ -39,7 +40,7 @@ def main():
     for layer, cols in LAYERS[args.workload].items():
         select = ", ".join(cols + ["geometry"])
         con.execute(f"CREATE TABLE {layer} AS SELECT {select} FROM read_parquet(?)",
-                    [layer_path(args.data_dir, layer)])
+                    [parquet_glob(layer_path(args.data_dir, layer, args.layers_dir))])
     ph.mark("read")
 
     table = con.execute(QUERIES[args.workload]).fetch_arrow_table()

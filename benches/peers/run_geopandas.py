@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GeoPandas + tobler implementation of the peer workloads.
 
-    python benches/peers/run_geopandas.py {a,b,c,d,all} DATA_DIR OUT.parquet [--threads 2]
+    python benches/peers/run_geopandas.py {a,b,c,d,all} DATA_DIR OUT.parquet [--threads 2] [--layers-dir DIR]
 
 Shapely/GEOS calls are single-threaded; --threads is passed to tobler as n_jobs
 (joblib/loky worker processes) for workload b.
@@ -20,7 +20,7 @@ import tobler
 from tobler.area_weighted import area_interpolate
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peerlib import LAYERS, Phases, layer_path, parse_args, write_result, write_sidecar  # noqa: E402
+from peerlib import LAYERS, Phases, layer_path, parquet_files, parse_args, write_result, write_sidecar  # noqa: E402
 
 
 def read_layer(path, columns):
@@ -30,14 +30,17 @@ def read_layer(path, columns):
     ({"$schema", "id": {"authority": "EPSG", "code": 2154}, "name", "type": "ProjectedCRS"},
     without base_crs / conversion / coordinate_system), which pyproj refuses
     ("Missing base_crs key"), so gpd.read_parquet fails. Then the same thing is done by
-    hand: pyarrow read of the columns, shapely.from_wkb, CRS from the stub's id."""
-    geo = json.loads(pq.ParquetFile(path).metadata.metadata[b"geo"])
+    hand: pyarrow read of the columns, shapely.from_wkb, CRS from the stub's id.
+    A directory (partitioned GeoParquet) is always read by hand, with the GeoParquet
+    metadata of its first file (pyarrow's dataset reader drops the `geo` metadata)."""
+    geo = json.loads(pq.ParquetFile(parquet_files(path)[0]).metadata.metadata[b"geo"])
     name = geo["primary_column"]
     crs = geo["columns"][name].get("crs")
     try:
         if crs is not None:
             pyproj.CRS.from_user_input(crs)
-        return gpd.read_parquet(path, columns=columns + [name])
+        if not os.path.isdir(path):
+            return gpd.read_parquet(path, columns=columns + [name])
     except pyproj.exceptions.CRSError:
         crs = f"{crs['id']['authority']}:{crs['id']['code']}"
     table = pq.read_table(path, columns=columns + [name])
@@ -97,7 +100,7 @@ def main():
     ph = Phases()
     L = {}
     for layer, cols in LAYERS[args.workload].items():
-        L[layer] = read_layer(layer_path(args.data_dir, layer), cols)
+        L[layer] = read_layer(layer_path(args.data_dir, layer, args.layers_dir), cols)
     ph.mark("read")
 
     parts = []

@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """SedonaDB implementation of the peer workloads (same SQL as DuckDB: sql_workloads.py).
 
-    python benches/peers/run_sedonadb.py {a,b,c,d,all} DATA_DIR OUT.parquet [--threads 2]
+    python benches/peers/run_sedonadb.py {a,b,c,d,all} DATA_DIR OUT.parquet [--threads 2] [--layers-dir DIR]
 
 GeoParquet files are read with sd.read_parquet (GeoParquet metadata -> geometry type)
 and collected into in-memory tables (to_memtable) so that the read time is separate;
---threads sets DataFusion's target_partitions.
+--threads sets DataFusion's target_partitions. A layer that is a directory (partitioned
+GeoParquet) is passed as is: sd.read_parquet reads every Parquet file under it.
 """
 import os
 import sys
@@ -25,7 +26,7 @@ def main():
     ph = Phases()
 
     for layer, cols in LAYERS[args.workload].items():
-        sd.read_parquet(layer_path(args.data_dir, layer)).to_view(f"{layer}_file")
+        sd.read_parquet(layer_path(args.data_dir, layer, args.layers_dir)).to_view(f"{layer}_file")
         select = ", ".join(cols + ["geometry"])
         sd.sql(f"SELECT {select} FROM {layer}_file").to_memtable().to_view(layer)
     ph.mark("read")

@@ -591,6 +591,8 @@ pub struct Evaluator<'a> {
     /// Layers whose partials were accumulated batch by batch elsewhere
     /// (the streamed run): [`Self::run`] only finishes them.
     external: std::collections::BTreeSet<String>,
+    /// Attributions by (layer, zone layer, assignment, filter).
+    attributions: HashMap<(String, String, Assign, Option<String>), Arc<Attribution>>,
     /// Categories known before any feature is folded, per `category_share`
     /// indicator (an incremental run seeds those of the previous run).
     seeds: BTreeMap<String, Vec<String>>,
@@ -614,6 +616,7 @@ impl<'a> Evaluator<'a> {
             external: Default::default(),
             seeds: BTreeMap::new(),
             categories: BTreeMap::new(),
+            attributions: HashMap::new(),
         }
     }
 
@@ -850,18 +853,90 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// [`Self::attribution`] on the base zones, grouped for a roll-up level.
+    /// [`Self::attribution`] on the base zones, grouped for a roll-up level;
+    /// computed once per (layer, zone layer, assignment, filter) and shared
+    /// by the indicators that agree on them.
     fn attribution_at(
         &mut self,
         ov: &Overlay,
         assign: Assign,
         mask: Option<&[bool]>,
         members: Option<&[Vec<u32>]>,
+        key: (&str, &str, Option<&str>),
+    ) -> Result<Arc<Attribution>> {
+        let ckey = (
+            key.0.to_string(),
+            key.1.to_string(),
+            assign,
+            key.2.map(str::to_string),
+        );
+        if let Some(a) = self.attributions.get(&ckey) {
+            return Ok(a.clone());
+        }
+        let a = Arc::new(self.attribution_grouped(ov, assign, mask, members)?);
+        self.attributions.insert(ckey, a.clone());
+        Ok(a)
+    }
+
+    fn attribution_grouped(
+        &mut self,
+        ov: &Overlay,
+        assign: Assign,
+        mask: Option<&[bool]>,
+        members: Option<&[Vec<u32>]>,
     ) -> Result<Attribution> {
-        let a = self.attribution(ov, assign, mask)?;
         let Some(members) = members else {
-            return Ok(a);
+            return self.attribution(ov, assign, mask);
         };
+        if assign == Assign::Centroid {
+            // Each feature is in one member zone, so in one group when the
+            // groups do not share members: a counting sort by group, in
+            // ascending feature order (what merging the members would give).
+            let mut group_of = vec![u32::MAX; ov.zones().len()];
+            let mut disjoint = true;
+            for (g, ms) in members.iter().enumerate() {
+                for &m in ms {
+                    match group_of.get_mut(m as usize) {
+                        Some(x) if *x == u32::MAX => *x = g as u32,
+                        _ => disjoint = false,
+                    }
+                }
+            }
+            if disjoint {
+                let cz = ov.centroid_zones(self.progress)?;
+                let group = |f: usize| -> Option<usize> {
+                    if mask.is_some_and(|m| !m[f]) {
+                        return None;
+                    }
+                    let g = *group_of.get(cz[f]? as usize)?;
+                    (g != u32::MAX).then_some(g as usize)
+                };
+                let mut offsets = vec![0usize; members.len() + 1];
+                for f in 0..cz.len() {
+                    if let Some(g) = group(f) {
+                        offsets[g + 1] += 1;
+                    }
+                }
+                for i in 1..offsets.len() {
+                    offsets[i] += offsets[i - 1];
+                }
+                let mut next = offsets.clone();
+                let mut features = vec![0u32; offsets[members.len()]];
+                for f in 0..cz.len() {
+                    if let Some(g) = group(f) {
+                        features[next[g]] = f as u32;
+                        next[g] += 1;
+                    }
+                }
+                let weights = vec![1.0; features.len()];
+                return Ok(Attribution {
+                    offsets,
+                    features,
+                    weights,
+                });
+            }
+        }
+        let a = self.attribution(ov, assign, mask)?;
         // Centroids: each feature is in one member; intersects: a feature
         // touching several members counts once; area weights add up.
         let add = assign == Assign::AreaWeighted;
@@ -1009,7 +1084,13 @@ impl<'a> Evaluator<'a> {
             // of distances to the nearest feature of another layer).
             Kind::Median | Kind::NearestDistance => {
                 let v = self.feature_values(i, &layer_name, &layer)?;
-                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let a = self.attribution_at(
+                    &ov,
+                    assign,
+                    mask,
+                    members,
+                    (&layer_name, zl, ind.filter.as_deref()),
+                )?;
                 Values::Float(
                     (0..nz)
                         .into_par_iter()
@@ -1119,7 +1200,13 @@ impl<'a> Evaluator<'a> {
             .unwrap_or_else(|| Partial::new(ind, nz, &self.seeds));
         match (ind.kind, &mut partial) {
             (Kind::Count | Kind::Density, Partial::Sums { acc, .. }) if ind.column.is_none() => {
-                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let a = self.attribution_at(
+                    &ov,
+                    assign,
+                    mask,
+                    members,
+                    (&layer_name, zl, ind.filter.as_deref()),
+                )?;
                 acc.par_iter_mut().enumerate().for_each(|(z, s)| {
                     for w in a.zone(z).1 {
                         *s += w;
@@ -1129,7 +1216,13 @@ impl<'a> Evaluator<'a> {
             (Kind::Sum | Kind::Density, Partial::Sums { acc, .. }) => {
                 let col = ind.column.as_deref().unwrap_or_default();
                 let v = self.numeric(i, &layer, "column", col)?;
-                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let a = self.attribution_at(
+                    &ov,
+                    assign,
+                    mask,
+                    members,
+                    (&layer_name, zl, ind.filter.as_deref()),
+                )?;
                 acc.par_iter_mut().enumerate().for_each(|(z, s)| {
                     let (fs, ws) = a.zone(z);
                     for (f, w) in fs.iter().zip(ws) {
@@ -1141,7 +1234,13 @@ impl<'a> Evaluator<'a> {
             }
             (Kind::Mean | Kind::NearestDistance, Partial::Sums { acc, .. }) => {
                 let v = self.feature_values(i, &layer_name, &layer)?;
-                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let a = self.attribution_at(
+                    &ov,
+                    assign,
+                    mask,
+                    members,
+                    (&layer_name, zl, ind.filter.as_deref()),
+                )?;
                 acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
                     let (fs, ws) = a.zone(z);
                     for (f, w) in fs.iter().zip(ws) {
@@ -1159,7 +1258,13 @@ impl<'a> Evaluator<'a> {
             }
             (Kind::Min | Kind::Max | Kind::NearestDistance, Partial::Extreme(acc)) => {
                 let v = self.feature_values(i, &layer_name, &layer)?;
-                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let a = self.attribution_at(
+                    &ov,
+                    assign,
+                    mask,
+                    members,
+                    (&layer_name, zl, ind.filter.as_deref()),
+                )?;
                 let max = ind.kind != Kind::Min;
                 acc.par_iter_mut().enumerate().for_each(|(z, e)| {
                     let (fs, ws) = a.zone(z);
@@ -1224,7 +1329,13 @@ impl<'a> Evaluator<'a> {
                         f
                     }
                 };
-                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let a = self.attribution_at(
+                    &ov,
+                    assign,
+                    mask,
+                    members,
+                    (&layer_name, zl, ind.filter.as_deref()),
+                )?;
                 acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
                     let (fs, ws) = a.zone(z);
                     for (f, w) in fs.iter().zip(ws) {
@@ -1266,7 +1377,13 @@ impl<'a> Evaluator<'a> {
                 }
                 let code: HashMap<&str, usize> =
                     here.iter().enumerate().map(|(k, n)| (*n, k)).collect();
-                let a = self.attribution_at(&ov, assign, mask, members)?;
+                let a = self.attribution_at(
+                    &ov,
+                    assign,
+                    mask,
+                    members,
+                    (&layer_name, zl, ind.filter.as_deref()),
+                )?;
                 let columns: Vec<&Vec<f64>> = here.iter().map(|n| &names[*n]).collect();
                 let rows: Vec<(Vec<f64>, f64)> = (0..nz)
                     .into_par_iter()

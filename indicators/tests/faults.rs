@@ -149,7 +149,10 @@ fn a_run_killed_at_any_moment_leaves_whole_outputs_and_the_next_run_completes() 
         let cat = std::fs::read_to_string(out.join("catalog.json")).unwrap();
         serde_json::from_str::<serde_json::Value>(&cat).unwrap();
     }
-    assert!(killed_running >= 3, "only {killed_running} kills hit a running process");
+    assert!(
+        killed_running >= 3,
+        "only {killed_running} kills hit a running process"
+    );
     // The next run, incremental, completes with the new outputs.
     assert!(cli(true).status().unwrap().success());
     assert_eq!(results(&out), new);
@@ -232,7 +235,10 @@ fn corrupted_and_missing_partitions_are_named_and_the_outputs_kept() {
     for b in &mut bad[mid..mid + 64] {
         *b ^= 0xA5;
     }
-    for (what, bytes) in [("garbled", bad), ("truncated", good[..good.len() / 2].to_vec())] {
+    for (what, bytes) in [
+        ("garbled", bad),
+        ("truncated", good[..good.len() / 2].to_vec()),
+    ] {
         std::fs::write(victim, &bytes).unwrap();
         for incremental in [false, true] {
             let err = run(
@@ -257,7 +263,10 @@ fn corrupted_and_missing_partitions_are_named_and_the_outputs_kept() {
     let err = run(&spec, &out, &RunOptions::default(), &NoProgress)
         .unwrap_err()
         .to_string();
-    assert!(err.contains(&gen.join("buildings").display().to_string()), "{err}");
+    assert!(
+        err.contains(&gen.join("buildings").display().to_string()),
+        "{err}"
+    );
     // Every partition missing (an empty directory): named too.
     std::fs::create_dir(gen.join("buildings")).unwrap();
     let err = run(&spec, &out, &RunOptions::default(), &NoProgress)
