@@ -6,7 +6,8 @@
 GeoParquet files are read with sd.read_parquet (GeoParquet metadata -> geometry type)
 and collected into in-memory tables (to_memtable) so that the read time is separate;
 --threads sets DataFusion's target_partitions. A layer that is a directory (partitioned
-GeoParquet) is passed as is: sd.read_parquet reads every Parquet file under it.
+GeoParquet) is passed as the list of its *.parquet files (sd.read_parquet of the directory
+itself finds no file when they are nested below a non-hive directory level).
 """
 import os
 import sys
@@ -15,7 +16,7 @@ import geoarrow.pyarrow  # noqa: F401  (registers the geoarrow extension types w
 import sedonadb
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peerlib import LAYERS, Phases, layer_path, parse_args, write_result, write_sidecar  # noqa: E402
+from peerlib import LAYERS, Phases, layer_path, parquet_files, parse_args, write_result, write_sidecar  # noqa: E402
 from sql_workloads import QUERIES  # noqa: E402
 
 
@@ -26,7 +27,8 @@ def main():
     ph = Phases()
 
     for layer, cols in LAYERS[args.workload].items():
-        sd.read_parquet(layer_path(args.data_dir, layer, args.layers_dir)).to_view(f"{layer}_file")
+        path = layer_path(args.data_dir, layer, args.layers_dir)
+        sd.read_parquet(parquet_files(path) if os.path.isdir(path) else path).to_view(f"{layer}_file")
         select = ", ".join(cols + ["geometry"])
         sd.sql(f"SELECT {select} FROM {layer}_file").to_memtable().to_view(layer)
     ph.mark("read")
