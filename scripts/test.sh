@@ -20,7 +20,7 @@ export TERRASTAT_BIN="$CARGO_TARGET_DIR/release/terrastat"
 VENV="${TERRASTAT_VENV:-$CARGO_TARGET_DIR/venv}"
 PY="${PYTHON:-python3}"
 [ -x "$VENV/bin/python" ] || "$PY" -m venv "$VENV"
-"$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest pyarrow geopandas polars duckdb nbmake matplotlib ipykernel tobler==0.13.0 exactextract==0.3.0 rasterio
+"$VENV/bin/pip" install -q --disable-pip-version-check maturin pytest pyarrow geopandas polars duckdb nbmake matplotlib ipykernel tobler==0.13.0 exactextract==0.3.0 rasterio pyspark==4.0.1
 "$VENV/bin/pip" install -q --disable-pip-version-check ./bindings/python
 "$VENV/bin/python" -m pytest -q bindings/python/tests
 # The docstring examples of the installed package.

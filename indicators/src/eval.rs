@@ -181,16 +181,16 @@ impl Inputs {
         progress: &dyn Progress,
         memory: BTreeMap<String, terrastat_core::RawLayer>,
     ) -> Result<Inputs> {
-        Self::load_except(spec, progress, memory, None)
+        Self::load_except(spec, progress, memory, &|_| false)
     }
 
-    /// [`Self::load_with`], leaving out layer `skip` (the streamed layer of
-    /// a streamed run, read a few partitions at a time).
+    /// [`Self::load_with`], leaving out the layers `skip` says (the streamed
+    /// layer of a streamed run, read a few partitions at a time).
     pub(crate) fn load_except(
         spec: &Spec,
         progress: &dyn Progress,
         mut memory: BTreeMap<String, terrastat_core::RawLayer>,
-        skip: Option<&str>,
+        skip: &dyn Fn(&str) -> bool,
     ) -> Result<Inputs> {
         let working = Crs::parse(&spec.crs)?;
         let mut inputs = Inputs::default();
@@ -208,7 +208,7 @@ impl Inputs {
             }))
             .collect();
         for (name, ls) in &spec.layers {
-            if !used.contains(name.as_str()) || skip == Some(name.as_str()) {
+            if !used.contains(name.as_str()) || skip(name) {
                 continue;
             }
             let path = spec.resolve(&ls.path);
@@ -524,7 +524,11 @@ pub(crate) enum Partial {
 }
 
 impl Partial {
-    fn new(ind: &IndicatorSpec, nz: usize, seeds: &BTreeMap<String, Vec<String>>) -> Partial {
+    pub(crate) fn new(
+        ind: &IndicatorSpec,
+        nz: usize,
+        seeds: &BTreeMap<String, Vec<String>>,
+    ) -> Partial {
         let sums = |slots: usize| Partial::Sums {
             slots,
             acc: vec![0.0; nz * slots],
@@ -591,6 +595,9 @@ pub struct Evaluator<'a> {
     /// Layers whose partials were accumulated batch by batch elsewhere
     /// (the streamed run): [`Self::run`] only finishes them.
     external: std::collections::BTreeSet<String>,
+    /// A layer missing from the inputs is an empty one (a partition of a
+    /// distributed run that no feature of a related layer meets).
+    absent_is_empty: bool,
     /// Attributions by (layer, zone layer, assignment, filter).
     attributions: HashMap<(String, String, Assign, Option<String>), Arc<Attribution>>,
     /// Categories known before any feature is folded, per `category_share`
@@ -617,6 +624,7 @@ impl<'a> Evaluator<'a> {
             seeds: BTreeMap::new(),
             categories: BTreeMap::new(),
             attributions: HashMap::new(),
+            absent_is_empty: false,
         }
     }
 
@@ -632,6 +640,12 @@ impl<'a> Evaluator<'a> {
         &self,
     ) -> &BTreeMap<String, (Vec<String>, std::collections::BTreeSet<String>)> {
         &self.categories
+    }
+
+    /// Treat a layer missing from the inputs as empty.
+    pub(crate) fn absent_is_empty(mut self) -> Self {
+        self.absent_is_empty = true;
+        self
     }
 
     /// Take over the partials accumulated by earlier batches of `layer`.
@@ -1322,6 +1336,10 @@ impl<'a> Evaluator<'a> {
                 let fkey = (layer_name.clone(), other.clone(), predicate);
                 let flags = match self.flags.get(&fkey) {
                     Some(f) => f.clone(),
+                    // A partition that no feature of `other` meets.
+                    None if self.absent_is_empty && !self.inputs.layers.contains_key(&other) => {
+                        Arc::new(vec![false; layer.len()])
+                    }
                     None => {
                         let o = self.layer(&other)?;
                         let f = Arc::new(relate::flags(&layer, o, predicate, self.progress)?);

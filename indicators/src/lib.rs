@@ -18,6 +18,7 @@
 #![warn(missing_docs)]
 
 pub mod catalog;
+pub mod distributed;
 pub mod error;
 pub mod eval;
 pub mod expr;

@@ -74,7 +74,7 @@ pub fn run(
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutput> {
-    execute(spec, Some(out), opts, progress, Default::default())
+    execute(spec, Some(out), opts, progress, Default::default(), None)
 }
 
 /// Evaluate `spec` and build its catalog without writing anything (the
@@ -86,6 +86,7 @@ pub fn compute(spec: &Spec, progress: &dyn Progress) -> Result<RunOutput> {
         &RunOptions::default(),
         progress,
         Default::default(),
+        None,
     )
 }
 
@@ -96,7 +97,7 @@ pub fn compute_with(
     progress: &dyn Progress,
     memory: std::collections::BTreeMap<String, terrastat_core::RawLayer>,
 ) -> Result<RunOutput> {
-    execute(spec, None, &RunOptions::default(), progress, memory)
+    execute(spec, None, &RunOptions::default(), progress, memory, None)
 }
 
 /// Remove the temporaries (`.<file>.<pid>.tmp`) that killed runs left in
@@ -167,12 +168,34 @@ fn present_state(
     })
 }
 
+/// The final step of a distributed run (see [`crate::distributed`]): the
+/// streamable indicators of `layer` finished from combined `partials`,
+/// every other indicator computed here from the other layers (given in
+/// `memory` or read from their paths).
+pub fn compute_distributed(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: std::collections::BTreeMap<String, terrastat_core::RawLayer>,
+    layer: &str,
+    partials: Vec<arrow_array::RecordBatch>,
+) -> Result<RunOutput> {
+    execute(
+        spec,
+        None,
+        &RunOptions::default(),
+        progress,
+        memory,
+        Some((layer.to_string(), partials)),
+    )
+}
+
 fn execute(
     spec: &Spec,
     out: Option<&Path>,
     opts: &RunOptions,
     progress: &dyn Progress,
     memory: std::collections::BTreeMap<String, terrastat_core::RawLayer>,
+    distributed: Option<(String, Vec<arrow_array::RecordBatch>)>,
 ) -> Result<RunOutput> {
     let started = SystemTime::now();
     let t0 = Instant::now();
@@ -189,6 +212,7 @@ fn execute(
         _ => Plan::Full("not incremental".into()),
     };
     let mut sopts = crate::stream::StreamOptions::budget(budget);
+    sopts.distributed = distributed;
     sopts.partitions = state.as_ref().map(|s| s.partitions.clone());
     let mut incremental = opts.incremental.then(IncrementalReport::default);
     if let (Plan::Dirty { boxes, changed }, Some(r)) = (&plan, incremental.as_mut()) {

@@ -80,6 +80,9 @@ pub struct StreamOptions {
     pub partitions: Option<Vec<crate::incremental::Partition>>,
     /// Categories of `category_share` indicators known from a previous run.
     pub categories: BTreeMap<String, Vec<String>>,
+    /// A layer whose streamable indicators were folded elsewhere, and the
+    /// combined partials (see [`crate::distributed`]): only the rest is computed.
+    pub distributed: Option<(String, Vec<arrow_array::RecordBatch>)>,
 }
 
 impl StreamOptions {
@@ -261,6 +264,7 @@ pub fn evaluate_streamed(
         ..Default::default()
     };
     let name = match streamed_layer(spec, &memory) {
+        _ if opts.distributed.is_some() => String::new(),
         Ok(n) => n,
         Err(why) => {
             let inputs = Inputs::load_with(spec, progress, memory)?;
@@ -276,7 +280,10 @@ pub fn evaluate_streamed(
             return Ok((inputs, tables, report));
         }
     };
-    let mut context = Inputs::load_except(spec, progress, memory, Some(&name))?;
+    if let Some((layer, batches)) = &opts.distributed {
+        return finish_distributed(spec, progress, memory, layer, batches, report);
+    }
+    let mut context = Inputs::load_except(spec, progress, memory, &|n| n == name)?;
     let dir = spec.resolve(&spec.layers[&name].path);
     let all_files = io::dataset_files(&dir)?;
     report.partitions = all_files.len();
@@ -428,6 +435,43 @@ pub fn evaluate_streamed(
         .with_partials(partials, Some(&name))
         .with_seeds(opts.categories.clone());
     let tables = ev.run()?;
+    report.categories = ev.categories().clone();
+    Ok((context, tables, report))
+}
+
+/// The final step of a distributed run: everything but `layer`'s
+/// streamable indicators computed here, those finished from `partials`.
+fn finish_distributed(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    layer: &str,
+    partials: &[arrow_array::RecordBatch],
+    mut report: StreamReport,
+) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
+    let mut context = Inputs::load_except(spec, progress, memory, &|n| n == layer)?;
+    let (partials, read) = crate::distributed::from_table(spec, &context.zones, partials)?;
+    let at = context
+        .files
+        .iter()
+        .position(|f| {
+            f.role.starts_with("zones.")
+                || f.role.strip_prefix("layers.").is_some_and(|n| n > layer)
+        })
+        .unwrap_or(context.files.len());
+    context.files.insert(
+        at,
+        InputFile {
+            role: format!("layers.{layer}"),
+            path: PathBuf::from(format!("distributed:{layer}")),
+            sha256: "distributed".into(),
+            crs: spec.crs.clone(),
+            report: read,
+        },
+    );
+    let mut ev = Evaluator::new(spec, &context, progress).with_partials(partials, Some(layer));
+    let tables = ev.run()?;
+    report.layer = Some(layer.to_string());
     report.categories = ev.categories().clone();
     Ok((context, tables, report))
 }

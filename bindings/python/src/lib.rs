@@ -127,7 +127,7 @@ fn run(
     geometry: bool,
 ) -> PyResult<(Py<PyDict>, String)> {
     let spec = Spec::load(&spec).map_err(to_py)?;
-    execute(py, spec, BTreeMap::new(), threads, progress, geometry)
+    execute(py, spec, BTreeMap::new(), threads, progress, geometry, None)
 }
 
 /// Run a spec given as TOML text (`path`: where relative paths resolve and
@@ -146,6 +146,14 @@ fn compute(
     geometry: bool,
 ) -> PyResult<(Py<PyDict>, String)> {
     let spec = Spec::from_str(&text, &path).map_err(to_py)?;
+    let memory = raw_layers(data)?;
+    execute(py, spec, memory, threads, progress, geometry, None)
+}
+
+/// Arrow tables by name as raw layers (checked later, like files).
+fn raw_layers(
+    data: HashMap<String, PyTable>,
+) -> PyResult<BTreeMap<String, terrastat_core::RawLayer>> {
     let mut memory = BTreeMap::new();
     for (name, table) in data {
         let (batches, schema) = table.into_inner();
@@ -154,7 +162,167 @@ fn compute(
             .map_err(|e| to_py(e.into()))?;
         memory.insert(name, raw);
     }
-    execute(py, spec, memory, threads, progress, geometry)
+    Ok(memory)
+}
+
+/// The partials of one partition of `layer` (a distributed run's kernel,
+/// see `terrastat.spark`): `data` holds the partition's features of `layer`
+/// and of the layers its indicators relate to; zones are read from the
+/// spec's paths once per process. Returns the long partials table.
+#[pyfunction]
+fn partition_partials(
+    py: Python<'_>,
+    text: String,
+    path: PathBuf,
+    layer: String,
+    data: HashMap<String, PyTable>,
+) -> PyResult<PyTable> {
+    let spec = Spec::from_str(&text, &path).map_err(to_py)?;
+    let memory = raw_layers(data)?;
+    let batch = py
+        .detach(|| terrastat_indicators::distributed::partition_partials(&spec, &layer, memory))
+        .map_err(to_py)?;
+    PyTable::try_new(vec![batch.clone()], batch.schema())
+}
+
+/// The final step of a distributed run: `layer`'s streamable indicators
+/// finished from the combined `partials`, the rest computed from `data`
+/// (by name) or the spec's paths.
+#[pyfunction]
+#[pyo3(signature = (text, path, layer, partials, data, threads=None, progress=None, geometry=false))]
+#[allow(clippy::too_many_arguments)]
+fn finish_partials(
+    py: Python<'_>,
+    text: String,
+    path: PathBuf,
+    layer: String,
+    partials: PyTable,
+    data: HashMap<String, PyTable>,
+    threads: Option<usize>,
+    progress: Option<Py<PyAny>>,
+    geometry: bool,
+) -> PyResult<(Py<PyDict>, String)> {
+    let spec = Spec::from_str(&text, &path).map_err(to_py)?;
+    let memory = raw_layers(data)?;
+    let (batches, _) = partials.into_inner();
+    execute(
+        py,
+        spec,
+        memory,
+        threads,
+        progress,
+        geometry,
+        Some((layer, batches)),
+    )
+}
+
+/// A table's WKB geometries (column `geometry`), in `crs`.
+fn geometries_of(table: PyTable) -> PyResult<Vec<Option<geo::Geometry>>> {
+    let (batches, schema) = table.into_inner();
+    let raw = terrastat_core::io::raw_from_arrow(std::path::Path::new("memory"), schema, &batches)
+        .map_err(|e| to_py(e.into()))?;
+    Ok(raw.geometries.into_iter().map(|g| g.ok()).collect())
+}
+
+/// The H3 cell (as int64; -1 for none) at `res` of each feature's centroid.
+#[pyfunction]
+fn centroid_keys(py: Python<'_>, table: PyTable, crs: String, res: u8) -> PyResult<Vec<i64>> {
+    let geoms = geometries_of(table)?;
+    py.detach(|| -> terrastat_core::Result<Vec<i64>> {
+        let crs = terrastat_core::Crs::parse(&crs)?;
+        let lonlat = terrastat_core::h3::LonLat::new(&crs)?;
+        let r = terrastat_core::h3::resolution(res)?;
+        use rayon::prelude::*;
+        Ok(geoms
+            .par_iter()
+            .map(|g| {
+                g.as_ref()
+                    .and_then(terrastat_core::overlay::centroid)
+                    .and_then(|c| lonlat.cell_of(c, r).ok())
+                    .map_or(-1, |c| u64::from(c) as i64)
+            })
+            .collect())
+    })
+    .map_err(|e| to_py(e.into()))
+}
+
+/// For each feature, the H3 cells at `res` meeting its bounding box grown
+/// by `margin` (working-CRS units), as (row, cell) pairs; when one of them
+/// is in `split`, also every cell at `fine` meeting the box.
+#[pyfunction]
+#[pyo3(signature = (table, crs, res, margin, split=Vec::new(), fine=None))]
+fn meeting_keys(
+    py: Python<'_>,
+    table: PyTable,
+    crs: String,
+    res: u8,
+    margin: f64,
+    split: Vec<i64>,
+    fine: Option<u8>,
+) -> PyResult<(Vec<i64>, Vec<i64>)> {
+    let geoms = geometries_of(table)?;
+    py.detach(|| -> terrastat_core::Result<(Vec<i64>, Vec<i64>)> {
+        use geo::BoundingRect;
+        use rayon::prelude::*;
+        let crs = terrastat_core::Crs::parse(&crs)?;
+        let lonlat = terrastat_core::h3::LonLat::new(&crs)?;
+        let r = terrastat_core::h3::resolution(res)?;
+        let fine = fine.map(terrastat_core::h3::resolution).transpose()?;
+        let split: std::collections::HashSet<i64> = split.into_iter().collect();
+        let mode = terrastat_core::h3::CellMode::Intersects;
+        let per: Vec<Vec<i64>> = geoms
+            .par_iter()
+            .map(|g| -> terrastat_core::Result<Vec<i64>> {
+                let Some(b) = g.as_ref().and_then(|g| g.bounding_rect()) else {
+                    return Ok(Vec::new());
+                };
+                let grown = geo::Rect::new(
+                    (b.min().x - margin, b.min().y - margin),
+                    (b.max().x + margin, b.max().y + margin),
+                );
+                let cover = [terrastat_core::PreparedPolygon::new(geo::MultiPolygon(
+                    vec![grown.to_polygon()],
+                ))];
+                let mut out: Vec<i64> = terrastat_core::h3::cover_cells(&cover, r, mode, &lonlat)?
+                    .into_iter()
+                    .map(|c| u64::from(c) as i64)
+                    .collect();
+                // A feature keyed by a fine cell has its centroid in that cell,
+                // whose H3 parent need not be the coarse cell holding the
+                // centroid: every fine cell meeting the box is a key then.
+                if let Some(f) = fine.filter(|_| out.iter().any(|k| split.contains(k))) {
+                    out.extend(
+                        terrastat_core::h3::cover_cells(&cover, f, mode, &lonlat)?
+                            .into_iter()
+                            .map(|c| u64::from(c) as i64),
+                    );
+                }
+                Ok(out)
+            })
+            .collect::<terrastat_core::Result<_>>()?;
+        let mut rows = Vec::new();
+        let mut keys = Vec::new();
+        for (row, ks) in per.into_iter().enumerate() {
+            for k in ks {
+                rows.push(row as i64);
+                keys.push(k);
+            }
+        }
+        Ok((rows, keys))
+    })
+    .map_err(|e| to_py(e.into()))
+}
+
+/// The largest diagonal of the features' bounding boxes (0 for none): no
+/// point of a feature is farther than this from its centroid.
+#[pyfunction]
+fn max_extent(table: PyTable) -> PyResult<f64> {
+    use geo::BoundingRect;
+    Ok(geometries_of(table)?
+        .iter()
+        .filter_map(|g| g.as_ref()?.bounding_rect())
+        .map(|b| b.width().hypot(b.height()))
+        .fold(0.0, f64::max))
 }
 
 fn execute(
@@ -164,6 +332,7 @@ fn execute(
     threads: Option<usize>,
     progress: Option<Py<PyAny>>,
     geometry: bool,
+    distributed: Option<(String, Vec<arrow_array::RecordBatch>)>,
 ) -> PyResult<(Py<PyDict>, String)> {
     let cancel = Arc::new(AtomicBool::new(false));
     let failure = Arc::new(std::sync::Mutex::new(None));
@@ -175,7 +344,12 @@ fn execute(
     };
     let (tx, rx) = mpsc::channel();
     let worker = std::thread::spawn(move || {
-        let work = || terrastat_indicators::run::compute_with(&spec, &reporter, memory);
+        let work = || match distributed {
+            Some((layer, partials)) => terrastat_indicators::run::compute_distributed(
+                &spec, &reporter, memory, &layer, partials,
+            ),
+            None => terrastat_indicators::run::compute_with(&spec, &reporter, memory),
+        };
         let out = match threads {
             Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
                 Ok(pool) => pool.install(work),
@@ -316,6 +490,11 @@ fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(raster_info, m)?)?;
+    m.add_function(wrap_pyfunction!(partition_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(finish_partials, m)?)?;
+    m.add_function(wrap_pyfunction!(centroid_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(meeting_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(max_extent, m)?)?;
     let py = m.py();
     m.add("TerrastatError", py.get_type::<TerrastatError>())?;
     m.add("SpecError", py.get_type::<SpecError>())?;
