@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use arrow_array::{Array, Float64Array};
 use terrastat_core::io::{dataset_files, read_raw, with_geometry_and_bbox_columns, write_parquet};
@@ -113,7 +112,9 @@ fn a_run_killed_at_any_moment_leaves_whole_outputs_and_the_next_run_completes() 
         }
         c
     };
+    let t0 = std::time::Instant::now();
     assert!(cli(false).status().unwrap().success());
+    let full = t0.elapsed();
     let old = results(&out);
     change_a_partition(&gen);
     let expected_dir = dir.path().join("expected");
@@ -123,12 +124,12 @@ fn a_run_killed_at_any_moment_leaves_whole_outputs_and_the_next_run_completes() 
     // Kill -9 after a growing delay: before reading, while streaming,
     // while writing; each time every output is the old or the new one, whole.
     let mut killed_running = 0;
-    for (k, delay) in [30u64, 120, 250, 400, 600, 900, 1300, 1800, 2500]
-        .into_iter()
-        .enumerate()
-    {
+    // Delays are fractions of an uninterrupted run's time, so that most
+    // kills land while the process runs, whatever the machine's speed.
+    for k in 0..9u32 {
+        let delay = full.mul_f64(0.02 + 0.11 * f64::from(k));
         let mut child = cli(k % 2 == 0).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
+        std::thread::sleep(delay);
         if child.try_wait().unwrap().is_none() {
             killed_running += 1;
         }
@@ -140,7 +141,7 @@ fn a_run_killed_at_any_moment_leaves_whole_outputs_and_the_next_run_completes() 
             }
             assert!(
                 old.get(&name) == Some(&bytes) || new.get(&name) == Some(&bytes),
-                "{name} after a kill at {delay} ms is neither the old nor the new output"
+                "{name} after a kill at {delay:?} is neither the old nor the new output"
             );
             if name.ends_with(".parquet") {
                 terrastat_core::io::read_table(&out.join(&name)).unwrap();
