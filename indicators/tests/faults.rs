@@ -3,29 +3,21 @@
 //! error or a reported change, the previous outputs stay whole and
 //! readable, and the next run completes with the right result.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use arrow_array::{Array, Float64Array};
+use common::{communes_path, partitioned};
 use terrastat_core::io::{dataset_files, read_raw, with_geometry_and_bbox_columns, write_parquet};
-use terrastat_core::{read_layer, NoProgress, ReadOptions};
-use terrastat_indicators::generate::{generate, GenerateOptions};
+use terrastat_core::{NoProgress, ReadOptions};
 use terrastat_indicators::run::{run, RunOptions};
 use terrastat_indicators::spec::Spec;
 
 fn setup(dir: &Path, buildings: usize) -> (PathBuf, Spec) {
-    let communes_path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/samples/idf92/communes.parquet");
-    let communes = read_layer("communes", &communes_path, &ReadOptions::default()).unwrap();
-    let gen = dir.join("gen");
-    let opts = GenerateOptions::default()
-        .buildings(buildings)
-        .vegetation(30)
-        .flood(3)
-        .seed(5)
-        .partition_h3(Some(7));
-    generate(&communes, &opts, &gen).unwrap();
+    let gen = partitioned(dir, buildings, 30, 3, 5);
     let text = format!(
         "crs = \"EPSG:2154\"\n\
          [layers.b]\npath = \"{g}/buildings\"\n\
@@ -37,7 +29,7 @@ fn setup(dir: &Path, buildings: usize) -> (PathBuf, Spec) {
          [[indicators]]\nname = \"ext\"\nkind = \"extensive\"\nlayer = \"b\"\ncolumn = \"floor_area\"\n\
          [[indicators]]\nname = \"flood\"\nkind = \"share_within\"\nlayer = \"b\"\nother = \"flood\"\n",
         g = gen.display(),
-        c = communes_path.display(),
+        c = communes_path().display(),
     );
     let p = dir.join("spec.toml");
     std::fs::write(&p, text).unwrap();

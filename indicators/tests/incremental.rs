@@ -2,32 +2,22 @@
 //! the zones near the changed partition are recomputed, only that commune's
 //! row (and its roll-up's) changes, and every output equals a full run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, Float64Array};
+use common::{communes_path, outputs, partitioned};
 use geo::{BoundingRect, Contains};
 use terrastat_core::io::{dataset_files, read_raw, with_geometry_and_bbox_columns, write_parquet};
 use terrastat_core::{read_layer, NoProgress, ReadOptions};
-use terrastat_indicators::generate::{generate, GenerateOptions};
 use terrastat_indicators::run::{run, RunOptions, RunOutput};
 use terrastat_indicators::spec::Spec;
-
-fn communes_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/samples/idf92/communes.parquet")
-}
 
 /// The spec over generated data; with `rollup`, the communes roll up to
 /// their one département (whose every member then needs every partition).
 fn setup(dir: &Path, rollup: bool) -> (PathBuf, Spec) {
-    let communes = read_layer("communes", &communes_path(), &ReadOptions::default()).unwrap();
-    let gen = dir.join("gen");
-    let opts = GenerateOptions::default()
-        .buildings(15_000)
-        .vegetation(40)
-        .flood(3)
-        .seed(21)
-        .partition_h3(Some(7));
-    generate(&communes, &opts, &gen).unwrap();
+    let gen = partitioned(dir, 15_000, 40, 3, 21);
     let text = format!(
         "crs = \"EPSG:2154\"\n\
          [layers.b]\npath = \"{g}/buildings\"\n\
@@ -57,22 +47,6 @@ fn go(spec: &Spec, out: &Path, incremental: bool) -> RunOutput {
         &NoProgress,
     )
     .unwrap()
-}
-
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet" || x == "csv"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 fn csv_lines(dir: &Path, name: &str) -> Vec<String> {

@@ -4,28 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-use terrastat_core::{read_layer, NoProgress, ReadOptions};
-use terrastat_indicators::generate::{generate, GenerateOptions};
+mod common;
+
+use common::{communes_path, outputs, partitioned};
+use terrastat_core::{NoProgress, ReadOptions};
 use terrastat_indicators::run::{run, RunOptions, RunOutput};
 use terrastat_indicators::spec::Spec;
 
-fn communes_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/samples/idf92/communes.parquet")
-}
-
-/// Generated buildings partitioned by res-7 H3 cells (dozens of partitions)
-/// over the 36 communes of the Hauts-de-Seine, with vegetation and flood.
+/// 12,000 buildings in dozens of partitions, with vegetation and flood.
 fn dataset(dir: &Path, seed: u64) -> PathBuf {
-    let communes = read_layer("communes", &communes_path(), &ReadOptions::default()).unwrap();
-    let out = dir.join("gen");
-    let opts = GenerateOptions::default()
-        .buildings(12_000)
-        .vegetation(60)
-        .flood(4)
-        .seed(seed)
-        .partition_h3(Some(7));
-    generate(&communes, &opts, &out).unwrap();
-    out
+    partitioned(dir, 12_000, 60, 4, seed)
 }
 
 const INDICATORS: &str = r#"
@@ -139,22 +127,6 @@ fn run_with(spec: &Spec, out: &Path, memory: u64) -> RunOutput {
         &NoProgress,
     )
     .unwrap()
-}
-
-fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet" || x == "csv"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
