@@ -52,40 +52,14 @@ pub struct Inputs {
 }
 
 /// SHA-256 of a file, hex. A directory (a partitioned dataset) hashes the
-/// list of its files' relative paths and hashes, in path order.
+/// list of its `.parquet` files' relative paths and hashes, in path order
+/// (the files a directory layer reads; see [`crate::incremental::directory_hash`]).
 pub fn sha256_file(path: &std::path::Path) -> Result<String> {
     use sha2::{Digest, Sha256};
     use std::io::Read;
     if path.is_dir() {
-        fn walk(d: &std::path::Path, out: &mut Vec<PathBuf>) -> Result<()> {
-            let entries = std::fs::read_dir(d).map_err(|source| Error::Io {
-                path: d.to_path_buf(),
-                source,
-            })?;
-            for e in entries {
-                let p = e
-                    .map_err(|source| Error::Io {
-                        path: d.to_path_buf(),
-                        source,
-                    })?
-                    .path();
-                if p.is_dir() {
-                    walk(&p, out)?;
-                } else {
-                    out.push(p);
-                }
-            }
-            Ok(())
-        }
-        let mut files = Vec::new();
-        walk(path, &mut files)?;
-        files.sort();
-        let mut h = Sha256::new();
-        for f in files {
-            let rel = f.strip_prefix(path).unwrap_or(&f);
-            h.update(format!("{} {}\n", rel.display(), sha256_file(&f)?).as_bytes());
-        }
-        return Ok(format!("{:x}", h.finalize()));
+        let parts = crate::incremental::partitions(path)?;
+        return Ok(crate::incremental::directory_hash(&parts));
     }
     let mut f = std::fs::File::open(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
@@ -577,7 +551,35 @@ pub(crate) fn streamable(ind: &IndicatorSpec) -> bool {
     }
 }
 
+/// What an indicator reads of its layer (see `Evaluator::feature_inputs`).
+struct FeatureInputs {
+    layer: Arc<Layer>,
+    mask: Option<Arc<Vec<bool>>>,
+    ov: Arc<Overlay>,
+    assign: Assign,
+    /// The `weight` column, if any.
+    weights: Option<Vec<Option<f64>>>,
+}
+
+impl FeatureInputs {
+    /// The filter's mask (`None`: every feature).
+    fn mask(&self) -> Option<&[bool]> {
+        self.mask.as_deref().map(|v| v.as_slice())
+    }
+
+    /// Feature `f`'s weight: 1 without a `weight` column, `None` when null.
+    fn weight(&self, f: usize) -> Option<f64> {
+        match &self.weights {
+            Some(w) => w[f],
+            None => Some(1.0),
+        }
+    }
+}
+
 type Key2 = (String, String);
+
+/// For each zone of a roll-up level, its base zones.
+type Members = Vec<Vec<u32>>;
 
 /// Evaluation state: caches of overlays, masks, flags and distances, shared
 /// by all indicators of a run.
@@ -988,6 +990,42 @@ impl<'a> Evaluator<'a> {
             .map_err(|e| self.spec.indicator_error(i, key, e.to_string()))
     }
 
+    /// The zone layer `zl` of indicator `i`, the base layer whose overlay
+    /// serves it (itself, or the base of a roll-up level) and, for a level,
+    /// the base zones of each of its zones.
+    fn level(&self, i: usize, zl: &str) -> Result<(Arc<Zones>, String, Option<Members>)> {
+        let zones = self.inputs.zones.get(zl).cloned().ok_or_else(|| {
+            self.spec
+                .indicator_error(i, "zones", format!("zones `{zl}` not loaded"))
+        })?;
+        // A roll-up level is computed from its base zones' overlay.
+        let (base, members) = match zones.grouping() {
+            Some(g) => (g.base.clone(), Some(g.members.clone())),
+            None => (zl.to_string(), None),
+        };
+        Ok((zones, base, members))
+    }
+
+    /// What indicator `i` reads of layer `layer_name`: the layer, its
+    /// filter's mask, its overlay on the zones `base`, its weights.
+    fn feature_inputs(&mut self, i: usize, layer_name: &str, base: &str) -> Result<FeatureInputs> {
+        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
+        let layer = self.layer(layer_name)?.clone();
+        let mask = self.mask(i, layer_name, ind.filter.as_deref())?;
+        let ov = self.overlay(layer_name, base)?;
+        let weights = match &ind.weight {
+            Some(w) => Some(self.numeric(i, &layer, "weight", w)?),
+            None => None,
+        };
+        Ok(FeatureInputs {
+            layer,
+            mask,
+            ov,
+            assign: ind.assign.unwrap_or_default(),
+            weights,
+        })
+    }
+
     /// Compute indicator `i` for zone layer `zl`: one or more (column name, values).
     fn compute(
         &mut self,
@@ -996,16 +1034,8 @@ impl<'a> Evaluator<'a> {
         done: &BTreeMap<String, Vec<(String, Values)>>,
     ) -> Result<Vec<(String, Values)>> {
         let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
-        let zones = self.inputs.zones.get(zl).cloned().ok_or_else(|| {
-            self.spec
-                .indicator_error(i, "zones", format!("zones `{zl}` not loaded"))
-        })?;
+        let (zones, base_name, members) = self.level(i, zl)?;
         let nz = zones.len();
-        // A roll-up level is computed from its base zones' overlay.
-        let (base_name, members) = match zones.grouping() {
-            Some(g) => (g.base.clone(), Some(g.members.clone())),
-            None => (zl.to_string(), None),
-        };
         let members = members.as_deref();
         let name = ind.name.clone();
         if ind.kind == Kind::Ratio {
@@ -1078,21 +1108,10 @@ impl<'a> Evaluator<'a> {
             }
             return self.finish(i, zl, &zones);
         }
-        let layer = self.layer(&layer_name)?.clone();
-        let mask = self.mask(i, &layer_name, ind.filter.as_deref())?;
-        let mask = mask.as_deref().map(|v| v.as_slice());
-        let ov = self.overlay(&layer_name, &base_name)?;
-        let assign = ind.assign.unwrap_or_default();
-        let weight_col = match &ind.weight {
-            Some(w) => Some(self.numeric(i, &layer, "weight", w)?),
-            None => None,
-        };
-        let wcol = |f: usize| -> Option<f64> {
-            match &weight_col {
-                Some(w) => w[f],
-                None => Some(1.0),
-            }
-        };
+        let fi = self.feature_inputs(i, &layer_name, &base_name)?;
+        let (layer, ov, assign) = (fi.layer.clone(), fi.ov.clone(), fi.assign);
+        let mask = fi.mask();
+        let wcol = |f: usize| fi.weight(f);
         let out = match ind.kind {
             // The statistics that are not streamable: medians (of a column or
             // of distances to the nearest feature of another layer).
@@ -1181,32 +1200,14 @@ impl<'a> Evaluator<'a> {
     /// as one batch of all of them.
     fn accumulate(&mut self, i: usize, zl: &str) -> Result<()> {
         let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
-        let zones = self.inputs.zones.get(zl).cloned().ok_or_else(|| {
-            self.spec
-                .indicator_error(i, "zones", format!("zones `{zl}` not loaded"))
-        })?;
+        let (zones, base_name, members) = self.level(i, zl)?;
         let nz = zones.len();
-        let (base_name, members) = match zones.grouping() {
-            Some(g) => (g.base.clone(), Some(g.members.clone())),
-            None => (zl.to_string(), None),
-        };
         let members = members.as_deref();
         let layer_name = ind.layer.clone().unwrap_or_default();
-        let layer = self.layer(&layer_name)?.clone();
-        let mask = self.mask(i, &layer_name, ind.filter.as_deref())?;
-        let mask = mask.as_deref().map(|v| v.as_slice());
-        let ov = self.overlay(&layer_name, &base_name)?;
-        let assign = ind.assign.unwrap_or_default();
-        let weight_col = match &ind.weight {
-            Some(w) => Some(self.numeric(i, &layer, "weight", w)?),
-            None => None,
-        };
-        let wcol = |f: usize| -> Option<f64> {
-            match &weight_col {
-                Some(w) => w[f],
-                None => Some(1.0),
-            }
-        };
+        let fi = self.feature_inputs(i, &layer_name, &base_name)?;
+        let (layer, ov, assign) = (fi.layer.clone(), fi.ov.clone(), fi.assign);
+        let mask = fi.mask();
+        let wcol = |f: usize| fi.weight(f);
         let key = (zl.to_string(), i);
         let mut partial = self
             .partials

@@ -420,23 +420,25 @@ pub fn evaluate_streamed(
             .unwrap_or_default(),
         report: read,
     };
-    let at = context
-        .files
-        .iter()
-        .position(|f| {
-            f.role.starts_with("zones.")
-                || f.role
-                    .strip_prefix("layers.")
-                    .is_some_and(|n| n > name.as_str())
-        })
-        .unwrap_or(context.files.len());
-    context.files.insert(at, entry);
+    insert_lineage(&mut context.files, &name, entry);
     let mut ev = Evaluator::new(spec, &context, progress)
         .with_partials(partials, Some(&name))
         .with_seeds(opts.categories.clone());
     let tables = ev.run()?;
     report.categories = ev.categories().clone();
     Ok((context, tables, report))
+}
+
+/// Put the lineage entry of layer `name`, read apart from the others, where
+/// a whole read would have put it (layers by name, before the zones).
+fn insert_lineage(files: &mut Vec<InputFile>, name: &str, entry: InputFile) {
+    let at = files
+        .iter()
+        .position(|f| {
+            f.role.starts_with("zones.") || f.role.strip_prefix("layers.").is_some_and(|n| n > name)
+        })
+        .unwrap_or(files.len());
+    files.insert(at, entry);
 }
 
 /// The final step of a distributed run: everything but `layer`'s
@@ -451,16 +453,9 @@ fn finish_distributed(
 ) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
     let mut context = Inputs::load_except(spec, progress, memory, &|n| n == layer)?;
     let (partials, read) = crate::distributed::from_table(spec, &context.zones, partials)?;
-    let at = context
-        .files
-        .iter()
-        .position(|f| {
-            f.role.starts_with("zones.")
-                || f.role.strip_prefix("layers.").is_some_and(|n| n > layer)
-        })
-        .unwrap_or(context.files.len());
-    context.files.insert(
-        at,
+    insert_lineage(
+        &mut context.files,
+        layer,
         InputFile {
             role: format!("layers.{layer}"),
             path: PathBuf::from(format!("distributed:{layer}")),
