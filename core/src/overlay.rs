@@ -189,40 +189,43 @@ impl Overlay {
             &format!("{} → {}: intersections", self.layer.name(), zones.name()),
             geoms.len() as u64,
         );
+        // Features wholly inside one zone, inside no other and away from
+        // every boundary (most of them), are resolved by the zones' grid;
+        // the others go through the R-tree and the exact pieces.
+        let grid = if zones.h3().is_none() {
+            zones.set_grid()
+        } else {
+            None
+        };
         let idx: Vec<usize> = (0..geoms.len()).collect();
-        let per_feature: Vec<Vec<(u32, f64)>> = idx
+        let chunks: Vec<Vec<(u32, u32, f64)>> = idx
             .par_chunks(CHUNK)
             .map(|chunk| {
                 check_cancel(progress)?;
-                let out: Vec<Vec<(u32, f64)>> = chunk
-                    .iter()
-                    .map(|&i| {
-                        let Some(rect) = &rects[i] else {
-                            return Vec::new();
-                        };
-                        zones
-                            .index()
-                            .intersecting(rect)
-                            .into_iter()
-                            .filter_map(|z| {
-                                zones.prepared()[z as usize]
-                                    .piece(&geoms[i], rect, measures[i])
-                                    .map(|p| (z, p.measure))
-                            })
-                            .collect()
-                    })
-                    .collect();
+                let mut out: Vec<(u32, u32, f64)> =
+                    Vec::with_capacity(chunk.len() + chunk.len() / 8);
+                for &i in chunk {
+                    let Some(rect) = &rects[i] else { continue };
+                    if let Some(z) = grid.and_then(|g| g.sole_in(rect)) {
+                        out.push((i as u32, z, measures[i]));
+                        continue;
+                    }
+                    for z in zones.index().intersecting(rect) {
+                        if let Some(p) =
+                            zones.prepared()[z as usize].piece(&geoms[i], rect, measures[i])
+                        {
+                            out.push((i as u32, z, p.measure));
+                        }
+                    }
+                }
                 progress.advance(chunk.len() as u64);
                 Ok(out)
             })
-            .collect::<Result<Vec<_>>>()?
-            .into_iter()
-            .flatten()
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         progress.end();
         Ok(self
             .pairs
-            .get_or_init(|| transpose(per_feature, zones.len())))
+            .get_or_init(|| transpose(&chunks, geoms.len(), zones.len())))
     }
 
     /// For each zone, the area of the union of the layer's polygons inside
@@ -339,13 +342,12 @@ fn covered_in_zone(
     alone + crate::exact::covered_area(Some(&zp), &swept)
 }
 
-/// Turn per-feature lists of (zone, measure) into the per-zone table.
-fn transpose(per_feature: Vec<Vec<(u32, f64)>>, n_zones: usize) -> Pairs {
+/// Turn (feature, zone, measure) triples, in feature order, into the
+/// per-zone table.
+fn transpose(chunks: &[Vec<(u32, u32, f64)>], n_features: usize, n_zones: usize) -> Pairs {
     let mut counts = vec![0usize; n_zones + 1];
-    for list in &per_feature {
-        for (z, _) in list {
-            counts[*z as usize + 1] += 1;
-        }
+    for (_, z, _) in chunks.iter().flatten() {
+        counts[*z as usize + 1] += 1;
     }
     for i in 1..counts.len() {
         counts[i] += counts[i - 1];
@@ -355,17 +357,13 @@ fn transpose(per_feature: Vec<Vec<(u32, f64)>>, n_zones: usize) -> Pairs {
     let mut features = vec![0u32; total];
     let mut measures = vec![0f64; total];
     let mut next = counts;
-    let mut totals = Vec::with_capacity(per_feature.len());
-    for (f, list) in per_feature.into_iter().enumerate() {
-        let mut t = 0.0;
-        for (z, m) in list {
-            let slot = &mut next[z as usize];
-            features[*slot] = f as u32;
-            measures[*slot] = m;
-            *slot += 1;
-            t += m;
-        }
-        totals.push(t);
+    let mut totals = vec![0.0; n_features];
+    for &(f, z, m) in chunks.iter().flatten() {
+        let slot = &mut next[z as usize];
+        features[*slot] = f;
+        measures[*slot] = m;
+        *slot += 1;
+        totals[f as usize] += m;
     }
     Pairs {
         offsets,

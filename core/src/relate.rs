@@ -1,6 +1,8 @@
 //! Relations between two layers: which features of one intersect (or have
 //! their centroid in) the other, and the distance to the nearest feature.
 
+use std::borrow::Borrow;
+
 use geo::line_measures::{Distance, Euclidean};
 use geo::{BoundingRect, CoordsIter, Geometry, Intersects, Rect};
 use rayon::prelude::*;
@@ -41,75 +43,112 @@ pub fn flags(
     predicate: Predicate,
     progress: &dyn Progress,
 ) -> Result<Vec<bool>> {
-    check(layer, other)?;
-    let orects: Vec<Option<Rect>> = other
-        .geometries()
-        .iter()
-        .map(|g| g.bounding_rect())
-        .collect();
-    let index = BoxIndex::new(orects.iter().map(|r| r.as_ref()));
-    let prepared: Option<Vec<PreparedPolygon>> = (other.kind() == GeomKind::Polygon).then(|| {
-        other
-            .geometries()
-            .par_iter()
-            .map(PreparedPolygon::from_geometry)
-            .collect()
-    });
-    let geoms = layer.geometries();
-    // A grid pays off with many queries: up to 4 cells per feature tested.
-    let grid = prepared
-        .as_ref()
-        .and_then(|p| SetGrid::new(p, default_cells(p).max(4 * geoms.len())));
-    progress.begin(
-        &format!("{} within {}", layer.name(), other.name()),
-        geoms.len() as u64,
-    );
-    let out: Vec<Vec<bool>> = geoms
-        .par_chunks(CHUNK)
-        .map(|chunk| {
-            if progress.cancelled() {
-                return Err(Error::Cancelled);
-            }
-            let v = chunk
-                .iter()
-                .map(|g| match predicate {
-                    Predicate::Centroid => centroid(g).is_some_and(|c| {
-                        match grid.as_ref().map(|gr| gr.at(c)) {
-                            Some(Cell::Empty) => return false,
-                            Some(Cell::First(_) | Cell::Inside) => return true,
-                            _ => {}
-                        }
-                        index.at_point(c).into_iter().any(|o| match &prepared {
-                            Some(p) => p[o as usize].locate(c) != Location::Outside,
-                            None => other.geometries()[o as usize].intersects(&c),
-                        })
-                    }),
-                    Predicate::Intersects => g.bounding_rect().is_some_and(|r| {
-                        if let Some(gr) = &grid {
-                            if gr.empty_in(&r) {
-                                return false;
+    Relator::new(other, layer.len()).flags(layer, predicate, progress)
+}
+
+/// The indexes of one layer that other layers' features are related to:
+/// prepared once, queried by any number of layers (the batches of a
+/// streamed layer reuse the one built for the first).
+#[derive(Debug)]
+pub struct Relator<L: Borrow<Layer>> {
+    other: L,
+    index: BoxIndex,
+    prepared: Option<Vec<PreparedPolygon>>,
+    grid: Option<SetGrid>,
+}
+
+impl<L: Borrow<Layer>> Relator<L> {
+    /// Index `other` (a `&Layer` or an `Arc<Layer>`) for about `queries`
+    /// features to test (a finer grid pays off with many queries: up to 4
+    /// cells per feature).
+    pub fn new(other: L, queries: usize) -> Relator<L> {
+        let o: &Layer = other.borrow();
+        let orects: Vec<Option<Rect>> = o.geometries().iter().map(|g| g.bounding_rect()).collect();
+        let index = BoxIndex::new(orects.iter().map(|r| r.as_ref()));
+        let prepared: Option<Vec<PreparedPolygon>> = (o.kind() == GeomKind::Polygon).then(|| {
+            o.geometries()
+                .par_iter()
+                .map(PreparedPolygon::from_geometry)
+                .collect()
+        });
+        let grid = prepared
+            .as_ref()
+            .and_then(|p| SetGrid::new(p, default_cells(p).max(4 * queries)));
+        Relator {
+            other,
+            index,
+            prepared,
+            grid,
+        }
+    }
+
+    /// The indexed layer.
+    pub fn other(&self) -> &Layer {
+        self.other.borrow()
+    }
+
+    /// For each feature of `layer`, whether it relates to some feature of
+    /// the indexed layer.
+    pub fn flags(
+        &self,
+        layer: &Layer,
+        predicate: Predicate,
+        progress: &dyn Progress,
+    ) -> Result<Vec<bool>> {
+        let other: &Layer = self.other.borrow();
+        check(layer, other)?;
+        let (index, prepared, grid) = (&self.index, &self.prepared, &self.grid);
+        let geoms = layer.geometries();
+        progress.begin(
+            &format!("{} within {}", layer.name(), other.name()),
+            geoms.len() as u64,
+        );
+        let out: Vec<Vec<bool>> = geoms
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                if progress.cancelled() {
+                    return Err(Error::Cancelled);
+                }
+                let v = chunk
+                    .iter()
+                    .map(|g| match predicate {
+                        Predicate::Centroid => centroid(g).is_some_and(|c| {
+                            match grid.as_ref().map(|gr| gr.at(c)) {
+                                Some(Cell::Empty) => return false,
+                                Some(Cell::First(_) | Cell::Inside) => return true,
+                                _ => {}
                             }
-                            let inside = g
-                                .coords_iter()
-                                .next()
-                                .is_some_and(|c| matches!(gr.at(c), Cell::First(_) | Cell::Inside));
-                            if inside {
-                                return true;
+                            index.at_point(c).into_iter().any(|o| match prepared {
+                                Some(p) => p[o as usize].locate(c) != Location::Outside,
+                                None => other.geometries()[o as usize].intersects(&c),
+                            })
+                        }),
+                        Predicate::Intersects => g.bounding_rect().is_some_and(|r| {
+                            if let Some(gr) = grid {
+                                if gr.empty_in(&r) {
+                                    return false;
+                                }
+                                let inside = g.coords_iter().next().is_some_and(|c| {
+                                    matches!(gr.at(c), Cell::First(_) | Cell::Inside)
+                                });
+                                if inside {
+                                    return true;
+                                }
                             }
-                        }
-                        index.intersecting(&r).into_iter().any(|o| match &prepared {
-                            Some(p) => p[o as usize].intersects(g, &r),
-                            None => other.geometries()[o as usize].intersects(g),
-                        })
-                    }),
-                })
-                .collect();
-            progress.advance(chunk.len() as u64);
-            Ok(v)
-        })
-        .collect::<Result<_>>()?;
-    progress.end();
-    Ok(out.concat())
+                            index.intersecting(&r).into_iter().any(|o| match prepared {
+                                Some(p) => p[o as usize].intersects(g, &r),
+                                None => other.geometries()[o as usize].intersects(g),
+                            })
+                        }),
+                    })
+                    .collect();
+                progress.advance(chunk.len() as u64);
+                Ok(v)
+            })
+            .collect::<Result<_>>()?;
+        progress.end();
+        Ok(out.concat())
+    }
 }
 
 /// For each feature of `layer`, the Euclidean distance from its geometry to

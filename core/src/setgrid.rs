@@ -139,6 +139,8 @@ pub struct SetGrid {
     inside: Vec<u32>,
     /// Per cell, the first polygon whose boundary comes near the cell.
     edge: Vec<u32>,
+    /// Per cell, whether more than one polygon contains the whole cell.
+    shared: Vec<bool>,
 }
 
 /// What the grid says about a point.
@@ -182,12 +184,14 @@ impl SetGrid {
             f,
             inside: vec![],
             edge: vec![],
+            shared: vec![],
         };
         // Each polygon marks its own box (in parallel); marks merge by minimum index.
         let marks: Vec<(usize, usize, usize, usize, Vec<u8>)> =
             polygons.par_iter().map(|p| g.mark(p)).collect();
         g.inside = vec![NONE; nx * ny];
         g.edge = vec![NONE; nx * ny];
+        g.shared = vec![false; nx * ny];
         for (k, (ax, bx, ay, by, m)) in marks.into_iter().enumerate() {
             let k = k as u32;
             let bw = bx + 1 - ax;
@@ -196,7 +200,10 @@ impl SetGrid {
                     let c = j * nx + i;
                     match m[(j - ay) * bw + (i - ax)] {
                         EDGE => g.edge[c] = g.edge[c].min(k),
-                        IN => g.inside[c] = g.inside[c].min(k),
+                        IN => {
+                            g.shared[c] |= g.inside[c] != NONE;
+                            g.inside[c] = g.inside[c].min(k);
+                        }
                         _ => {}
                     }
                 }
@@ -243,6 +250,28 @@ impl SetGrid {
             let row = j * self.f.nx;
             (row + ax..=row + bx).all(|k| self.inside[k] == NONE && self.edge[k] == NONE)
         })
+    }
+
+    /// The one polygon containing the whole of `r`, when the grid shows it:
+    /// every cell `r` meets lies inside that polygon, inside no other one,
+    /// and near no polygon's boundary. `None` means "not shown here".
+    pub fn sole_in(&self, r: &Rect) -> Option<u32> {
+        let r = crate::index::grow(r, self.f.eps);
+        if !(self.f.contains_point(r.min()) && self.f.contains_point(r.max())) {
+            return None;
+        }
+        let (ax, bx, ay, by) = self.f.cells(&r);
+        let z = self.inside[ay * self.f.nx + ax];
+        if z == NONE {
+            return None;
+        }
+        (ay..=by)
+            .all(|j| {
+                let row = j * self.f.nx;
+                (row + ax..=row + bx)
+                    .all(|k| self.inside[k] == z && self.edge[k] == NONE && !self.shared[k])
+            })
+            .then_some(z)
     }
 
     /// Grid size `(nx, ny)`.

@@ -225,6 +225,20 @@ proptest! {
         check_overlay(feats, &polys);
     }
 
+    /// Overlapping zones (the tiling, then a zone over several tiles and a
+    /// duplicate tile, like neighbouring communes' overlaps in real data):
+    /// a feature inside two zones is paired with both.
+    #[test]
+    fn overlay_on_overlapping_zones_equals_brute_force(seed in any::<u64>(), n in 1usize..150) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let cell = 1000.0;
+        let mut polys = tiling(&mut rng, 3, 3, cell);
+        polys.push(MultiPolygon(vec![geo::Rect::new((300.0, 300.0), (1700.0, 2500.0)).to_polygon()]));
+        polys.push(polys[4].clone());
+        let feats = features(&mut rng, n, cell * 3.0, &polys);
+        check_overlay(feats, &polys);
+    }
+
     #[test]
     fn coverage_equals_brute_force(seed in any::<u64>(), n in 1usize..40) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);

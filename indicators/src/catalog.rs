@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::eval::{InputFile, ZoneTable};
 use crate::spec::{Assign, IndicatorSpec, Kind, Spec};
+use crate::templates::Texts;
 
 /// One indicator in the catalog.
 #[derive(Debug, Clone, Serialize)]
@@ -15,10 +16,24 @@ pub struct IndicatorEntry {
     pub kind: Kind,
     /// The exact definition, in words and formula.
     pub definition: String,
-    /// Unit.
+    /// Unit (see [`crate::units`]).
     pub unit: String,
-    /// Description from the spec.
-    pub description: Option<String>,
+    /// Label, in English and French (English defaults to the name).
+    pub label: Texts,
+    /// Description from the spec or the template, in English and French.
+    pub description: Texts,
+    /// Theme.
+    pub theme: Option<String>,
+    /// Search keywords.
+    pub keywords: Vec<String>,
+    /// The template it comes from (`use = "…"`).
+    pub template: Option<String>,
+    /// A helper: computed for ratios, not written.
+    pub hidden: bool,
+    /// Zone columns a ratio reads.
+    pub zone_columns: Vec<String>,
+    /// Table columns a ratio reads (`<table>.<column>`).
+    pub table_columns: Vec<String>,
     /// Source layers (the layer, then `other`).
     pub sources: Vec<String>,
     /// Attribution of features to zones, where it applies.
@@ -61,12 +76,12 @@ pub struct Catalog {
 fn default_unit(ind: &IndicatorSpec) -> &'static str {
     match ind.kind {
         Kind::Count => "count",
-        Kind::Coverage | Kind::ShareWithin | Kind::CategoryShare => "fraction (0–1)",
+        Kind::Coverage | Kind::ShareWithin | Kind::CategoryShare => "fraction",
         Kind::Area => "m²",
-        Kind::Density => "per km²",
+        Kind::Density => "km⁻²",
         Kind::NearestDistance => "m",
         Kind::Zonal => match ind.stat {
-            Some(crate::spec::Stat::Frac | crate::spec::Stat::Coverage) => "fraction (0–1)",
+            Some(crate::spec::Stat::Frac | crate::spec::Stat::Coverage) => "fraction",
             Some(crate::spec::Stat::Count) => "pixels",
             Some(crate::spec::Stat::Variety) => "count",
             _ => "",
@@ -183,6 +198,24 @@ pub fn build(
         .enumerate()
         .map(|(i, s)| {
             let ind = s.get_ref();
+            let names: Vec<String> = ind
+                .expr
+                .as_deref()
+                .and_then(|e| crate::expr::Arith::parse(e).ok())
+                .map(|a| a.names().into_iter().collect())
+                .unwrap_or_default();
+            let is_indicator = |n: &str| spec.indicators.iter().any(|j| j.get_ref().name == n);
+            let (table_columns, zone_columns): (Vec<String>, Vec<String>) = names
+                .into_iter()
+                .filter(|n| !is_indicator(n))
+                .partition(|n| {
+                    n.split_once('.')
+                        .is_some_and(|(t, _)| spec.tables.contains_key(t))
+                });
+            let mut label = ind.label.clone().unwrap_or_default();
+            if label.en.is_none() {
+                label.en = Some(ind.name.clone());
+            }
             IndicatorEntry {
                 name: ind.name.clone(),
                 kind: ind.kind,
@@ -191,7 +224,14 @@ pub fn build(
                     .unit
                     .clone()
                     .unwrap_or_else(|| default_unit(ind).to_string()),
-                description: ind.description.clone(),
+                label,
+                description: ind.description.clone().unwrap_or_default(),
+                theme: ind.theme.clone(),
+                keywords: ind.keywords.clone().unwrap_or_default(),
+                template: ind.template.clone(),
+                hidden: ind.hidden == Some(true),
+                zone_columns,
+                table_columns,
                 sources: ind
                     .layer
                     .iter()

@@ -49,7 +49,14 @@ pub struct Inputs {
     pub zone_sources: BTreeMap<String, (Crs, Arc<Vec<geo::Geometry>>)>,
     /// The files read.
     pub files: Vec<InputFile>,
+    /// Non-spatial tables, by name.
+    pub tables: BTreeMap<String, Arc<crate::tables::Table>>,
+    /// Per table, per zone layer it joins: the row of each zone and the report.
+    pub joins: BTreeMap<String, BTreeMap<String, Join>>,
 }
+
+/// How one table joins one zone layer: the row of each zone, and the report.
+pub type Join = (Arc<Vec<Option<usize>>>, crate::tables::JoinReport);
 
 /// SHA-256 of a file, hex. A directory (a partitioned dataset) hashes the
 /// list of its `.parquet` files' relative paths and hashes, in path order
@@ -137,7 +144,83 @@ impl Inputs {
             rasters: self.rasters.clone(),
             zone_sources: self.zone_sources.clone(),
             files: Vec::new(),
+            tables: self.tables.clone(),
+            joins: self.joins.clone(),
         }
+    }
+
+    /// Read the spec's tables and join them to their zone layers.
+    fn load_tables(&mut self, spec: &Spec) -> Result<()> {
+        for (name, ts) in &spec.tables {
+            let path = spec.resolve(&ts.path);
+            let t = crate::tables::read(name, &path, &ts.key)?;
+            let what = format!("tables `{name}`");
+            let targets: Vec<String> = match &ts.zones {
+                Some(crate::spec::ZonesSel::One(z)) => vec![z.clone()],
+                Some(crate::spec::ZonesSel::Many(v)) => v.clone(),
+                None => self
+                    .zones
+                    .iter()
+                    .filter(|(_, z)| z.id_column() == ts.key)
+                    .map(|(n, _)| n.clone())
+                    .collect(),
+            };
+            if targets.is_empty() {
+                return Err(Error::Spec {
+                    path: spec.path.clone(),
+                    line: spec.key_line(&format!("tables.{name}"), "key"),
+                    what,
+                    message: format!(
+                        "no zone layer has the id (or roll-up) column `{}`: name the zone layers with `zones = [...]` and their column with `zone_key`",
+                        ts.key
+                    ),
+                });
+            }
+            for zl in targets {
+                let Some(z) = self.zones.get(&zl) else {
+                    return Err(Error::Spec {
+                        path: spec.path.clone(),
+                        line: spec.key_line(&format!("tables.{name}"), "zones"),
+                        what,
+                        message: format!("`{zl}` is no zone layer of this spec"),
+                    });
+                };
+                let col_name = ts.zone_key.clone().unwrap_or(z.id_column().to_string());
+                let col = if col_name == z.id_column() {
+                    z.ids()?.clone()
+                } else {
+                    z.attributes()
+                        .column_by_name(&col_name)
+                        .cloned()
+                        .ok_or_else(|| Error::Spec {
+                            path: spec.path.clone(),
+                            line: spec.key_line(&format!("tables.{name}"), "zone_key"),
+                            what: what.clone(),
+                            message: format!("zones `{zl}` have no column `{col_name}`"),
+                        })?
+                };
+                let keys = crate::tables::zone_keys(&col)?;
+                let (rows, report) = t.join(&zl, &col_name, &keys);
+                self.joins
+                    .entry(name.clone())
+                    .or_default()
+                    .insert(zl, (Arc::new(rows), report));
+            }
+            let report = terrastat_core::ReadReport {
+                read: t.keys.len(),
+                kept: t.keys.len(),
+                ..Default::default()
+            };
+            self.files.push(InputFile {
+                role: format!("tables.{name}"),
+                sha256: sha256_file(&path)?,
+                path,
+                crs: String::new(),
+                report,
+            });
+            self.tables.insert(name.clone(), Arc::new(t));
+        }
+        Ok(())
     }
 
     /// Read every layer and zone layer the spec uses, reproject them to the
@@ -376,6 +459,7 @@ impl Inputs {
                 inputs.zones.insert(out, Arc::new(z));
             }
         }
+        inputs.load_tables(spec)?;
         Ok(inputs)
     }
 }
@@ -590,6 +674,9 @@ pub struct Evaluator<'a> {
     overlays: HashMap<Key2, Arc<Overlay>>,
     masks: HashMap<Key2, Arc<Vec<bool>>>,
     flags: HashMap<(String, String, Predicate), Arc<Vec<bool>>>,
+    /// Indexed `other` layers of `share_within`, by name (kept across the
+    /// batches of a streamed layer).
+    relators: HashMap<String, Arc<relate::Relator<Arc<Layer>>>>,
     nearest: HashMap<Key2, Arc<Vec<Option<f64>>>>,
     passes: crate::zonal::Passes,
     /// Running per-zone state of the streamable indicators, by (zone layer, indicator).
@@ -619,6 +706,7 @@ impl<'a> Evaluator<'a> {
             overlays: HashMap::new(),
             masks: HashMap::new(),
             flags: HashMap::new(),
+            relators: HashMap::new(),
             nearest: HashMap::new(),
             passes: Default::default(),
             partials: BTreeMap::new(),
@@ -664,6 +752,20 @@ impl<'a> Evaluator<'a> {
     /// The partials accumulated so far.
     pub(crate) fn into_partials(self) -> BTreeMap<(String, usize), Partial> {
         self.partials
+    }
+
+    /// Reuse indexes of related layers built by an earlier evaluator.
+    pub(crate) fn with_relators(
+        mut self,
+        relators: HashMap<String, Arc<relate::Relator<Arc<Layer>>>>,
+    ) -> Self {
+        self.relators = relators;
+        self
+    }
+
+    /// The indexes of related layers built so far.
+    pub(crate) fn relators(&self) -> HashMap<String, Arc<relate::Relator<Arc<Layer>>>> {
+        self.relators.clone()
     }
 
     /// Declared zone layers, then the roll-up levels (`<zones>_by_<column>`).
@@ -1026,6 +1128,104 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// The values of `name` per zone of `zl`, for a ratio: a numeric column
+    /// of the zones (at a roll-up level, an `additive` column of the base
+    /// zones summed over members, null if a member's is), or `table.column`
+    /// of a table joined to `zl`.
+    fn zone_values(&self, i: usize, zl: &str, name: &str) -> Result<Vec<Option<f64>>> {
+        let fail = |m: String| Err(self.spec.indicator_error(i, "expr", m));
+        let (zones, base_name, members) = self.level(i, zl)?;
+        if let Some((t, c)) = name.split_once('.') {
+            if let Some(table) = self.inputs.tables.get(t) {
+                let joins = self.inputs.joins.get(t);
+                if let Some((rows, _)) = joins.and_then(|j| j.get(zl)) {
+                    return table.values(c, rows).or_else(fail);
+                }
+                // A roll-up of zones the table joins: additive columns sum up.
+                if let (Some(m), Some((rows, _))) =
+                    (members.as_deref(), joins.and_then(|j| j.get(&base_name)))
+                {
+                    let additive = self.spec.tables[t]
+                        .additive
+                        .as_ref()
+                        .is_some_and(|a| a.iter().any(|x| x == c));
+                    if !additive {
+                        return fail(format!(
+                            "table `{t}` joins `{base_name}`, not its roll-up `{zl}`: declare `additive = [\"{c}\"]` in `[tables.{t}]` to sum `{c}` over members"
+                        ));
+                    }
+                    let v = table.values(c, rows).or_else(fail)?;
+                    return Ok(m
+                        .iter()
+                        .map(|zs| zs.iter().map(|&z| v[z as usize]).sum::<Option<f64>>())
+                        .collect());
+                }
+                return fail(format!(
+                    "table `{t}` is not joined to zones `{zl}` (a table joins the zone layers whose id or roll-up column is its `key`, or those its `zones` names)"
+                ));
+            }
+        }
+        let column = |z: &Zones| -> Option<Result<Vec<Option<f64>>>> {
+            let col = z.attributes().column_by_name(name)?;
+            if !col.data_type().is_numeric() {
+                return Some(fail(format!(
+                    "column `{name}` of zones `{}` is {}, not numbers",
+                    z.name(),
+                    col.data_type()
+                )));
+            }
+            Some(
+                arrow_cast::cast(col, &arrow_schema::DataType::Float64)
+                    .map_err(Error::from)
+                    .map(|c| {
+                        c.as_any()
+                            .downcast_ref::<arrow_array::Float64Array>()
+                            .map(|a| a.iter().collect())
+                            .unwrap_or_default()
+                    }),
+            )
+        };
+        if let Some(v) = column(&zones) {
+            return v;
+        }
+        if let Some(m) = members.as_deref() {
+            let base = self.inputs.zones.get(&base_name);
+            if let Some(v) = base.and_then(|b| column(b)) {
+                let additive = self
+                    .spec
+                    .zones
+                    .get(&base_name)
+                    .and_then(|z| z.get_ref().additive.as_ref())
+                    .is_some_and(|a| a.iter().any(|c| c == name));
+                if !additive {
+                    return fail(format!(
+                        "`{name}` is a column of zones `{base_name}`, not of their roll-up `{zl}`: declare `additive = [\"{name}\"]` in `[zones.{base_name}]` to sum it over members"
+                    ));
+                }
+                let v = v?;
+                return Ok(m
+                    .iter()
+                    .map(|zs| zs.iter().map(|&z| v[z as usize]).sum::<Option<f64>>())
+                    .collect());
+            }
+        }
+        let tables: Vec<String> = self
+            .inputs
+            .joins
+            .iter()
+            .filter(|(_, j)| j.contains_key(zl))
+            .map(|(t, _)| format!("`{t}.<column>`"))
+            .collect();
+        fail(format!(
+            "`{name}` is not an indicator computed for zones `{zl}`, nor a column of those zones{}",
+            if tables.is_empty() {
+                String::new()
+            } else {
+                format!(", nor a table column ({})", tables.join(", "))
+            }
+        ))
+    }
+
     /// Compute indicator `i` for zone layer `zl`: one or more (column name, values).
     fn compute(
         &mut self,
@@ -1045,17 +1245,20 @@ impl<'a> Evaluator<'a> {
                 .flatten()
                 .map(|(n, v)| (n.as_str(), v))
                 .collect();
+            let mut named: HashMap<String, Vec<Option<f64>>> = HashMap::new();
             for n in expr.names() {
                 if !lookup.contains_key(n.as_str()) {
-                    return Err(self.spec.indicator_error(
-                        i,
-                        "expr",
-                        format!("`{n}` is not computed for zones `{zl}`"),
-                    ));
+                    let v = self.zone_values(i, zl, &n)?;
+                    named.insert(n, v);
                 }
             }
             let v = (0..nz)
-                .map(|z| expr.eval(&|n| lookup.get(n).and_then(|v| v.get(z))))
+                .map(|z| {
+                    expr.eval(&|n| match lookup.get(n) {
+                        Some(v) => v.get(z),
+                        None => named.get(n).and_then(|v| v[z]),
+                    })
+                })
                 .collect();
             return Ok(vec![(name, Values::Float(v))]);
         }
@@ -1342,8 +1545,16 @@ impl<'a> Evaluator<'a> {
                         Arc::new(vec![false; layer.len()])
                     }
                     None => {
-                        let o = self.layer(&other)?;
-                        let f = Arc::new(relate::flags(&layer, o, predicate, self.progress)?);
+                        let r = match self.relators.get(&other) {
+                            Some(r) => r.clone(),
+                            None => {
+                                let o = self.layer(&other)?.clone();
+                                let r = Arc::new(relate::Relator::new(o, layer.len()));
+                                self.relators.insert(other.clone(), r.clone());
+                                r
+                            }
+                        };
+                        let f = Arc::new(r.flags(&layer, predicate, self.progress)?);
                         self.flags.insert(fkey, f.clone());
                         f
                     }
@@ -1544,6 +1755,9 @@ impl<'a> Evaluator<'a> {
             let mut columns = BTreeMap::new();
             for ind in &self.spec.indicators {
                 let ind = ind.get_ref();
+                if ind.hidden == Some(true) {
+                    continue;
+                }
                 if let Some(cols) = done.get(&ind.name) {
                     columns.insert(
                         ind.name.clone(),

@@ -394,21 +394,88 @@ fn lit_eq(a: &Literal, b: &Literal) -> bool {
     }
 }
 
-/// A parsed arithmetic expression over indicator names.
+/// A function of an expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Func {
+    /// `min(a, b, …)`: the smallest non-null argument (null if all are).
+    Min,
+    /// `max(a, b, …)`: the largest non-null argument (null if all are).
+    Max,
+    /// `coalesce(a, b, …)`: the first non-null argument.
+    Coalesce,
+    /// `if(condition, a, b)`: `a` when the condition is true, else `b`
+    /// (a null condition counts as false, as SQL's `CASE WHEN`).
+    If,
+}
+
+impl Func {
+    /// The functions, by name.
+    pub const ALL: [(&'static str, Func); 4] = [
+        ("min", Func::Min),
+        ("max", Func::Max),
+        ("coalesce", Func::Coalesce),
+        ("if", Func::If),
+    ];
+
+    fn name(self) -> &'static str {
+        Func::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
+
+/// A parsed expression over named numbers (indicators, zone columns, table
+/// columns): numbers, `+ - * /`, comparisons (`< <= > >= = !=`), `and`,
+/// `or`, `not`, `true`, `false`, `null` and the functions of [`Func`].
+/// Types are checked when parsing: the whole expression, arithmetic
+/// operands and function values are numbers; `and`/`or`/`not` operands and
+/// the first argument of `if` are conditions.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Arith {
     /// A number.
     Num(f64),
-    /// Another indicator's value.
+    /// `null`.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// A named value (indicator, zone column, `table.column`).
     Name(String),
     /// `-x`.
     Neg(Box<Arith>),
     /// A binary operation, one of `+ - * /`.
     Bin(char, Box<Arith>, Box<Arith>),
+    /// A comparison, one of `<`, `<=`, `>`, `>=`, `==`, `!=`.
+    Cmp(&'static str, Box<Arith>, Box<Arith>),
+    /// `a and b`.
+    And(Box<Arith>, Box<Arith>),
+    /// `a or b`.
+    Or(Box<Arith>, Box<Arith>),
+    /// `not a`.
+    Not(Box<Arith>),
+    /// A function call.
+    Call(Func, Vec<Arith>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ty {
+    Num,
+    Cond,
+}
+
+impl Ty {
+    fn word(self) -> &'static str {
+        match self {
+            Ty::Num => "a number",
+            Ty::Cond => "a condition",
+        }
+    }
 }
 
 impl Arith {
-    /// Parse an expression.
+    /// Parse an expression; the whole must be a number.
     ///
     /// ```
     /// use terrastat_indicators::expr::Arith;
@@ -416,6 +483,10 @@ impl Arith {
     /// let v = e.eval(&|n| match n { "a" => Some(3.0), "b" => Some(2.0), _ => None });
     /// assert_eq!(v, Some(2.0));
     /// assert_eq!(e.eval(&|n| if n == "a" { Some(1.0) } else { Some(0.0) }), None); // division by zero
+    /// let e = Arith::parse("if(population > 0, max(a, 0) / population, null)")?;
+    /// assert_eq!(e.eval(&|n| match n { "a" => Some(-3.0), _ => Some(10.0) }), Some(0.0));
+    /// assert!(Arith::parse("a and b").is_err()); // a condition, not a number
+    /// assert!(Arith::parse("avg(a)").is_err()); // unknown function
     /// # Ok::<(), terrastat_indicators::Error>(())
     /// ```
     pub fn parse(src: &str) -> Result<Arith> {
@@ -424,9 +495,12 @@ impl Arith {
             toks: tokenize(src)?,
             pos: 0,
         };
-        let e = arith_sum(&mut p)?;
+        let (e, ty) = ex_or(&mut p)?;
         if p.pos < p.toks.len() {
             return p.fail(format!("unexpected {:?}", p.toks[p.pos]));
+        }
+        if ty != Ty::Num {
+            return p.fail("the expression is a condition, not a number: wrap it in `if(…, 1, 0)`");
         }
         Ok(e)
     }
@@ -434,21 +508,25 @@ impl Arith {
     /// The names the expression reads.
     pub fn names(&self) -> BTreeSet<String> {
         let mut s = BTreeSet::new();
-        fn walk(e: &Arith, s: &mut BTreeSet<String>) {
-            match e {
-                Arith::Num(_) => {}
-                Arith::Name(n) => {
-                    s.insert(n.clone());
-                }
-                Arith::Neg(a) => walk(a, s),
-                Arith::Bin(_, a, b) => {
-                    walk(a, s);
-                    walk(b, s);
-                }
+        self.walk(&mut |e| {
+            if let Arith::Name(n) = e {
+                s.insert(n.clone());
             }
-        }
-        walk(self, &mut s);
+        });
         s
+    }
+
+    fn walk(&self, f: &mut dyn FnMut(&Arith)) {
+        f(self);
+        match self {
+            Arith::Neg(a) | Arith::Not(a) => a.walk(f),
+            Arith::Bin(_, a, b) | Arith::Cmp(_, a, b) | Arith::And(a, b) | Arith::Or(a, b) => {
+                a.walk(f);
+                b.walk(f);
+            }
+            Arith::Call(_, args) => args.iter().for_each(|a| a.walk(f)),
+            Arith::Num(_) | Arith::Null | Arith::Bool(_) | Arith::Name(_) => {}
+        }
     }
 
     /// Evaluate; null operands and division by zero give `None`.
@@ -466,35 +544,230 @@ impl Arith {
                     _ => (b != 0.0).then(|| a / b),
                 }
             }
+            Arith::Call(Func::If, args) => {
+                if args[0].test(get) == Some(true) {
+                    args[1].eval(get)
+                } else {
+                    args[2].eval(get)
+                }
+            }
+            Arith::Call(Func::Coalesce, args) => args.iter().find_map(|a| a.eval(get)),
+            Arith::Call(f, args) => args.iter().filter_map(|a| a.eval(get)).reduce(|x, y| {
+                if *f == Func::Min {
+                    x.min(y)
+                } else {
+                    x.max(y)
+                }
+            }),
+            Arith::Null
+            | Arith::Bool(_)
+            | Arith::Cmp(..)
+            | Arith::And(..)
+            | Arith::Or(..)
+            | Arith::Not(_) => None,
+        }
+    }
+
+    /// Evaluate a condition with SQL's three-valued logic (`None`: unknown).
+    fn test(&self, get: &dyn Fn(&str) -> Option<f64>) -> Option<bool> {
+        match self {
+            Arith::Bool(b) => Some(*b),
+            Arith::Cmp(op, a, b) => {
+                let (a, b) = (a.eval(get)?, b.eval(get)?);
+                Some(match *op {
+                    "<" => a < b,
+                    "<=" => a <= b,
+                    ">" => a > b,
+                    ">=" => a >= b,
+                    "==" => a == b,
+                    _ => a != b,
+                })
+            }
+            Arith::Not(a) => a.test(get).map(|v| !v),
+            Arith::And(a, b) => match (a.test(get), b.test(get)) {
+                (Some(false), _) | (_, Some(false)) => Some(false),
+                (Some(true), Some(true)) => Some(true),
+                _ => None,
+            },
+            Arith::Or(a, b) => match (a.test(get), b.test(get)) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            },
+            _ => None,
         }
     }
 }
 
-fn arith_sum(p: &mut P) -> Result<Arith> {
-    let mut l = arith_prod(p)?;
+fn want(p: &P, what: &str, (e, ty): (Arith, Ty), need: Ty) -> Result<Arith> {
+    if ty == need {
+        Ok(e)
+    } else {
+        p.fail(format!("{what} needs {}, got {}", need.word(), ty.word()))
+    }
+}
+
+fn ex_or(p: &mut P) -> Result<(Arith, Ty)> {
+    let mut l = ex_and(p)?;
+    while p.kw("or") {
+        p.pos += 1;
+        let a = want(p, "`or`", l, Ty::Cond)?;
+        let b = {
+            let r = ex_and(p)?;
+            want(p, "`or`", r, Ty::Cond)
+        }?;
+        l = (Arith::Or(Box::new(a), Box::new(b)), Ty::Cond);
+    }
+    Ok(l)
+}
+fn ex_and(p: &mut P) -> Result<(Arith, Ty)> {
+    let mut l = ex_not(p)?;
+    while p.kw("and") {
+        p.pos += 1;
+        let a = want(p, "`and`", l, Ty::Cond)?;
+        let b = {
+            let r = ex_not(p)?;
+            want(p, "`and`", r, Ty::Cond)
+        }?;
+        l = (Arith::And(Box::new(a), Box::new(b)), Ty::Cond);
+    }
+    Ok(l)
+}
+fn ex_not(p: &mut P) -> Result<(Arith, Ty)> {
+    if p.kw("not") {
+        p.pos += 1;
+        let a = {
+            let r = ex_not(p)?;
+            want(p, "`not`", r, Ty::Cond)
+        }?;
+        return Ok((Arith::Not(Box::new(a)), Ty::Cond));
+    }
+    ex_cmp(p)
+}
+fn ex_cmp(p: &mut P) -> Result<(Arith, Ty)> {
+    let l = ex_sum(p)?;
+    if let Some(Tok::Op(op @ ("<" | "<=" | ">" | ">=" | "==" | "!="))) = p.peek() {
+        let op = *op;
+        p.pos += 1;
+        let what = format!("`{op}`");
+        let a = want(p, &what, l, Ty::Num)?;
+        let b = {
+            let r = ex_sum(p)?;
+            want(p, &what, r, Ty::Num)
+        }?;
+        return Ok((Arith::Cmp(op, Box::new(a), Box::new(b)), Ty::Cond));
+    }
+    Ok(l)
+}
+fn ex_sum(p: &mut P) -> Result<(Arith, Ty)> {
+    let mut l = ex_prod(p)?;
     while let Some(Tok::Op(op @ ("+" | "-"))) = p.peek() {
-        let c = op.chars().next().unwrap_or('+');
+        let c = if *op == "+" { '+' } else { '-' };
         p.pos += 1;
-        l = Arith::Bin(c, Box::new(l), Box::new(arith_prod(p)?));
+        let what = format!("`{c}`");
+        let a = want(p, &what, l, Ty::Num)?;
+        let b = {
+            let r = ex_prod(p)?;
+            want(p, &what, r, Ty::Num)
+        }?;
+        l = (Arith::Bin(c, Box::new(a), Box::new(b)), Ty::Num);
     }
     Ok(l)
 }
-fn arith_prod(p: &mut P) -> Result<Arith> {
-    let mut l = arith_unary(p)?;
+fn ex_prod(p: &mut P) -> Result<(Arith, Ty)> {
+    let mut l = ex_unary(p)?;
     while let Some(Tok::Op(op @ ("*" | "/"))) = p.peek() {
-        let c = op.chars().next().unwrap_or('*');
+        let c = if *op == "*" { '*' } else { '/' };
         p.pos += 1;
-        l = Arith::Bin(c, Box::new(l), Box::new(arith_unary(p)?));
+        let what = format!("`{c}`");
+        let a = want(p, &what, l, Ty::Num)?;
+        let b = {
+            let r = ex_unary(p)?;
+            want(p, &what, r, Ty::Num)
+        }?;
+        l = (Arith::Bin(c, Box::new(a), Box::new(b)), Ty::Num);
     }
     Ok(l)
 }
-fn arith_unary(p: &mut P) -> Result<Arith> {
+fn ex_unary(p: &mut P) -> Result<(Arith, Ty)> {
     match p.next() {
-        Some(Tok::Op("-")) => Ok(Arith::Neg(Box::new(arith_unary(p)?))),
-        Some(Tok::Num(n)) => Ok(Arith::Num(n)),
-        Some(Tok::Ident(n)) => Ok(Arith::Name(n)),
+        Some(Tok::Op("-")) => {
+            let a = {
+                let r = ex_unary(p)?;
+                want(p, "`-`", r, Ty::Num)
+            }?;
+            Ok((Arith::Neg(Box::new(a)), Ty::Num))
+        }
+        Some(Tok::Num(n)) => Ok((Arith::Num(n), Ty::Num)),
+        Some(Tok::Ident(n)) if p.peek() == Some(&Tok::LParen) => {
+            p.pos += 1;
+            let Some(f) = Func::ALL
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&n))
+                .map(|(_, f)| *f)
+            else {
+                let known: Vec<&str> = Func::ALL.iter().map(|(k, _)| *k).collect();
+                return p.fail(format!(
+                    "unknown function `{n}` (known: {})",
+                    known.join(", ")
+                ));
+            };
+            let mut args = Vec::new();
+            if p.peek() != Some(&Tok::RParen) {
+                loop {
+                    args.push(ex_or(p)?);
+                    match p.next() {
+                        Some(Tok::Comma) => continue,
+                        Some(Tok::RParen) => break,
+                        _ => return p.fail(format!("missing `)` after the arguments of `{n}`")),
+                    }
+                }
+            } else {
+                p.pos += 1;
+            }
+            let what = format!("`{}`", f.name());
+            let args = match f {
+                Func::If => {
+                    if args.len() != 3 {
+                        return p.fail(format!(
+                            "`if` takes 3 arguments (condition, then, else), got {}",
+                            args.len()
+                        ));
+                    }
+                    let mut it = args.into_iter();
+                    let mut out = Vec::with_capacity(3);
+                    for (k, a) in it.by_ref().enumerate().take(3) {
+                        let need = if k == 0 { Ty::Cond } else { Ty::Num };
+                        out.push(want(p, &format!("argument {} of `if`", k + 1), a, need)?);
+                    }
+                    out
+                }
+                _ => {
+                    if args.is_empty() {
+                        return p.fail(format!("{what} needs at least one argument"));
+                    }
+                    args.into_iter()
+                        .map(|a| want(p, &what, a, Ty::Num))
+                        .collect::<Result<_>>()?
+                }
+            };
+            Ok((Arith::Call(f, args), Ty::Num))
+        }
+        Some(Tok::Ident(n)) if n.eq_ignore_ascii_case("true") => Ok((Arith::Bool(true), Ty::Cond)),
+        Some(Tok::Ident(n)) if n.eq_ignore_ascii_case("false") => {
+            Ok((Arith::Bool(false), Ty::Cond))
+        }
+        Some(Tok::Ident(n)) if n.eq_ignore_ascii_case("null") => Ok((Arith::Null, Ty::Num)),
+        Some(Tok::Ident(n))
+            if ["and", "or", "not"]
+                .iter()
+                .any(|k| n.eq_ignore_ascii_case(k)) =>
+        {
+            p.fail(format!("unexpected `{n}`"))
+        }
+        Some(Tok::Ident(n)) => Ok((Arith::Name(n), Ty::Num)),
         Some(Tok::LParen) => {
-            let e = arith_sum(p)?;
+            let e = ex_or(p)?;
             match p.next() {
                 Some(Tok::RParen) => Ok(e),
                 _ => p.fail("missing `)`"),
@@ -561,5 +834,73 @@ mod tests {
         );
         assert!(Arith::parse("a +").is_err());
         assert!(Arith::parse("a b").is_err());
+    }
+
+    #[test]
+    fn functions_and_conditions() {
+        let get = |n: &str| match n {
+            "a" => Some(2.0),
+            "b" => Some(5.0),
+            "tax.base" => Some(100.0),
+            _ => None,
+        };
+        let v = |s: &str| Arith::parse(s).unwrap().eval(&get);
+        assert_eq!(v("min(a, b, 3)"), Some(2.0));
+        assert_eq!(v("max(a, missing, b)"), Some(5.0), "nulls are skipped");
+        assert_eq!(v("max(missing)"), None);
+        assert_eq!(v("coalesce(missing, null, b, a)"), Some(5.0));
+        assert_eq!(v("coalesce(missing)"), None);
+        assert_eq!(v("if(a < b, 1, 0)"), Some(1.0));
+        assert_eq!(v("if(a >= b or a == 2, 10, 20)"), Some(10.0));
+        assert_eq!(v("if(a != 2 and b > 1, 10, 20)"), Some(20.0));
+        assert_eq!(v("if(not (a <= 1), tax.base / b, 0)"), Some(20.0));
+        assert_eq!(
+            v("if(missing > 1, 1, 0)"),
+            Some(0.0),
+            "an unknown condition is false"
+        );
+        assert_eq!(
+            v("if(missing > 1 or true, 1, 0)"),
+            Some(1.0),
+            "three-valued or"
+        );
+        assert_eq!(v("if(missing > 1 and false, 1, 0)"), Some(0.0));
+        assert_eq!(
+            v("IF(true, a, b) + MIN(a)"),
+            Some(4.0),
+            "names of functions ignore case"
+        );
+        let names = Arith::parse("if(population > 0, floor_sum / population, tax.base)")
+            .unwrap()
+            .names();
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["floor_sum", "population", "tax.base"]
+        );
+        for (bad, says) in [
+            (
+                "avg(a)",
+                "unknown function `avg` (known: min, max, coalesce, if)",
+            ),
+            ("a < b", "the expression is a condition"),
+            (
+                "if(a, 1, 0)",
+                "argument 1 of `if` needs a condition, got a number",
+            ),
+            (
+                "if(a > 1, b < 2, 0)",
+                "argument 2 of `if` needs a number, got a condition",
+            ),
+            ("if(a > 1, 1)", "`if` takes 3 arguments"),
+            ("a + (b > 1)", "`+` needs a number, got a condition"),
+            ("a and b > 1", "`and` needs a condition, got a number"),
+            ("not a", "`not` needs a condition, got a number"),
+            ("min()", "`min` needs at least one argument"),
+            ("max(a, b", "missing `)`"),
+            ("a > b > 1", "unexpected"),
+        ] {
+            let e = Arith::parse(bad).expect_err(bad).to_string();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -27,6 +27,9 @@ pub mod incremental;
 pub mod run;
 pub mod spec;
 pub mod stream;
+pub mod tables;
+pub mod templates;
+pub mod units;
 pub mod zonal;
 
 pub use crate::error::{Error, Result};

@@ -24,6 +24,9 @@ pub struct RunOptions {
     /// Recompute only what changed since the run that wrote the output
     /// directory (see [`crate::incremental`]).
     pub incremental: bool,
+    /// Largest batch of a streamed layer, in features (`None`:
+    /// [`crate::stream::MAX_BATCH_FEATURES`]). The outputs do not depend on it.
+    pub batch_features: Option<u64>,
 }
 
 impl RunOptions {
@@ -38,6 +41,13 @@ impl RunOptions {
     #[must_use]
     pub fn incremental(mut self, yes: bool) -> Self {
         self.incremental = yes;
+        self
+    }
+
+    /// Set the largest batch of a streamed layer, in features.
+    #[must_use]
+    pub fn batch_features(mut self, n: Option<u64>) -> Self {
+        self.batch_features = n;
         self
     }
 
@@ -212,6 +222,7 @@ fn execute(
         _ => Plan::Full("not incremental".into()),
     };
     let mut sopts = crate::stream::StreamOptions::budget(budget);
+    sopts.max_batch = opts.batch_features;
     sopts.distributed = distributed;
     sopts.partitions = state.as_ref().map(|s| s.partitions.clone());
     let mut incremental = opts.incremental.then(IncrementalReport::default);

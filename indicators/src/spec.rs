@@ -51,9 +51,15 @@ pub struct Spec {
     /// Zone layers, by name.
     #[serde(default)]
     pub zones: BTreeMap<String, toml::Spanned<ZoneSpec>>,
-    /// Indicators, in output order.
+    /// Non-spatial tables joined to zones by a key, by name.
     #[serde(default)]
+    pub tables: BTreeMap<String, TableSpec>,
+    /// Indicators, in output order (template uses expanded).
+    #[serde(skip)]
     pub indicators: Vec<toml::Spanned<IndicatorSpec>>,
+    /// The `[[indicators]]` tables as written.
+    #[serde(rename = "indicators", default)]
+    raw_indicators: Vec<toml::Spanned<toml::Table>>,
     /// The spec file (set by the loader).
     #[serde(skip)]
     pub path: PathBuf,
@@ -79,6 +85,31 @@ pub struct RasterSpec {
     #[serde(default)]
     pub crs: Option<String>,
     /// Human description.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A non-spatial table (`[tables.<name>]`): CSV or Parquet, joined to
+/// zones by a key (see [`crate::tables`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSpec {
+    /// The file, relative to the spec.
+    pub path: String,
+    /// The key column of the table.
+    pub key: String,
+    /// The zone layers it joins (default: those whose id column, or
+    /// roll-up column, is `key`).
+    #[serde(default)]
+    pub zones: Option<ZonesSel>,
+    /// The zone column matched with `key` (default: the zone layer's id).
+    #[serde(default)]
+    pub zone_key: Option<String>,
+    /// Numeric columns that add up (counts, amounts): at a roll-up level of
+    /// the zones the table joins, ratios read their sum over members.
+    #[serde(default)]
+    pub additive: Option<Vec<String>>,
+    /// Free text.
     #[serde(default)]
     pub description: Option<String>,
 }
@@ -145,6 +176,10 @@ pub struct ZoneSpec {
     /// `<zones>_by_<column>` each).
     #[serde(default)]
     pub rollup: Option<Vec<String>>,
+    /// Numeric columns of these zones that add up (e.g. `population`): at a
+    /// roll-up level, ratio expressions read them as the sum over members.
+    #[serde(default)]
+    pub additive: Option<Vec<String>>,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
@@ -262,12 +297,28 @@ pub struct IndicatorSpec {
     /// Zone layers (default: all).
     #[serde(default)]
     pub zones: Option<ZonesSel>,
-    /// Unit (free text, e.g. `m²`, `%`, `count`).
+    /// Unit, from the fixed list of [`crate::units`] (e.g. `m²`, `%`,
+    /// `count`; other spellings like `m2` are normalised).
     #[serde(default)]
     pub unit: Option<String>,
-    /// Human description.
+    /// Label, `"…"` (English) or `{ en = "…", fr = "…" }`.
+    #[serde(default, deserialize_with = "crate::templates::texts")]
+    pub label: Option<crate::templates::Texts>,
+    /// Description, `"…"` (English) or `{ en = "…", fr = "…" }`.
+    #[serde(default, deserialize_with = "crate::templates::texts")]
+    pub description: Option<crate::templates::Texts>,
+    /// Theme (e.g. `buildings`, `risks`), for the catalog.
     #[serde(default)]
-    pub description: Option<String>,
+    pub theme: Option<String>,
+    /// Search keywords, for the catalog.
+    #[serde(default)]
+    pub keywords: Option<Vec<String>>,
+    /// Computed (for ratios to read) but not written.
+    #[serde(default)]
+    pub hidden: Option<bool>,
+    /// The template this indicator comes from (set when `use` is expanded).
+    #[serde(skip)]
+    pub template: Option<String>,
     /// Attribution of features to zones.
     #[serde(default)]
     pub assign: Option<Assign>,
@@ -351,8 +402,122 @@ impl Spec {
         })?;
         spec.path = path.to_path_buf();
         spec.text = text.to_string();
+        spec.expand_indicators()?;
         spec.validate()?;
         Ok(spec)
+    }
+
+    /// Turn the `[[indicators]]` tables into indicators: `use = "…"`
+    /// entries expand into their template's indicators (spanned where the
+    /// entry is); units are normalised to the fixed list.
+    fn expand_indicators(&mut self) -> Result<()> {
+        let lib = crate::templates::Library::standard();
+        let mut out = Vec::new();
+        for raw in std::mem::take(&mut self.raw_indicators) {
+            let span = raw.span();
+            let line = line_of(&self.text, span.start);
+            let table = raw.into_inner();
+            let what = |t: &toml::Table, n: usize| match t.get("name").and_then(|v| v.as_str()) {
+                Some(name) => format!("indicator `{name}`"),
+                None => format!("indicator #{}", n + 1),
+            };
+            let (tables, template) = match table.get("use") {
+                None => (vec![table.clone()], None),
+                Some(toml::Value::String(id)) => {
+                    let Some(t) = lib.get(id) else {
+                        let near: Vec<String> = lib
+                            .iter()
+                            .filter(|t| id.split('.').any(|p| !p.is_empty() && t.id.contains(p)))
+                            .map(|t| t.id.clone())
+                            .take(8)
+                            .collect();
+                        return Err(self.fail(
+                            line,
+                            what(&table, out.len()),
+                            format!(
+                                "no template `{id}`{} (`terrastat catalog` lists them)",
+                                if near.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("; did you mean one of {}?", near.join(", "))
+                                }
+                            ),
+                        ));
+                    };
+                    let expanded = t
+                        .expand(&table)
+                        .map_err(|m| self.fail(line, what(&table, out.len()), m))?;
+                    (expanded, Some(id.clone()))
+                }
+                Some(v) => {
+                    return Err(self.fail(
+                        line,
+                        what(&table, out.len()),
+                        format!(
+                            "`use` must be a template id (a string), not {}",
+                            v.type_str()
+                        ),
+                    ))
+                }
+            };
+            for t in tables {
+                let w = what(&t, out.len());
+                let mut ind: IndicatorSpec =
+                    toml::Value::Table(t)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| {
+                            let m = e.message().trim().to_string();
+                            // The line of the key or value the message quotes, in this table.
+                            let (at, key) = self.locate_in_table(line, &m);
+                            let what = match key {
+                                Some(k) => format!("{w}, key `{k}`"),
+                                None => w.clone(),
+                            };
+                            self.fail(at, what, m)
+                        })?;
+                if let Some(u) = &ind.unit {
+                    let c = crate::units::canonical(u).ok_or_else(|| {
+                        self.fail(
+                            line,
+                            format!("{w}, key `unit`"),
+                            format!("unknown unit `{u}` (units: {})", crate::units::list()),
+                        )
+                    })?;
+                    ind.unit = Some(c.to_string());
+                }
+                ind.template = template.clone();
+                out.push(toml::Spanned::new(span.clone(), ind));
+            }
+        }
+        self.indicators = out;
+        Ok(())
+    }
+
+    /// In the table starting at line `header`, the line (and key) of the
+    /// first name quoted in `message` (`unknown field `colum``, `unknown
+    /// variant `cuont``): the key itself, or the key whose value it is.
+    fn locate_in_table(&self, header: usize, message: &str) -> (usize, Option<String>) {
+        let quoted = message.split('`').nth(1).unwrap_or_default();
+        if quoted.is_empty() {
+            return (header, None);
+        }
+        for (i, l) in self.text.lines().enumerate().skip(header) {
+            let t = l.trim_start();
+            if t.starts_with('[') {
+                break;
+            }
+            let Some((k, v)) = t.split_once('=') else {
+                continue;
+            };
+            let k = k.trim().trim_matches('"');
+            if k == quoted
+                || v.contains(&format!("\"{quoted}\""))
+                || v.contains(&format!("'{quoted}'"))
+            {
+                return (i + 1, Some(k.to_string()));
+            }
+        }
+        (header, None)
     }
 
     /// Resolve a path of the spec relative to the spec file's directory.
@@ -642,12 +807,18 @@ impl Spec {
                 let arith =
                     Arith::parse(e).map_err(|e| self.indicator_error(i, "expr", e.to_string()))?;
                 for n in arith.names() {
-                    if !names.contains_key(&n) {
-                        return Err(self.indicator_error(
-                            i,
-                            "expr",
-                            format!("`{n}` is not an indicator of this spec"),
-                        ));
+                    if names.contains_key(&n) {
+                        continue;
+                    }
+                    // `<table>.<column>`, or a zone column (checked with the zones).
+                    if let Some((t, _)) = n.split_once('.') {
+                        if !self.tables.contains_key(t) {
+                            return Err(self.indicator_error(
+                                i,
+                                "expr",
+                                format!("`{n}` names no indicator, and `{t}` is no table of this spec (`[tables.{t}]`)"),
+                            ));
+                        }
                     }
                 }
             }

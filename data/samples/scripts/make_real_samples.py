@@ -116,6 +116,24 @@ def communes(data_dir, out_dir):
     write_any(gdf, f"{out_dir}/communes.fgb")
 
 
+def elus(data_dir, out_dir):
+    """A non-spatial table keyed by INSEE code: municipal councillors per commune."""
+    c = read_lzma_csv(f"{data_dir}/communes.csv.lzma")
+    deps = read_lzma_csv(f"{data_dir}/departements.csv.lzma")
+    dep_id = deps.loc[deps["code"] == DEP_CODE, "id"].iloc[0]
+    c = c[(c["departement_id"] == dep_id) & (c["type"] == "COM")][["id", "code"]]
+    e = read_lzma_csv(f"{data_dir}/elus_municipaux.csv.lzma")
+    e = e[e["commune_id"].isin(c["id"])]
+    g = e.groupby("commune_id").agg(councillors=("id", "size"),
+                                    women_councillors=("sexe", lambda s: int((s == "F").sum())))
+    t = c.merge(g, left_on="id", right_index=True, how="left").fillna(0)
+    t = pd.DataFrame({"insee": t["code"], "councillors": t["councillors"].astype(int),
+                      "women_councillors": t["women_councillors"].astype(int)}).sort_values("insee")
+    assert len(t) == 36
+    t.to_csv(f"{out_dir}/elus_municipaux.csv", index=False)
+    print(f"wrote {out_dir}/elus_municipaux.csv")
+
+
 HSTORE_RE = re.compile(r'"((?:[^"\\]|\\.)*)"=>"((?:[^"\\]|\\.)*)"')
 
 
@@ -214,6 +232,8 @@ def main(argv):
     cmd = argv[1]
     if cmd == "communes" and len(argv) == 4:
         communes(argv[2], argv[3])
+    elif cmd == "elus" and len(argv) == 4:
+        elus(argv[2], argv[3])
     elif cmd == "osm" and len(argv) >= 5:
         osm(argv[2], argv[3], argv[4:])
     elif cmd == "has-crs-member" and len(argv) == 4:

@@ -1,4 +1,4 @@
-//! The `terrastat` command line: `run`, `check`, `generate`.
+//! The `terrastat` command line: `run`, `check`, `generate`, `catalog`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,10 +56,28 @@ enum Command {
         /// the machine's memory. The outputs do not depend on it.
         #[arg(long, value_parser = terrastat_indicators::stream::parse_size)]
         memory: Option<u64>,
+        /// Largest batch of the streamed layer, in features (default
+        /// 1,500,000; smaller when --memory asks). The outputs do not depend on it.
+        #[arg(long)]
+        batch_features: Option<u64>,
         /// Recompute only the zones whose inputs changed since the run that
         /// wrote --out (from its manifest.json); the outputs equal a full run.
         #[arg(long)]
         incremental: bool,
+    },
+    /// List the indicator templates of the standard library, used in a spec
+    /// as `[[indicators]] use = "<id>"`.
+    Catalog {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CatalogFormat::Text)]
+        format: CatalogFormat,
+        /// Only the templates matching every word (ids, labels, definitions,
+        /// keywords; in English or French; case and accents ignored).
+        #[arg(long)]
+        search: Option<String>,
+        /// Language of labels and definitions: `en` or `fr`.
+        #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
+        lang: String,
     },
     /// Validate a spec and its inputs without computing.
     Check {
@@ -98,6 +116,17 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+}
+
+/// Formats of `terrastat catalog`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CatalogFormat {
+    /// One line per template: id, unit, label.
+    Text,
+    /// Every field, as a JSON array.
+    Json,
+    /// A Markdown document, one section per theme.
+    Markdown,
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal or `--quiet`),
@@ -208,6 +237,11 @@ fn report_inputs(inputs: &terrastat_indicators::eval::Inputs) {
         }
         eprintln!("{line}");
     }
+    for (t, joins) in &inputs.joins {
+        for (_, report) in joins.values() {
+            eprintln!("  tables.{t:<15} {report}");
+        }
+    }
 }
 
 fn real_main() -> anyhow::Result<()> {
@@ -218,6 +252,29 @@ fn real_main() -> anyhow::Result<()> {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
     match cli.command {
+        Command::Catalog {
+            format,
+            search,
+            lang,
+        } => {
+            use terrastat_indicators::templates::{to_markdown, to_text, Library};
+            let lib = Library::standard();
+            let found = match &search {
+                Some(q) => lib.search(q),
+                None => lib.iter().collect(),
+            };
+            if found.is_empty() {
+                anyhow::bail!(
+                    "no template matches `{}`",
+                    search.as_deref().unwrap_or_default()
+                );
+            }
+            match format {
+                CatalogFormat::Text => print!("{}", to_text(&found, &lang)),
+                CatalogFormat::Markdown => print!("{}", to_markdown(&found, &lang)),
+                CatalogFormat::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+            }
+        }
         Command::Run {
             spec,
             out,
@@ -226,6 +283,7 @@ fn real_main() -> anyhow::Result<()> {
             quiet,
             timings,
             memory,
+            batch_features,
             incremental,
         } => {
             threads(n)?;
@@ -235,6 +293,7 @@ fn real_main() -> anyhow::Result<()> {
             let opts = RunOptions::default()
                 .geo(geo)
                 .memory(memory)
+                .batch_features(batch_features)
                 .incremental(incremental);
             let result = run(&spec, &out, &opts, &bar);
             bar.0.finish_and_clear();
