@@ -50,6 +50,11 @@ pub struct IndicatorEntry {
     pub spec_line: usize,
     /// Output columns, by zone layer.
     pub outputs: std::collections::BTreeMap<String, Vec<String>>,
+    /// Publication thresholds that apply (see [`crate::quality`]).
+    pub thresholds: Option<crate::quality::Thresholds>,
+    /// Quality summary by zone layer: zones, zones withheld, smallest and
+    /// mean completeness and coverage, features used.
+    pub quality: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The whole catalog of a run.
@@ -265,6 +270,22 @@ pub fn build(
                         t.columns
                             .get(&ind.name)
                             .map(|c| (t.zones.clone(), c.clone()))
+                    })
+                    .collect(),
+                thresholds: {
+                    let t = ind
+                        .quality
+                        .clone()
+                        .unwrap_or_default()
+                        .over(&spec.quality.clone().unwrap_or_default());
+                    (t != Default::default()).then_some(t)
+                },
+                quality: tables
+                    .iter()
+                    .filter_map(|t| {
+                        t.quality_summary
+                            .get(&ind.name)
+                            .map(|q| (t.zones.clone(), q.clone()))
                     })
                     .collect(),
             }

@@ -263,6 +263,7 @@ impl Inputs {
                 let z = z.get_ref();
                 z.extent.as_deref().into_iter().chain(z.cover.as_deref())
             }))
+            .chain(spec.layers.values().filter_map(|l| l.extent.as_deref()))
             .collect();
         for (name, ls) in &spec.layers {
             if !used.contains(name.as_str()) || skip(name) {
@@ -518,6 +519,10 @@ pub struct ZoneTable {
     pub columns: BTreeMap<String, Vec<String>>,
     /// The raster passes made for this zone layer (zonal indicators).
     pub rasters: Vec<crate::zonal::PassReport>,
+    /// The quality of every value (see [`crate::quality::table`]).
+    pub quality: RecordBatch,
+    /// Per published indicator, a summary of its quality.
+    pub quality_summary: BTreeMap<String, serde_json::Value>,
 }
 
 /// Features attributed to each zone, with their weights (CSR by zone).
@@ -537,6 +542,8 @@ impl Attribution {
 /// Computed values of one output column.
 enum Values {
     Int(Vec<i64>),
+    /// Counts some of which may be withheld (see [`crate::quality`]).
+    IntOpt(Vec<Option<i64>>),
     Float(Vec<Option<f64>>),
 }
 
@@ -544,15 +551,48 @@ impl Values {
     fn to_array(&self) -> ArrayRef {
         match self {
             Values::Int(v) => Arc::new(Int64Array::from(v.clone())),
+            Values::IntOpt(v) => Arc::new(Int64Array::from(v.clone())),
             Values::Float(v) => Arc::new(Float64Array::from(v.clone())),
         }
     }
     fn get(&self, z: usize) -> Option<f64> {
         match self {
             Values::Int(v) => Some(v[z] as f64),
+            Values::IntOpt(v) => v[z].map(|x| x as f64),
             Values::Float(v) => v[z],
         }
     }
+    /// The same values, nullable, with the zones `withheld` says set to null.
+    fn withhold(self, withheld: &[Option<String>]) -> Values {
+        match self {
+            Values::Int(v) => Values::IntOpt(
+                v.into_iter()
+                    .zip(withheld)
+                    .map(|(x, w)| w.is_none().then_some(x))
+                    .collect(),
+            ),
+            Values::IntOpt(v) => Values::IntOpt(
+                v.into_iter()
+                    .zip(withheld)
+                    .map(|(x, w)| x.filter(|_| w.is_none()))
+                    .collect(),
+            ),
+            Values::Float(v) => Values::Float(
+                v.into_iter()
+                    .zip(withheld)
+                    .map(|(x, w)| x.filter(|_| w.is_none()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// What quality needs from the batches of a streamed layer: the feature
+/// counts per (zone layer, indicator), and each layer's extent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct QualityState {
+    counts: BTreeMap<(String, usize), crate::quality::Counts>,
+    extents: BTreeMap<String, Option<geo::Rect>>,
 }
 
 /// The running per-zone state of a streamable indicator: what a batch of
@@ -674,6 +714,8 @@ pub struct Evaluator<'a> {
     overlays: HashMap<Key2, Arc<Overlay>>,
     masks: HashMap<Key2, Arc<Vec<bool>>>,
     flags: HashMap<(String, String, Predicate), Arc<Vec<bool>>>,
+    /// Feature counts and layer extents for the quality records.
+    quality: QualityState,
     /// Indexed `other` layers of `share_within`, by name (kept across the
     /// batches of a streamed layer).
     relators: HashMap<String, Arc<relate::Relator<Arc<Layer>>>>,
@@ -707,6 +749,7 @@ impl<'a> Evaluator<'a> {
             masks: HashMap::new(),
             flags: HashMap::new(),
             relators: HashMap::new(),
+            quality: QualityState::default(),
             nearest: HashMap::new(),
             passes: Default::default(),
             partials: BTreeMap::new(),
@@ -752,6 +795,89 @@ impl<'a> Evaluator<'a> {
     /// The partials accumulated so far.
     pub(crate) fn into_partials(self) -> BTreeMap<(String, usize), Partial> {
         self.partials
+    }
+
+    /// Continue the quality counts of earlier batches.
+    pub(crate) fn with_quality(mut self, q: QualityState) -> Self {
+        self.quality = q;
+        self
+    }
+
+    /// The quality counts so far.
+    pub(crate) fn take_quality(&mut self) -> QualityState {
+        std::mem::take(&mut self.quality)
+    }
+
+    /// The attribution of indicator `i`'s features to the zones of `zl`:
+    /// those passing its filter (used), and all of them.
+    fn used_and_all(
+        &mut self,
+        i: usize,
+        zl: &str,
+        fi: &FeatureInputs,
+        assign: Assign,
+        members: Option<&[Vec<u32>]>,
+    ) -> Result<(Arc<Attribution>, Arc<Attribution>)> {
+        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
+        let layer = ind.layer.as_deref().unwrap_or_default();
+        let used = self.attribution_at(
+            &fi.ov,
+            assign,
+            fi.mask(),
+            members,
+            (layer, zl, ind.filter.as_deref()),
+        )?;
+        let all = self.attribution_at(&fi.ov, assign, None, members, (layer, zl, None))?;
+        Ok((used, all))
+    }
+
+    /// Count, for indicator `i` at level `zl`, the features attributed to
+    /// each zone, those with their needed columns, and those used; and
+    /// widen the layer's extent (see [`crate::quality`]).
+    fn count_quality(&mut self, i: usize, zl: &str) -> Result<()> {
+        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
+        let Some(layer_name) = ind.layer.clone() else {
+            return Ok(());
+        };
+        let (zones, base_name, members) = self.level(i, zl)?;
+        let members = members.as_deref();
+        let fi = self.feature_inputs(i, &layer_name, &base_name)?;
+        let assign = match ind.kind {
+            Kind::Extensive | Kind::Intensive | Kind::Coverage | Kind::Area => Assign::Intersects,
+            _ => fi.assign,
+        };
+        let (used, all) = self.used_and_all(i, zl, &fi, assign, members)?;
+        // The columns the indicator needs, as validity masks.
+        let mut needed: Vec<String> = ind
+            .column
+            .iter()
+            .chain(ind.weight.iter())
+            .cloned()
+            .collect();
+        if let Some(f) = &ind.filter {
+            needed.extend(crate::expr::Filter::parse(f)?.columns());
+        }
+        let attrs = fi.layer.attributes();
+        let cols: Vec<&ArrayRef> = needed
+            .iter()
+            .filter_map(|c| attrs.column_by_name(c))
+            .collect();
+        let complete = |f: usize| cols.iter().all(|c| c.is_valid(f));
+        let nz = zones.len();
+        let c = self
+            .quality
+            .counts
+            .entry((zl.to_string(), i))
+            .or_insert_with(|| crate::quality::Counts::new(nz));
+        for z in 0..nz {
+            let fs = all.zone(z).0;
+            c.attributed[z] += fs.len() as u64;
+            c.complete[z] += fs.iter().filter(|f| complete(**f as usize)).count() as u64;
+            c.used[z] += used.zone(z).0.len() as u64;
+        }
+        let e = self.quality.extents.entry(layer_name).or_insert(None);
+        *e = crate::quality::union(*e, fi.layer.bounding_rect());
+        Ok(())
     }
 
     /// Reuse indexes of related layers built by an earlier evaluator.
@@ -1226,6 +1352,96 @@ impl<'a> Evaluator<'a> {
         ))
     }
 
+    /// The thresholds that apply to the indicator named `name`, if any.
+    fn thresholds(&self, name: &str) -> Option<crate::quality::Thresholds> {
+        let ind = self
+            .spec
+            .indicators
+            .iter()
+            .map(|s| s.get_ref())
+            .find(|i| i.name == name)?;
+        let t = ind
+            .quality
+            .clone()
+            .unwrap_or_default()
+            .over(&self.spec.quality.clone().unwrap_or_default());
+        (t != crate::quality::Thresholds::default()).then_some(t)
+    }
+
+    /// The quality record of every indicator computed for `zl`, thresholds applied.
+    fn quality_records(
+        &self,
+        zl: &str,
+        zones: &Zones,
+        order: &[usize],
+        done: &BTreeMap<String, Vec<(String, Values)>>,
+    ) -> Result<Vec<(String, crate::quality::Record)>> {
+        use crate::quality::{coverage, Record};
+        let nz = zones.len();
+        let mut covs: HashMap<String, Vec<Option<f64>>> = HashMap::new();
+        let mut out: Vec<(String, Record)> = Vec::new();
+        for &i in order {
+            let ind = self.spec.indicators[i].get_ref();
+            if !done.contains_key(&ind.name) {
+                continue;
+            }
+            let mut r = if ind.kind == Kind::Ratio {
+                let names = Arith::parse(ind.expr.as_deref().unwrap_or_default())?.names();
+                let parts: Vec<(&str, &Record)> = out
+                    .iter()
+                    .filter(|(n, _)| names.contains(n))
+                    .map(|(n, r)| (n.as_str(), r))
+                    .collect();
+                Record::combine(nz, &parts)
+            } else {
+                match (
+                    self.quality.counts.get(&(zl.to_string(), i)),
+                    ind.layer.as_ref(),
+                ) {
+                    (Some(c), Some(l)) => {
+                        if !covs.contains_key(l) {
+                            let declared = self.spec.layers.get(l).and_then(|s| s.extent.as_ref());
+                            let cov = match declared {
+                                Some(e) => {
+                                    let polys =
+                                        match (self.inputs.zones.get(e), self.inputs.layers.get(e))
+                                        {
+                                            (Some(z), _) => z.geometries(),
+                                            (None, Some(layer)) => layer.geometries().to_vec(),
+                                            (None, None) => {
+                                                return Err(self.spec.indicator_error(
+                                                    i,
+                                                    "layer",
+                                                    format!(
+                                                    "the extent `{e}` of layer `{l}` is not loaded"
+                                                ),
+                                                ))
+                                            }
+                                        };
+                                    crate::quality::coverage_by(zones, &polys)
+                                }
+                                None => {
+                                    let e = self.quality.extents.get(l).copied().flatten();
+                                    coverage(zones, e.as_ref())
+                                }
+                            };
+                            covs.insert(l.clone(), cov);
+                        }
+                        Record::from_counts(c, covs[l].clone())
+                    }
+                    _ => Record::unknown(nz),
+                }
+            };
+            // Thresholds apply to what is published: a hidden helper (the
+            // numerator of a share) passes its measures on to its ratio.
+            if let (Some(t), false) = (self.thresholds(&ind.name), ind.hidden == Some(true)) {
+                r.apply(&t);
+            }
+            out.push((ind.name.clone(), r));
+        }
+        Ok(out)
+    }
+
     /// Compute indicator `i` for zone layer `zl`: one or more (column name, values).
     fn compute(
         &mut self,
@@ -1311,6 +1527,7 @@ impl<'a> Evaluator<'a> {
             }
             return self.finish(i, zl, &zones);
         }
+        self.count_quality(i, zl)?;
         let fi = self.feature_inputs(i, &layer_name, &base_name)?;
         let (layer, ov, assign) = (fi.layer.clone(), fi.ov.clone(), fi.assign);
         let mask = fi.mask();
@@ -1402,6 +1619,7 @@ impl<'a> Evaluator<'a> {
     /// ascending order: batches of consecutive features give the same bytes
     /// as one batch of all of them.
     fn accumulate(&mut self, i: usize, zl: &str) -> Result<()> {
+        self.count_quality(i, zl)?;
         let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
         let (zones, base_name, members) = self.level(i, zl)?;
         let nz = zones.len();
@@ -1737,6 +1955,19 @@ impl<'a> Evaluator<'a> {
                 let cols = self.compute(i, &zl, &done)?;
                 done.insert(self.spec.indicators[i].get_ref().name.clone(), cols);
             }
+            let records = self.quality_records(&zl, &zones, &order, &done)?;
+            for (name, r) in &records {
+                if let Some(cols) = done.remove(name) {
+                    let cols = if self.thresholds(name).is_some() {
+                        cols.into_iter()
+                            .map(|(n, v)| (n, v.withhold(&r.withheld)))
+                            .collect()
+                    } else {
+                        cols
+                    };
+                    done.insert(name.clone(), cols);
+                }
+            }
             // Output in spec order, the key columns (id) first.
             let mut fields = Vec::new();
             let mut arrays: Vec<ArrayRef> = Vec::new();
@@ -1768,12 +1999,31 @@ impl<'a> Evaluator<'a> {
                         fields.push(Field::new(
                             n,
                             arr.data_type().clone(),
-                            arr.null_count() > 0 || matches!(v, Values::Float(_)),
+                            arr.null_count() > 0 || !matches!(v, Values::Int(_)),
                         ));
                         arrays.push(arr);
                     }
                 }
             }
+            let keys: Vec<(Field, ArrayRef)> = fields
+                .iter()
+                .zip(&arrays)
+                .take(zones.key_columns().len())
+                .map(|(f, a)| (f.clone(), a.clone()))
+                .collect();
+            let published: Vec<(String, crate::quality::Record)> = self
+                .spec
+                .indicators
+                .iter()
+                .map(|s| s.get_ref())
+                .filter(|ind| ind.hidden != Some(true))
+                .filter_map(|ind| records.iter().find(|(n, _)| *n == ind.name).cloned())
+                .collect();
+            let quality = crate::quality::table(&keys, &published, zones.len())?;
+            let quality_summary = published
+                .iter()
+                .map(|(n, r)| (n.clone(), crate::quality::summary(r)))
+                .collect();
             let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)?;
             let base = zones
                 .grouping()
@@ -1791,6 +2041,8 @@ impl<'a> Evaluator<'a> {
                 batch,
                 columns,
                 rasters,
+                quality,
+                quality_summary,
             });
         }
         Ok(tables)
@@ -2029,5 +2281,199 @@ mod tests {
         assert_eq!(stat_of(Kind::Median, &[]), None);
         assert_eq!(stat_of(Kind::Mean, &[(1.0, 1.0), (4.0, 2.0)]), Some(3.0));
         assert_eq!(stat_of(Kind::Max, &[(1.0, 1.0), (4.0, 2.0)]), Some(4.0));
+    }
+}
+
+/// How one value was computed (see [`crate::explain`]).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Trace {
+    /// The indicator.
+    pub indicator: String,
+    /// Its kind.
+    pub kind: Option<Kind>,
+    /// The zone layer.
+    pub zones: String,
+    /// The zone's index in the layer.
+    pub zone_index: usize,
+    /// The attribution of features to zones, where it applies.
+    pub assign: Option<Assign>,
+    /// The layer read.
+    pub layer: Option<String>,
+    /// The features used: attributed to the zone and passing the filter.
+    pub features: Vec<TracedFeature>,
+    /// Features attributed to the zone but left out by the filter.
+    pub filtered_out: usize,
+    /// For a ratio: each name it reads and its value in the zone.
+    pub operands: Vec<(String, Option<f64>)>,
+    /// The value recomputed now (first output column).
+    pub value: Option<f64>,
+    /// Every output column of the indicator, recomputed.
+    pub columns: Vec<(String, Option<f64>)>,
+}
+
+/// One feature of a [`Trace`].
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TracedFeature {
+    /// Its index among the layer's kept features.
+    pub row: u32,
+    /// Its `id` column, when the layer has one.
+    pub id: Option<String>,
+    /// The attribution weight (1 by centroid or intersection; the share of
+    /// the feature inside the zone when area-weighted).
+    pub weight: f64,
+    /// The measure of its part inside the zone (area, length, points),
+    /// for the kinds that use it.
+    pub measure_inside: Option<f64>,
+    /// Its whole measure (for `extensive` with `allocate_total`, the
+    /// default: its measure inside all zones, what the value is divided by).
+    pub measure: Option<f64>,
+    /// Its `column` value (or distance to `other`).
+    pub value: Option<f64>,
+    /// Its `column` as text (`category_share`).
+    pub category: Option<String>,
+    /// Its `weight` column.
+    pub weight_column: Option<f64>,
+    /// For `share_within`: whether it relates to `other`.
+    pub related: Option<bool>,
+}
+
+impl Evaluator<'_> {
+    /// Recompute indicator `target` for zone layer `zl` (with what it
+    /// reads), and trace zone `z`: the features used, their weights and
+    /// values, the operands of a ratio.
+    pub(crate) fn trace(&mut self, target: usize, zl: &str, z: usize) -> Result<Trace> {
+        let zones = self
+            .inputs
+            .zones
+            .get(zl)
+            .cloned()
+            .ok_or_else(|| Error::Indicator {
+                indicator: zl.to_string(),
+                message: "zones not loaded".into(),
+            })?;
+        let mut done: BTreeMap<String, Vec<(String, Values)>> = BTreeMap::new();
+        for i in self.spec.ratio_order()? {
+            if !self.applies(i, zl, &zones) {
+                continue;
+            }
+            let cols = self.compute(i, zl, &done)?;
+            done.insert(self.spec.indicators[i].get_ref().name.clone(), cols);
+            if i == target {
+                break;
+            }
+        }
+        let ind: &IndicatorSpec = self.spec.indicators[target].get_ref();
+        let mut t = Trace {
+            indicator: ind.name.clone(),
+            kind: Some(ind.kind),
+            zones: zl.to_string(),
+            zone_index: z,
+            layer: ind.layer.clone(),
+            ..Default::default()
+        };
+        let Some(cols) = done.get(&ind.name) else {
+            return Err(self.spec.indicator_error(
+                target,
+                "zones",
+                format!("not computed for zones `{zl}`"),
+            ));
+        };
+        t.columns = cols.iter().map(|(n, v)| (n.clone(), v.get(z))).collect();
+        t.value = t.columns.first().and_then(|c| c.1);
+        if ind.kind == Kind::Ratio {
+            let names = Arith::parse(ind.expr.as_deref().unwrap_or_default())?.names();
+            for n in names {
+                let v = match done.get(&n) {
+                    Some(c) => c.first().and_then(|c| c.1.get(z)),
+                    None => self.zone_values(target, zl, &n)?[z],
+                };
+                t.operands.push((n, v));
+            }
+            return Ok(t);
+        }
+        let Some(layer_name) = ind.layer.clone() else {
+            return Ok(t);
+        };
+        if ind.kind == Kind::Zonal {
+            return Ok(t);
+        }
+        let (_, base_name, members) = self.level(target, zl)?;
+        let members = members.as_deref();
+        let fi = self.feature_inputs(target, &layer_name, &base_name)?;
+        let area_kinds = matches!(
+            ind.kind,
+            Kind::Extensive | Kind::Intensive | Kind::Coverage | Kind::Area
+        );
+        let assign = if area_kinds {
+            Assign::AreaWeighted
+        } else {
+            fi.assign
+        };
+        t.assign = (!area_kinds).then_some(assign);
+        let (used, all) = self.used_and_all(target, zl, &fi, assign, members)?;
+        t.filtered_out = all.zone(z).0.len() - used.zone(z).0.len();
+        let values = match (ind.kind, &ind.column) {
+            (Kind::CategoryShare, _) | (_, None) if ind.kind != Kind::NearestDistance => None,
+            _ => Some(self.feature_values(target, &layer_name, &fi.layer)?),
+        };
+        let text = |col: &str, f: usize| -> Option<String> {
+            let a = fi.layer.attributes().column_by_name(col)?;
+            let s = arrow_cast::cast(a, &arrow_schema::DataType::Utf8).ok()?;
+            let s = s.as_any().downcast_ref::<arrow_array::StringArray>()?;
+            s.is_valid(f).then(|| s.value(f).to_string())
+        };
+        let flags = ind.other.as_ref().and_then(|o| {
+            self.flags
+                .get(&(
+                    layer_name.clone(),
+                    o.clone(),
+                    ind.predicate.unwrap_or(Predicate::Intersects),
+                ))
+                .cloned()
+        });
+        // The part of each feature inside the zone (area kinds): from the pairs.
+        let inside: HashMap<u32, f64> = if area_kinds {
+            let pairs = fi.ov.pairs(self.progress)?;
+            let base: Vec<u32> = match members {
+                Some(m) => m[z].clone(),
+                None => vec![z as u32],
+            };
+            let mut m: HashMap<u32, f64> = HashMap::new();
+            for b in base {
+                let (fs, ms) = pairs.zone(b as usize);
+                for (f, x) in fs.iter().zip(ms) {
+                    *m.entry(*f).or_default() += x;
+                }
+            }
+            m
+        } else {
+            HashMap::new()
+        };
+        // What an extensive interpolation divides by: the feature's measure
+        // inside all zones (`allocate_total`, the default) or its whole measure.
+        let denominators: Vec<f64> =
+            if ind.kind == Kind::Extensive && ind.allocate_total.unwrap_or(true) {
+                fi.ov.pairs(self.progress)?.totals.clone()
+            } else {
+                fi.ov.feature_measures().to_vec()
+            };
+        let (fs, ws) = used.zone(z);
+        for (f, w) in fs.iter().zip(ws) {
+            let fu = *f as usize;
+            t.features.push(TracedFeature {
+                row: *f,
+                id: text("id", fu),
+                weight: *w,
+                measure_inside: inside.get(f).copied(),
+                measure: area_kinds.then(|| denominators[fu]),
+                value: values.as_ref().and_then(|v| v[fu]),
+                category: (ind.kind == Kind::CategoryShare)
+                    .then(|| ind.column.as_deref().and_then(|c| text(c, fu)))
+                    .flatten(),
+                weight_column: ind.weight.as_ref().and_then(|_| fi.weight(fu)),
+                related: flags.as_ref().map(|fl| fl[fu]),
+            });
+        }
+        Ok(t)
     }
 }

@@ -19,11 +19,14 @@
 
 pub mod catalog;
 pub mod distributed;
+pub mod docs;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod expr;
 pub mod generate;
 pub mod incremental;
+pub mod quality;
 pub mod run;
 pub mod spec;
 pub mod stream;

@@ -255,9 +255,22 @@ fn execute(
         for t in tables.iter().filter(|_| !vanished) {
             let d = dirty.get(&t.zones).cloned().unwrap_or_default();
             let prev = crate::incremental::read_previous(&out.join(format!("{}.parquet", t.zones)));
-            match prev.map(|p| crate::incremental::merge_rows(&p, &t.batch, &d)) {
-                Some(Ok(Some(b))) => merged.push(b),
-                Some(Err(e)) => return Err(e),
+            // Quality rows: one per zone and indicator, zone-major.
+            let per_zone = t.quality.num_rows().checked_div(d.len()).unwrap_or(0);
+            let dq: Vec<bool> = d
+                .iter()
+                .flat_map(|x| std::iter::repeat_n(*x, per_zone))
+                .collect();
+            let prev_q = crate::incremental::read_previous(
+                &out.join(format!("{}.quality.parquet", t.zones)),
+            );
+            let q = prev_q.map(|p| crate::incremental::merge_rows(&p, &t.quality, &dq));
+            match (
+                prev.map(|p| crate::incremental::merge_rows(&p, &t.batch, &d)),
+                q,
+            ) {
+                (Some(Ok(Some(b))), Some(Ok(Some(q)))) => merged.push((b, q)),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => return Err(e),
                 _ => {
                     merged.clear();
                     break;
@@ -269,8 +282,9 @@ fn execute(
             }
         }
         if !vanished && merged.len() == tables.len() {
-            for (t, b) in tables.iter_mut().zip(merged) {
+            for (t, (b, q)) in tables.iter_mut().zip(merged) {
                 t.batch = b;
+                t.quality = q;
             }
             if let Some(r) = incremental.as_mut() {
                 r.read = stream.read;
@@ -338,7 +352,9 @@ fn execute(
         )?;
         let csv = out.join(format!("{}.csv", t.zones));
         staging.csv(&csv, &t.batch)?;
-        let mut outs = vec![pq.clone(), csv.clone()];
+        let quality = out.join(format!("{}.quality.parquet", t.zones));
+        staging.parquet(&quality, &t.quality, &[])?;
+        let mut outs = vec![pq.clone(), csv.clone(), quality];
         if opts.geo {
             let geo = out.join(format!("{}.geo.parquet", t.zones));
             let (batch, meta) =

@@ -51,6 +51,9 @@ pub struct Spec {
     /// Zone layers, by name.
     #[serde(default)]
     pub zones: BTreeMap<String, toml::Spanned<ZoneSpec>>,
+    /// Publication thresholds for every indicator (see [`crate::quality`]).
+    #[serde(default)]
+    pub quality: Option<crate::quality::Thresholds>,
     /// Non-spatial tables joined to zones by a key, by name.
     #[serde(default)]
     pub tables: BTreeMap<String, TableSpec>,
@@ -129,6 +132,11 @@ pub struct LayerSpec {
     /// For multi-layer files read through GDAL: the layer name.
     #[serde(default)]
     pub source_layer: Option<String>,
+    /// Where the source is meant to be complete: a zone layer or polygon
+    /// layer of the spec (for the quality's coverage; default: the
+    /// bounding box of the features).
+    #[serde(default)]
+    pub extent: Option<String>,
     /// Free text.
     #[serde(default)]
     pub description: Option<String>,
@@ -316,6 +324,9 @@ pub struct IndicatorSpec {
     /// Computed (for ratios to read) but not written.
     #[serde(default)]
     pub hidden: Option<bool>,
+    /// Publication thresholds of this indicator, over those of `[quality]`.
+    #[serde(default)]
+    pub quality: Option<crate::quality::Thresholds>,
     /// The template this indicator comes from (set when `use` is expanded).
     #[serde(skip)]
     pub template: Option<String>,
@@ -634,6 +645,17 @@ impl Spec {
                     let line = self.key_line(&format!("{table}.{name}"), "crs");
                     self.fail(line, format!("{table} `{name}`, key `crs`"), e.to_string())
                 })?;
+            }
+        }
+        for (name, l) in &self.layers {
+            if let Some(e) = &l.extent {
+                if !self.layers.contains_key(e) && !self.zones.contains_key(e) || e == name {
+                    return Err(self.fail(
+                        self.key_line(&format!("layers.{name}"), "extent"),
+                        format!("layers `{name}`, key `extent`"),
+                        format!("`{e}` names no other layer or zone layer of this spec"),
+                    ));
+                }
             }
         }
         for (name, r) in &self.rasters {

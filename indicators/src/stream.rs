@@ -343,6 +343,7 @@ pub fn evaluate_streamed(
     let working = Crs::parse(&spec.crs)?;
     let mut partials = BTreeMap::new();
     let mut relators = Default::default();
+    let mut quality = crate::eval::QualityState::default();
     let mut read = ReadReport::default();
     let mut kind: Option<GeomKind> = None;
     let mut first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)> = None;
@@ -402,11 +403,13 @@ pub fn evaluate_streamed(
         let mut ev = Evaluator::new(spec, &batch, &bp)
             .with_partials(partials, None)
             .with_relators(relators)
+            .with_quality(quality)
             .with_seeds(opts.categories.clone());
         let (done, prefetched) = rayon::join(|| ev.accumulate_layer(&name), || read_batch(k + 1));
         done?;
         next = prefetched;
         relators = ev.relators();
+        quality = ev.take_quality();
         partials = ev.into_partials();
     }
     if read.kept == 0 && opts.dirty.is_none() {
@@ -437,6 +440,7 @@ pub fn evaluate_streamed(
     insert_lineage(&mut context.files, &name, entry);
     let mut ev = Evaluator::new(spec, &context, progress)
         .with_partials(partials, Some(&name))
+        .with_quality(quality)
         .with_seeds(opts.categories.clone());
     let tables = ev.run()?;
     report.categories = ev.categories().clone();

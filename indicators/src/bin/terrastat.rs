@@ -1,4 +1,4 @@
-//! The `terrastat` command line: `run`, `check`, `generate`, `catalog`.
+//! The `terrastat` command line: `run`, `check`, `generate`, `catalog`, `docs`, `explain`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +78,32 @@ enum Command {
         /// Language of labels and definitions: `en` or `fr`.
         #[arg(long, default_value = "en", value_parser = ["en", "fr"])]
         lang: String,
+    },
+    /// Write the data dictionary of a run: OUTDIR/docs/index.md and a
+    /// self-contained OUTDIR/docs/index.html, with a choropleth map per
+    /// indicator and zone layer.
+    Docs {
+        /// The output directory of a run.
+        outdir: PathBuf,
+    },
+    /// How one published value was computed: the features, weights and
+    /// filters behind it, recomputed from the run's spec and inputs.
+    Explain {
+        /// The output directory of a run.
+        outdir: PathBuf,
+        /// The indicator.
+        indicator: String,
+        /// The zone's id.
+        zone: String,
+        /// The zone layer (default: the first one the indicator is written for that has this id).
+        #[arg(long)]
+        zones: Option<String>,
+        /// Output format.
+        #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+        format: String,
+        /// Features listed in text (all in JSON).
+        #[arg(long, default_value_t = 20)]
+        max_features: usize,
     },
     /// Validate a spec and its inputs without computing.
     Check {
@@ -252,6 +278,35 @@ fn real_main() -> anyhow::Result<()> {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
     match cli.command {
+        Command::Explain {
+            outdir,
+            indicator,
+            zone,
+            zones,
+            format,
+            max_features,
+        } => {
+            let e = terrastat_indicators::explain::explain(
+                &outdir,
+                &indicator,
+                &zone,
+                zones.as_deref(),
+            )?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                print!("{}", e.to_text(max_features));
+            }
+        }
+        Command::Docs { outdir } => {
+            let d = terrastat_indicators::docs::write(&outdir)?;
+            eprintln!(
+                "wrote {} and {} ({} maps)",
+                d.markdown.display(),
+                d.html.display(),
+                d.maps.len()
+            );
+        }
         Command::Catalog {
             format,
             search,
