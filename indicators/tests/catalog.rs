@@ -254,7 +254,8 @@ fn a_template_equals_its_hand_written_indicators() {
         dir.path(),
         &format!(
             "{HEAD}\n[[indicators]]\nuse = \"buildings.share_energy_fg\"\nname = \"fg\"\n\
-             [[indicators]]\nuse = \"risks.share_buildings_flood\"\nlayers = {{ flood = \"flood\" }}\n"
+             [[indicators]]\nuse = \"risks.share_buildings_flood\"\nlayers = {{ flood = \"flood\" }}\n\
+             [[indicators]]\nuse = \"buildings.energy_class_shares\"\nname = \"ec\"\n"
         ),
     );
     run(
@@ -291,6 +292,11 @@ other = "flood"
 name = "share_buildings_flood"
 kind = "ratio"
 expr = "flood * 100"
+[[indicators]]
+name = "ec"
+kind = "category_share"
+layer = "buildings"
+column = "energy_class"
 "#
         ),
     );
@@ -305,19 +311,30 @@ expr = "flood * 100"
         let (ha, _) = csv(&dir.path().join("a").join(f));
         assert_eq!(
             ha,
-            ["insee", "fg", "share_buildings_flood"]
-                .map(String::from)
-                .to_vec()
-                .iter()
-                .map(|s| if f.contains("dep") && s == "insee" {
-                    "dep".to_string()
-                } else {
-                    s.clone()
-                })
-                .collect::<Vec<_>>(),
+            [
+                "insee",
+                "fg",
+                "share_buildings_flood",
+                "ec_A",
+                "ec_B",
+                "ec_C",
+                "ec_D",
+                "ec_E",
+                "ec_F",
+                "ec_G"
+            ]
+            .map(String::from)
+            .to_vec()
+            .iter()
+            .map(|s| if f.contains("dep") && s == "insee" {
+                "dep".to_string()
+            } else {
+                s.clone()
+            })
+            .collect::<Vec<_>>(),
             "{f}: helpers are not written"
         );
-        for c in ["fg", "share_buildings_flood"] {
+        for c in ["fg", "share_buildings_flood", "ec_A", "ec_G"] {
             assert_eq!(
                 column(&dir.path().join("a").join(f), c),
                 column(&dir.path().join("b").join(f), c),
