@@ -702,6 +702,36 @@ impl FeatureInputs {
 
 type Key2 = (String, String);
 
+/// In a filter, the prefix of the zone's columns (`zone.population > 1000`).
+pub const ZONE_PREFIX: &str = "zone.";
+
+/// A base attribution gathered per roll-up group. Centroids: each feature
+/// is in one member; intersects: a feature touching several members counts
+/// once; area weights add up.
+fn group_attribution(a: &Attribution, members: &[Vec<u32>], assign: Assign) -> Attribution {
+    let add = assign == Assign::AreaWeighted;
+    let per: Vec<Vec<(u32, f64)>> = members
+        .par_iter()
+        .map(|g| merge_members(g.iter().map(|z| a.zone(*z as usize)), add))
+        .collect();
+    let mut offsets = Vec::with_capacity(per.len() + 1);
+    let mut features = Vec::new();
+    let mut weights = Vec::new();
+    offsets.push(0);
+    for g in per {
+        for (f, w) in g {
+            features.push(f);
+            weights.push(w);
+        }
+        offsets.push(features.len());
+    }
+    Attribution {
+        offsets,
+        features,
+        weights,
+    }
+}
+
 /// For each zone of a roll-up level, its base zones.
 type Members = Vec<Vec<u32>>;
 
@@ -986,32 +1016,11 @@ impl<'a> Evaluator<'a> {
         let l = self.layer(layer)?;
         let parsed =
             Filter::parse(f).map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
-        let mut cols: HashMap<String, Vec<Option<Literal>>> = HashMap::new();
-        for c in parsed.columns() {
-            let arr = l
-                .column(&c)
-                .map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
-            let vals: Vec<Option<Literal>> = match arr.data_type() {
-                DataType::Boolean => {
-                    let b = arr
-                        .as_any()
-                        .downcast_ref::<arrow_array::BooleanArray>()
-                        .ok_or_else(|| self.spec.indicator_error(i, "filter", "boolean column"))?;
-                    b.iter().map(|v| v.map(Literal::Bool)).collect()
-                }
-                t if t.is_numeric() => l
-                    .numeric_column(&c)?
-                    .into_iter()
-                    .map(|v| v.map(Literal::Num))
-                    .collect(),
-                _ => l
-                    .string_column(&c)?
-                    .into_iter()
-                    .map(|v| v.map(Literal::Str))
-                    .collect(),
-            };
-            cols.insert(c, vals);
+        if parsed.columns().iter().any(|c| c.starts_with(ZONE_PREFIX)) {
+            // Evaluated per feature and zone, in the attribution.
+            return Ok(None);
         }
+        let cols = self.literal_columns(i, l, &parsed.columns())?;
         let m: Vec<bool> = (0..l.len())
             .into_par_iter()
             .map(|row| {
@@ -1023,6 +1032,98 @@ impl<'a> Evaluator<'a> {
         let m = Arc::new(m);
         self.masks.insert(key, m.clone());
         Ok(Some(m))
+    }
+
+    /// Columns of `l` as filter literals, by name.
+    fn literal_columns(
+        &self,
+        i: usize,
+        l: &Layer,
+        names: &std::collections::BTreeSet<String>,
+    ) -> Result<HashMap<String, Vec<Option<Literal>>>> {
+        let mut cols: HashMap<String, Vec<Option<Literal>>> = HashMap::new();
+        for c in names {
+            let arr = l
+                .column(c)
+                .map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
+            let vals: Vec<Option<Literal>> = match arr.data_type() {
+                DataType::Boolean => {
+                    let b = arr
+                        .as_any()
+                        .downcast_ref::<arrow_array::BooleanArray>()
+                        .ok_or_else(|| self.spec.indicator_error(i, "filter", "boolean column"))?;
+                    b.iter().map(|v| v.map(Literal::Bool)).collect()
+                }
+                t if t.is_numeric() => l
+                    .numeric_column(c)?
+                    .into_iter()
+                    .map(|v| v.map(Literal::Num))
+                    .collect(),
+                _ => l
+                    .string_column(c)?
+                    .into_iter()
+                    .map(|v| v.map(Literal::Str))
+                    .collect(),
+            };
+            cols.insert(c.clone(), vals);
+        }
+        Ok(cols)
+    }
+
+    /// The attribution of `ov`'s features to its (base) zones, keeping the
+    /// (feature, zone) entries for which `filter`, reading feature columns
+    /// and the zone's columns (`zone.<column>`), is true.
+    fn attribution_zone_filtered(
+        &mut self,
+        i: usize,
+        ov: &Overlay,
+        assign: Assign,
+        filter: &str,
+    ) -> Result<Attribution> {
+        let parsed = Filter::parse(filter)
+            .map_err(|e| self.spec.indicator_error(i, "filter", e.to_string()))?;
+        let (zone_names, feature_names): (std::collections::BTreeSet<String>, _) = parsed
+            .columns()
+            .into_iter()
+            .partition(|c| c.starts_with(ZONE_PREFIX));
+        let fcols = self.literal_columns(i, ov.layer(), &feature_names)?;
+        // The zones' columns, through a layer over their attributes.
+        let zones = ov.zones();
+        let zl = Layer::new(
+            zones.name(),
+            zones.crs().clone(),
+            zones.geometries(),
+            zones.attributes().clone(),
+        )?;
+        let bare: std::collections::BTreeSet<String> = zone_names
+            .iter()
+            .map(|c| c[ZONE_PREFIX.len()..].to_string())
+            .collect();
+        let zcols = self.literal_columns(i, &zl, &bare)?;
+        let a = self.attribution(ov, assign, None)?;
+        let mut offsets = Vec::with_capacity(zones.len() + 1);
+        let mut features = Vec::new();
+        let mut weights = Vec::new();
+        offsets.push(0);
+        for z in 0..zones.len() {
+            let (fs, ws) = a.zone(z);
+            for (f, w) in fs.iter().zip(ws) {
+                let get = |c: &str| match c.strip_prefix(ZONE_PREFIX) {
+                    Some(zc) => zcols.get(zc).and_then(|v| v[z].clone()),
+                    None => fcols.get(c).and_then(|v| v[*f as usize].clone()),
+                };
+                if parsed.eval(&get) == Some(true) {
+                    features.push(*f);
+                    weights.push(*w);
+                }
+            }
+            offsets.push(features.len());
+        }
+        Ok(Attribution {
+            offsets,
+            features,
+            weights,
+        })
     }
 
     fn attribution(
@@ -1117,6 +1218,21 @@ impl<'a> Evaluator<'a> {
         if let Some(a) = self.attributions.get(&ckey) {
             return Ok(a.clone());
         }
+        if let Some(f) = key.2.filter(|f| f.contains(ZONE_PREFIX)) {
+            let i = self
+                .spec
+                .indicators
+                .iter()
+                .position(|s| s.get_ref().filter.as_deref() == Some(f))
+                .unwrap_or(0);
+            let base = self.attribution_zone_filtered(i, ov, assign, f)?;
+            let a = Arc::new(match members {
+                None => base,
+                Some(m) => group_attribution(&base, m, assign),
+            });
+            self.attributions.insert(ckey, a.clone());
+            return Ok(a);
+        }
         let a = Arc::new(self.attribution_grouped(ov, assign, mask, members)?);
         self.attributions.insert(ckey, a.clone());
         Ok(a)
@@ -1181,29 +1297,7 @@ impl<'a> Evaluator<'a> {
             }
         }
         let a = self.attribution(ov, assign, mask)?;
-        // Centroids: each feature is in one member; intersects: a feature
-        // touching several members counts once; area weights add up.
-        let add = assign == Assign::AreaWeighted;
-        let per: Vec<Vec<(u32, f64)>> = members
-            .par_iter()
-            .map(|g| merge_members(g.iter().map(|z| a.zone(*z as usize)), add))
-            .collect();
-        let mut offsets = Vec::with_capacity(per.len() + 1);
-        let mut features = Vec::new();
-        let mut weights = Vec::new();
-        offsets.push(0);
-        for g in per {
-            for (f, w) in g {
-                features.push(f);
-                weights.push(w);
-            }
-            offsets.push(features.len());
-        }
-        Ok(Attribution {
-            offsets,
-            features,
-            weights,
-        })
+        Ok(group_attribution(&a, members, assign))
     }
 
     fn numeric(
@@ -2234,6 +2328,9 @@ pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
         }
         if let Some(f) = &ind.filter {
             for c in Filter::parse(f)?.columns() {
+                if c.starts_with(ZONE_PREFIX) {
+                    continue; // a zone column: checked against the zones
+                }
                 layer
                     .column(&c)
                     .map_err(|e| spec.indicator_error(i, "filter", e.to_string()))?;

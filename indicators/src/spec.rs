@@ -970,6 +970,24 @@ impl Spec {
     fn validate_indicator(&self, i: usize, ind: &IndicatorSpec) -> Result<()> {
         use Kind::*;
         let k = ind.kind;
+        // A filter reading the zone's columns is evaluated per feature and
+        // zone, in the attribution: not for the kinds that measure areas.
+        if let Some(f) = &ind.filter {
+            let zone_cols = Filter::parse(f)
+                .map(|p| {
+                    p.columns()
+                        .iter()
+                        .any(|c| c.starts_with(crate::eval::ZONE_PREFIX))
+                })
+                .unwrap_or(false);
+            if zone_cols && matches!(k, Extensive | Intensive | Coverage | Area) {
+                return Err(self.indicator_error(
+                    i,
+                    "filter",
+                    "`zone.<column>` in a filter works with the kinds that attribute features (count, sum, mean, min, max, median, density, share_within, category_share, nearest_distance), not with extensive, intensive, coverage or area",
+                ));
+            }
+        }
         let e = |key: &str, msg: &str| Err(self.indicator_error(i, key, msg.to_string()));
         // Which keys each kind takes.
         let takes_layer = !matches!(k, Ratio | Zonal);

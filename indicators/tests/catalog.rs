@@ -684,3 +684,79 @@ fn catalog_command_lists_searches_and_formats() {
     assert!(!none.status.success());
     assert!(String::from_utf8_lossy(&none.stderr).contains("no template matches `volcano`"));
 }
+
+#[test]
+fn filters_read_the_zone_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    with_inputs(dir.path());
+    let s = spec_in(
+        dir.path(),
+        &format!(
+            "{HEAD}\n[[indicators]]\nname = \"old_in_big\"\nkind = \"count\"\nlayer = \"buildings\"\n\
+             filter = \"year < 1975 and zone.population > 60000\"\n\
+             [[indicators]]\nname = \"floor_big\"\nkind = \"sum\"\nlayer = \"buildings\"\ncolumn = \"floor_area\"\n\
+             filter = \"zone.population > 60000\"\n"
+        ),
+    );
+    run(
+        &s,
+        &dir.path().join("o"),
+        &RunOptions::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let (ids, pop, members) = brute_force_members();
+    let buildings = read_layer("b", &sample("buildings.parquet"), &ReadOptions::default()).unwrap();
+    let year = num_col(&buildings, "year");
+    let floor = num_col(&buildings, "floor_area");
+    let n = column(&dir.path().join("o/communes.csv"), "old_in_big");
+    let fl = column(&dir.path().join("o/communes.csv"), "floor_big");
+    let (mut dep_n, mut dep_f) = (0.0, 0.0);
+    let mut big = 0;
+    for (z, id) in ids.iter().enumerate() {
+        let want = if pop[z] > 60000.0 {
+            big += 1;
+            members[z]
+                .iter()
+                .filter(|&&b| year[b].is_some_and(|y| y < 1975.0))
+                .count() as f64
+        } else {
+            0.0
+        };
+        assert_eq!(n[id], Some(want), "{id}");
+        let f: f64 = if pop[z] > 60000.0 {
+            members[z].iter().filter_map(|&b| floor[b]).sum()
+        } else {
+            0.0
+        };
+        assert!((fl[id].unwrap() - f).abs() <= 1e-9 * f.max(1.0), "{id}");
+        dep_n += want;
+        dep_f += f;
+    }
+    assert!(
+        big > 3 && big < 36,
+        "{big} big communes: the filter must select some"
+    );
+    // The département: each building checked against its own commune.
+    let d = column(&dir.path().join("o/communes_by_dep.csv"), "old_in_big");
+    assert_eq!(d["92"], Some(dep_n));
+    let d = column(&dir.path().join("o/communes_by_dep.csv"), "floor_big");
+    assert!((d["92"].unwrap() - dep_f).abs() <= 1e-9 * dep_f);
+    // Not for the area kinds; an unknown zone column is named.
+    let e = spec_err(
+        dir.path(),
+        &format!("{HEAD}\n[[indicators]]\nname = \"x\"\nkind = \"extensive\"\nlayer = \"buildings\"\ncolumn = \"floor_area\"\nfilter = \"zone.population > 1\"\n"),
+    );
+    assert!(
+        e.contains("indicator `x`, key `filter`") && e.contains("not with extensive"),
+        "{e}"
+    );
+    let e = spec_err(
+        dir.path(),
+        &format!("{HEAD}\n[[indicators]]\nname = \"x\"\nkind = \"count\"\nlayer = \"buildings\"\nfilter = \"zone.popultion > 1\"\n"),
+    );
+    assert!(
+        e.contains("indicator `x`, key `filter`") && e.contains("popultion"),
+        "{e}"
+    );
+}
