@@ -55,6 +55,62 @@ pub struct IndicatorEntry {
     /// Quality summary by zone layer: zones, zones withheld, smallest and
     /// mean completeness and coverage, features used.
     pub quality: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Every input file the values depend on (its layers, other layer,
+    /// rasters, zone files, tables, and those of the indicators a ratio
+    /// reads), with its SHA-256: the lineage down to the files.
+    pub lineage: Vec<Lineage>,
+}
+
+/// One input file an indicator depends on.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lineage {
+    /// `layers.<name>`, `zones.<name>`, `rasters.<name>`, `tables.<name>`.
+    pub role: String,
+    /// The file (or directory of partitions).
+    pub path: std::path::PathBuf,
+    /// Its SHA-256.
+    pub sha256: String,
+}
+
+/// The input roles indicator `i` reads directly, and the indicators it reads.
+fn direct_roles(spec: &Spec, ind: &IndicatorSpec, zones: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut roles: Vec<String> = ind
+        .layer
+        .iter()
+        .chain(ind.other.iter())
+        .map(|l| format!("layers.{l}"))
+        .chain(
+            ind.raster
+                .iter()
+                .chain(ind.weights.iter())
+                .map(|r| format!("rasters.{r}")),
+        )
+        .chain(zones.iter().map(|z| format!("zones.{z}")))
+        .collect();
+    // A layer's declared extent (quality coverage).
+    if let Some(e) = ind
+        .layer
+        .as_ref()
+        .and_then(|l| spec.layers.get(l))
+        .and_then(|l| l.extent.as_ref())
+    {
+        roles.push(format!("layers.{e}"));
+        roles.push(format!("zones.{e}"));
+    }
+    let mut reads = Vec::new();
+    if let Some(a) = ind
+        .expr
+        .as_deref()
+        .and_then(|e| crate::expr::Arith::parse(e).ok())
+    {
+        for n in a.names() {
+            match n.split_once('.') {
+                Some((t, _)) if spec.tables.contains_key(t) => roles.push(format!("tables.{t}")),
+                _ => reads.push(n),
+            }
+        }
+    }
+    (roles, reads)
 }
 
 /// The whole catalog of a run.
@@ -188,6 +244,42 @@ pub fn definition(ind: &IndicatorSpec) -> String {
     }
 }
 
+/// The input files indicator `i` depends on, through the indicators it reads.
+fn lineage(spec: &Spec, i: usize, inputs: &[InputFile]) -> Vec<Lineage> {
+    let zones: Vec<String> = spec.indicators[i]
+        .get_ref()
+        .zone_names(&spec.zones)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    let mut roles = std::collections::BTreeSet::new();
+    let mut todo = vec![i];
+    let mut seen = std::collections::BTreeSet::new();
+    while let Some(k) = todo.pop() {
+        if !seen.insert(k) {
+            continue;
+        }
+        let (direct, reads) = direct_roles(spec, spec.indicators[k].get_ref(), &zones);
+        roles.extend(direct);
+        for n in reads {
+            if let Some(j) = spec.indicators.iter().position(|s| s.get_ref().name == n) {
+                todo.push(j);
+            }
+        }
+    }
+    let mut out: Vec<Lineage> = inputs
+        .iter()
+        .filter(|f| roles.contains(&f.role))
+        .map(|f| Lineage {
+            role: f.role.clone(),
+            path: f.path.clone(),
+            sha256: f.sha256.clone(),
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Build the catalog of a run.
 pub fn build(
     spec: &Spec,
@@ -288,6 +380,7 @@ pub fn build(
                             .map(|q| (t.zones.clone(), q.clone()))
                     })
                     .collect(),
+                lineage: lineage(spec, i, inputs),
             }
         })
         .collect();

@@ -379,6 +379,12 @@ fn execute(
         "started_utc": humantime::format_rfc3339_seconds(started).to_string(),
         "duration_s": t0.elapsed().as_secs_f64(),
         "threads": rayon::current_num_threads(),
+        "options": {
+            "geo": opts.geo,
+            "memory": opts.memory,
+            "batch_features": opts.batch_features,
+            "incremental": opts.incremental,
+        },
         "stream": stream,
         "incremental": incremental,
         "rasters": tables.iter().flat_map(|t| t.rasters.iter()).collect::<Vec<_>>(),

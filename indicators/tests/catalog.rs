@@ -199,6 +199,21 @@ fn templates_equal_brute_force_on_the_sample() {
     let per_inhabitant = column(&out, "floor_per_inhabitant");
     let fg = column(&out, "share_fg");
     let per_1000 = column(&out, "councillors_per_1000");
+    let cat: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("catalog.json")).unwrap()).unwrap();
+    let c = cat["indicators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "councillors_per_1000")
+        .unwrap();
+    let roles: Vec<&str> = c["lineage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["tables.elus", "zones.communes"]);
     let n = column(&out, "n_buildings");
     for (z, id) in ids.iter().enumerate() {
         let m = &members[z];
@@ -351,6 +366,17 @@ column = "energy_class"
     assert_eq!(fg["unit"], "%");
     assert_eq!(fg["theme"], "buildings");
     assert!(fg["label"]["fr"].as_str().unwrap().contains("passoires"));
+    // Lineage down to the files: the ratio depends on the buildings and the
+    // communes through its helpers.
+    let roles: Vec<&str> = fg["lineage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["layers.buildings", "zones.communes"]);
+    assert_eq!(fg["lineage"][0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(cat["run"]["options"]["geo"], false);
     let helper = inds.iter().find(|i| i["name"] == "fg__fg").unwrap();
     assert_eq!(helper["hidden"], true);
     assert_eq!(helper["filter"], "`energy_class` in ['F', 'G']");

@@ -411,7 +411,10 @@ fn execute(
             t.batch.clone()
         };
         let table = PyTable::try_new(vec![batch.clone()], batch.schema())?;
-        tables.set_item(t.zones, Py::new(py, table)?)?;
+        tables.set_item(&t.zones, Py::new(py, table)?)?;
+        // The quality records travel in the same dict; Python splits them off.
+        let quality = PyTable::try_new(vec![t.quality.clone()], t.quality.schema())?;
+        tables.set_item(format!("quality:{}", t.zones), Py::new(py, quality)?)?;
     }
     let catalog =
         serde_json::to_string(&out.catalog).map_err(|e| TerrastatError::new_err(e.to_string()))?;

@@ -57,10 +57,15 @@ class Results(dict):
     """
 
     catalog: dict
+    #: The quality records of every value, by zone layer name: one row per
+    #: zone and published indicator (``n_features``, ``completeness``,
+    #: ``coverage``, ``flag``, ``reason``), as in ``<zones>.quality.parquet``.
+    quality: dict
 
-    def __init__(self, tables: dict, catalog: dict):
+    def __init__(self, tables: dict, catalog: dict, quality: dict | None = None):
         super().__init__(tables)
         self.catalog = catalog
+        self.quality = quality or {}
 
     def to_pandas(self, zones: str):
         """The table of zone layer ``zones`` as a pandas DataFrame."""
@@ -293,4 +298,6 @@ def _results(tables: dict, catalog: str, as_pyarrow: bool) -> Results:
             pass
         else:
             tables = {k: pa.table(v) for k, v in tables.items()}
-    return Results(tables, json.loads(catalog))
+    quality = {k[len("quality:"):]: v for k, v in tables.items() if k.startswith("quality:")}
+    tables = {k: v for k, v in tables.items() if not k.startswith("quality:")}
+    return Results(tables, json.loads(catalog), quality)
