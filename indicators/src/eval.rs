@@ -746,6 +746,8 @@ pub struct Evaluator<'a> {
     flags: HashMap<(String, String, Predicate), Arc<Vec<bool>>>,
     /// Feature counts and layer extents for the quality records.
     quality: QualityState,
+    /// Layers whose extent this evaluator already added to `quality`.
+    extent_seen: std::collections::HashSet<String>,
     /// Indexed `other` layers of `share_within`, by name (kept across the
     /// batches of a streamed layer).
     relators: HashMap<String, Arc<relate::Relator<Arc<Layer>>>>,
@@ -780,6 +782,7 @@ impl<'a> Evaluator<'a> {
             flags: HashMap::new(),
             relators: HashMap::new(),
             quality: QualityState::default(),
+            extent_seen: Default::default(),
             nearest: HashMap::new(),
             passes: Default::default(),
             partials: BTreeMap::new(),
@@ -872,8 +875,10 @@ impl<'a> Evaluator<'a> {
         let (zones, base_name, members) = self.level(i, zl)?;
         let members = members.as_deref();
         let fi = self.feature_inputs(i, &layer_name, &base_name)?;
+        // Area kinds count the features by their centroid: the attribution
+        // the count-like indicators share (cached), not a second one.
         let assign = match ind.kind {
-            Kind::Extensive | Kind::Intensive | Kind::Coverage | Kind::Area => Assign::Intersects,
+            Kind::Extensive | Kind::Intensive | Kind::Coverage | Kind::Area => Assign::Centroid,
             _ => fi.assign,
         };
         let (used, all) = self.used_and_all(i, zl, &fi, assign, members)?;
@@ -905,8 +910,11 @@ impl<'a> Evaluator<'a> {
             c.complete[z] += fs.iter().filter(|f| complete(**f as usize)).count() as u64;
             c.used[z] += used.zone(z).0.len() as u64;
         }
-        let e = self.quality.extents.entry(layer_name).or_insert(None);
-        *e = crate::quality::union(*e, fi.layer.bounding_rect());
+        // The layer's extent, once per layer and batch.
+        if self.extent_seen.insert(layer_name.clone()) {
+            let e = self.quality.extents.entry(layer_name).or_insert(None);
+            *e = crate::quality::union(*e, fi.layer.bounding_rect());
+        }
         Ok(())
     }
 

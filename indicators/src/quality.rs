@@ -2,7 +2,8 @@
 //! it used, how complete their needed columns are, how much of the zone the
 //! source layer covers, and whether the value is published.
 //!
-//! - **n_features**: features attributed to the zone that pass the filter.
+//! - **n_features**: features attributed to the zone that pass the filter
+//!   (for `extensive`, `intensive`, `coverage` and `area`: by their centroid).
 //! - **completeness**: among the features attributed to the zone (before
 //!   the filter), the share whose needed columns (`column`, `weight`, the
 //!   filter's columns) are all non-null; 1 when nothing is needed; null
