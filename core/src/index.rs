@@ -164,6 +164,31 @@ impl CellGrid {
     }
 }
 
+/// The smallest box holding both (either may be absent).
+///
+/// ```
+/// use geo::Rect;
+/// use terrastat_core::index::union_rects;
+/// let u = union_rects(Some(Rect::new((0., 0.), (1., 1.))), Some(Rect::new((2., -1.), (3., 0.))));
+/// assert_eq!(u, Some(Rect::new((0., -1.), (3., 1.))));
+/// assert_eq!(union_rects(None, None), None);
+/// ```
+pub fn union_rects(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(Rect::new(
+            Coord {
+                x: a.min().x.min(b.min().x),
+                y: a.min().y.min(b.min().y),
+            },
+            Coord {
+                x: a.max().x.max(b.max().x),
+                y: a.max().y.max(b.max().y),
+            },
+        )),
+        (x, None) | (None, x) => x,
+    }
+}
+
 /// `r` widened by `m` on every side.
 pub(crate) fn grow(r: &Rect, m: f64) -> Rect {
     Rect::new(

@@ -631,14 +631,9 @@ impl Layer {
 
     /// The bounding box of the whole layer, `None` if it is empty.
     pub fn bounding_rect(&self) -> Option<geo::Rect> {
-        let mut it = self.geometries.iter().filter_map(|g| g.bounding_rect());
-        let first = it.next()?;
-        Some(it.fold(first, |a, b| {
-            geo::Rect::new(
-                geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-                geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-            )
-        }))
+        self.geometries.iter().fold(None, |acc, g| {
+            crate::index::union_rects(acc, g.bounding_rect())
+        })
     }
 
     /// Replace the geometries (same count and order), e.g. after reprojection.

@@ -316,15 +316,7 @@ fn covered_in_zone(
             alone += geoms[*f].unsigned_area();
             continue;
         }
-        if let Some(r) = r {
-            bbox = Some(match bbox {
-                None => *r,
-                Some(b) => Rect::new(
-                    geo::coord! { x: b.min().x.min(r.min().x), y: b.min().y.min(r.min().y) },
-                    geo::coord! { x: b.max().x.max(r.max().x), y: b.max().y.max(r.max().y) },
-                ),
-            });
-        }
+        bbox = crate::index::union_rects(bbox, r.copied());
         match &geoms[*f] {
             Geometry::Polygon(p) => swept.push(p),
             Geometry::MultiPolygon(mp) => swept.extend(mp.0.iter()),

@@ -162,22 +162,9 @@ impl SetGrid {
     /// Build the grid over `polygons` with about `cells` cells (at most
     /// 2²² ≈ 4.2 M); `None` when the set is empty or degenerate.
     pub fn new(polygons: &[PreparedPolygon], cells: usize) -> Option<SetGrid> {
-        let mut ext: Option<Rect> = None;
-        for r in polygons.iter().filter_map(|p| p.rect()) {
-            ext = Some(match ext {
-                None => *r,
-                Some(e) => Rect::new(
-                    Coord {
-                        x: e.min().x.min(r.min().x),
-                        y: e.min().y.min(r.min().y),
-                    },
-                    Coord {
-                        x: e.max().x.max(r.max().x),
-                        y: e.max().y.max(r.max().y),
-                    },
-                ),
-            });
-        }
+        let ext = polygons.iter().fold(None, |acc, p| {
+            crate::index::union_rects(acc, p.rect().copied())
+        });
         let f = Frame::new(&ext?, cells.clamp(64, 1 << 22) as f64)?;
         let (nx, ny) = (f.nx, f.ny);
         let mut g = SetGrid {

@@ -231,17 +231,6 @@ pub fn coverage_by(zones: &terrastat_core::Zones, extent: &[geo::Geometry]) -> V
         .collect()
 }
 
-/// The union of two boxes.
-pub fn union(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(Rect::new(
-            geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
-            geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
-        )),
-        (x, None) | (None, x) => x,
-    }
-}
-
 /// The long quality table of a zone layer: the zones' key columns, then
 /// `indicator`, `n_features`, `completeness`, `coverage`, `flag`, `reason`;
 /// one row per zone and indicator, zone-major.
