@@ -304,14 +304,7 @@ pub fn write(out: &Path) -> Result<DocsOutput> {
                 (Some(g), Some(v)) => {
                     let svg = choropleth(g, &v, &format!("{en} ({unit}), {zl}"));
                     let file = maps_dir.join(format!("{zl}__{col}.svg"));
-                    staging.write(&file, |f| {
-                        use std::io::Write;
-                        f.write_all(svg.as_bytes())
-                            .map_err(|e| terrastat_core::Error::Io {
-                                path: file.clone(),
-                                source: e,
-                            })
-                    })?;
+                    staging.text(&file, &svg)?;
                     let _ = writeln!(md, "![{en}, {zl}](maps/{zl}__{col}.svg)\n");
                     let _ = writeln!(html, "<figure>{svg}</figure>");
                     maps.push(file);
@@ -331,16 +324,8 @@ pub fn write(out: &Path) -> Result<DocsOutput> {
     let _ = writeln!(html, "</body></html>");
     let markdown = docs.join("index.md");
     let html_path = docs.join("index.html");
-    for (p, t) in [(&markdown, &md), (&html_path, &html)] {
-        staging.write(p, |f| {
-            use std::io::Write;
-            f.write_all(t.as_bytes())
-                .map_err(|e| terrastat_core::Error::Io {
-                    path: p.to_path_buf(),
-                    source: e,
-                })
-        })?;
-    }
+    staging.text(&markdown, &md)?;
+    staging.text(&html_path, &html)?;
     staging.commit()?;
     Ok(DocsOutput {
         markdown,

@@ -416,17 +416,7 @@ fn execute(
         indicator: "catalog".into(),
         message: e.to_string(),
     })?;
-    let write_text = |staging: &mut Staging, path: &Path, text: &str| {
-        staging.write(path, |f| {
-            use std::io::Write;
-            f.write_all(text.as_bytes())
-                .map_err(|e| terrastat_core::Error::Io {
-                    path: path.to_path_buf(),
-                    source: e,
-                })
-        })
-    };
-    write_text(&mut staging, &cat_path, &text)?;
+    staging.text(&cat_path, &text)?;
     files.push(cat_path);
     if let Some(mut m) = state.take() {
         m.categories = stream
@@ -446,7 +436,7 @@ fn execute(
             indicator: "manifest".into(),
             message: e.to_string(),
         })?;
-        write_text(&mut staging, &path, &text)?;
+        staging.text(&path, &text)?;
         files.push(path);
     }
     staging.commit()?;

@@ -317,6 +317,13 @@ pub struct Staging {
 }
 
 impl Staging {
+    /// Stage `text` as the new contents of `path`.
+    pub fn text(&mut self, path: &Path, text: &str) -> Result<()> {
+        self.write(path, |f| {
+            f.write_all(text.as_bytes()).map_err(|e| Error::io(path, e))
+        })
+    }
+
     /// Write `contents` to a temporary file for `path`.
     pub fn write(
         &mut self,
