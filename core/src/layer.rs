@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
-use geo::{BoundingRect, Geometry, MakeValid, MultiPolygon, Validation};
+use geo::{BoundingRect, Geometry, MakeValid, MultiPolygon};
 use rayon::prelude::*;
 
 use crate::crs::Crs;
@@ -70,6 +70,9 @@ pub struct ReadReport {
     pub repaired: BTreeMap<String, usize>,
     /// The first few skipped or repaired rows, as `(row, reason)`, for messages.
     pub examples: Vec<(usize, String)>,
+    /// Features kept as their centroid only (the layer was read with
+    /// [`crate::ReadOptions::centroids`]; see [`Layer::is_reduced`]).
+    pub centroids: usize,
 }
 
 impl ReadReport {
@@ -87,6 +90,7 @@ impl ReadReport {
         let offset = self.read;
         self.read += other.read;
         self.kept += other.kept;
+        self.centroids += other.centroids;
         for (k, v) in &other.skipped {
             *self.skipped.entry(k.clone()).or_default() += v;
         }
@@ -123,6 +127,77 @@ pub struct RawLayer {
     pub attributes: RecordBatch,
     /// The CRS found in the file's metadata, if any.
     pub crs: Option<Crs>,
+    /// Set when the reader was asked for centroids only
+    /// ([`crate::ReadOptions::centroids`]): which rows it already checked
+    /// and reduced to their centroid.
+    pub reduced: Option<Reduced>,
+}
+
+/// The rows of a [`RawLayer`] read for their centroids only: a row marked
+/// `done` holds the centroid point of a polygonal feature that passed the
+/// checks of [`Layer::from_raw`]; the other rows
+/// hold their whole geometry, and [`Layer::from_raw`] reduces them once
+/// checked.
+#[derive(Debug, Clone, Default)]
+pub struct Reduced {
+    /// Per row: already checked and reduced.
+    pub done: Vec<bool>,
+    /// The union of the bounding boxes of the `done` rows' features.
+    pub extent: Option<geo::Rect>,
+}
+
+impl Reduced {
+    /// Append the rows of `other`.
+    pub fn append(&mut self, other: Reduced) {
+        self.done.extend(other.done);
+        self.extent = crate::index::union_rects(self.extent, other.extent);
+    }
+}
+
+/// The centroid and bounding box that [`Layer::from_raw`] followed by
+/// [`crate::overlay::centroid`] would give for a polygon whose exterior
+/// ring is `ring` (a multi-polygon of that one polygon if `multi`),
+/// without building it: `None` when the polygon is not one that the
+/// checks keep as it is (empty, non-finite, invalid), which the caller
+/// then handles the general way. `ring` is left with the ring, reoriented,
+/// for reuse as a scratch buffer.
+pub(crate) fn reduce_polygon(
+    ring: &mut Vec<geo::Coord>,
+    multi: bool,
+    policy: InvalidPolicy,
+) -> Option<(geo::Coord, geo::Rect)> {
+    use geo::Winding;
+    if ring.is_empty() || !ring.iter().all(|c| c.x.is_finite() && c.y.is_finite()) {
+        return None;
+    }
+    let mut p = geo::Polygon::new(geo::LineString(std::mem::take(ring)), vec![]);
+    let valid = policy == InvalidPolicy::Off
+        || if multi {
+            crate::validity::polygon_is_valid(&p)
+        } else {
+            quick_valid(&p) || crate::validity::polygon_is_valid(&p)
+        };
+    if valid {
+        // `orient` without a copy: it reverses a clockwise exterior only.
+        p.exterior_mut(|e| e.make_ccw_winding());
+    }
+    let g = if multi {
+        Geometry::MultiPolygon(MultiPolygon(vec![p]))
+    } else {
+        Geometry::Polygon(p)
+    };
+    let out = valid
+        .then(|| crate::overlay::centroid(&g).zip(g.bounding_rect()))
+        .flatten();
+    let p = match g {
+        Geometry::MultiPolygon(mut mp) => mp.0.pop(),
+        Geometry::Polygon(p) => Some(p),
+        _ => None,
+    };
+    if let Some(p) = p {
+        *ring = p.into_inner().0 .0;
+    }
+    out
 }
 
 /// A layer of features: geometries in one CRS, attributes as Arrow columns.
@@ -138,6 +213,9 @@ pub struct Layer {
     attributes: RecordBatch,
     rows: Vec<u32>,
     report: ReadReport,
+    /// Read for centroids only: `geometries` are the features' centroids,
+    /// and this is the union of the features' own boxes.
+    reduced: Option<Option<geo::Rect>>,
 }
 
 /// Column `name` of `batch`, or an error naming the owner (`label`) and the
@@ -252,6 +330,50 @@ fn quick_valid(p: &geo::Polygon) -> bool {
     true
 }
 
+/// `make_valid`'s output in one order: `geo` builds it through hash maps,
+/// so the order of its polygons and holes, and where its rings start, vary
+/// from run to run (and with them the last bits of a centroid). Each ring
+/// starts at its smallest vertex, holes and polygons sorted by theirs.
+pub(crate) fn canonical(mp: MultiPolygon) -> MultiPolygon {
+    use geo::{Coord, LineString, Polygon};
+    fn key(c: &Coord) -> (u64, u64) {
+        // Total order on the coordinates (finite here), as sortable bits.
+        let bits = |v: f64| {
+            let b = v.to_bits();
+            if b >> 63 == 1 {
+                !b
+            } else {
+                b | (1 << 63)
+            }
+        };
+        (bits(c.x), bits(c.y))
+    }
+    fn ring(r: LineString) -> LineString {
+        let mut v = r.0;
+        if v.len() > 1 && v.first() == v.last() {
+            v.pop();
+        }
+        if let Some(k) = (0..v.len()).min_by_key(|i| key(&v[*i])) {
+            v.rotate_left(k);
+        }
+        let mut r = LineString(v);
+        r.close();
+        r
+    }
+    let first = |r: &LineString| r.0.first().map(key);
+    let mut polys: Vec<Polygon> =
+        mp.0.into_iter()
+            .map(|p| {
+                let (e, holes) = p.into_inner();
+                let mut holes: Vec<LineString> = holes.into_iter().map(ring).collect();
+                holes.sort_by_key(first);
+                Polygon::new(ring(e), holes)
+            })
+            .collect();
+    polys.sort_by_key(|p| first(p.exterior()));
+    MultiPolygon(polys)
+}
+
 /// What the parallel check decided for one row (the reason of a skip or
 /// the message of an error stays in the row's slot).
 #[derive(Clone, Copy)]
@@ -273,8 +395,8 @@ fn check_polygonal(g: Geometry, policy: InvalidPolicy) -> std::result::Result<Ch
         return Ok(Checked::Keep(orient(g)));
     }
     let valid = match &g {
-        Geometry::Polygon(p) => quick_valid(p) || p.is_valid(),
-        Geometry::MultiPolygon(mp) => mp.is_valid(),
+        Geometry::Polygon(p) => quick_valid(p) || crate::validity::polygon_is_valid(p),
+        Geometry::MultiPolygon(mp) => crate::validity::multi_polygon_is_valid(mp),
         _ => true,
     };
     if valid {
@@ -288,7 +410,8 @@ fn check_polygonal(g: Geometry, policy: InvalidPolicy) -> std::result::Result<Ch
                 Geometry::Polygon(p) => p.make_valid(),
                 Geometry::MultiPolygon(mp) => mp.make_valid(),
                 _ => return Ok(Checked::Keep(g)),
-            };
+            }
+            .map(canonical);
             match repaired {
                 Ok(mp) if !mp.0.is_empty() => Ok(Checked::Repaired(
                     orient(Geometry::MultiPolygon(mp)),
@@ -349,9 +472,18 @@ impl Layer {
         // Normalise and check in parallel, in place: each slot ends as the
         // geometry to keep or the reason it is skipped; `status` says which.
         let mut slots = raw.geometries;
+        let (done, mut extent) = match raw.reduced {
+            Some(r) => (Some(r.done), Some(r.extent)),
+            None => (None, None),
+        };
         let status: Vec<Status> = slots
             .par_iter_mut()
-            .map(|slot| {
+            .enumerate()
+            .map(|(row, slot)| {
+                // Rows the reader reduced passed these same checks there.
+                if done.as_ref().is_some_and(|d| d.get(row) == Some(&true)) && slot.is_ok() {
+                    return Status::Keep(Some(GeomKind::Polygon));
+                }
                 let g = match std::mem::replace(slot, Err(String::new())) {
                     Ok(g) => g,
                     Err(reason) => {
@@ -436,6 +568,11 @@ impl Layer {
         let mut geometries: Vec<Geometry> = Vec::with_capacity(kept);
         geometries.extend(slots.into_iter().zip(status).enumerate().filter_map(
             |(row, (slot, st))| {
+                // The kind the checks saw (a reduced row holds a point for its polygon).
+                let seen = match st {
+                    Status::Keep(k) | Status::Repaired(k, _) => k,
+                    _ => None,
+                };
                 let keep = match (slot, st) {
                     (Err(reason), _) => {
                         report.note(row, &reason, true);
@@ -448,7 +585,7 @@ impl Layer {
                     (Ok(g), _) => Some(g),
                 };
                 let keep = match (keep, kind) {
-                    (Some(g), Some(k)) if GeomKind::of(&g) != Some(k) => {
+                    (Some(_), Some(k)) if seen != Some(k) => {
                         report.note(
                             row,
                             &format!("geometry of lower dimension than the layer's ({k:?})"),
@@ -488,6 +625,23 @@ impl Layer {
         } else {
             arrow_select::filter::filter_record_batch(&raw.attributes, &BooleanArray::from(mask))?
         };
+        if let Some(done) = &done {
+            // The rows the reader left whole, now checked: to their centroid too.
+            let boxes: Option<geo::Rect> = geometries
+                .par_iter_mut()
+                .zip(rows.par_iter())
+                .filter(|(_, row)| done.get(**row as usize) != Some(&true))
+                .map(|(g, _)| {
+                    let r = g.bounding_rect();
+                    if let Some(c) = crate::overlay::centroid(g) {
+                        *g = Geometry::Point(geo::Point(c));
+                    }
+                    r
+                })
+                .reduce(|| None, crate::index::union_rects);
+            extent = extent.map(|e| crate::index::union_rects(e, boxes));
+            report.centroids = geometries.len();
+        }
         Ok(Layer {
             name,
             source,
@@ -497,6 +651,7 @@ impl Layer {
             attributes,
             rows,
             report,
+            reduced: extent,
         })
     }
 
@@ -530,6 +685,7 @@ impl Layer {
             geometries: geometries.into_iter().map(Ok).collect(),
             attributes,
             crs: Some(crs),
+            reduced: None,
         };
         Layer::from_raw(
             name.clone(),
@@ -629,15 +785,43 @@ impl Layer {
         Ok(arr.iter().map(|v| v.map(str::to_string)).collect())
     }
 
-    /// The bounding box of the whole layer, `None` if it is empty.
+    /// The bounding box of the whole layer, `None` if it is empty (for a
+    /// layer read for centroids only, that of the features read, not of
+    /// their centroids).
     pub fn bounding_rect(&self) -> Option<geo::Rect> {
+        if let Some(extent) = self.reduced {
+            return extent;
+        }
         self.geometries.iter().fold(None, |acc, g| {
             crate::index::union_rects(acc, g.bounding_rect())
         })
     }
 
+    /// Whether the layer was read for its features' centroids only
+    /// ([`crate::ReadOptions::centroids`]): [`Self::geometries`] are then
+    /// one point per feature, the centroid [`crate::overlay::centroid`]
+    /// gives for the feature, and [`Self::kind`] is still the features'
+    /// kind. Measuring such a layer (areas, intersections, distances) is an
+    /// error, never a silent answer.
+    pub fn is_reduced(&self) -> bool {
+        self.reduced.is_some()
+    }
+
+    /// An error if the layer holds centroids only (see [`Self::is_reduced`]):
+    /// `what` needs the features' geometries.
+    pub fn require_geometries(&self, what: &str) -> Result<()> {
+        if self.is_reduced() {
+            return Err(Error::InvalidArgument(format!(
+                "layer `{}` was read for its centroids only; {what} needs its geometries",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
     /// Replace the geometries (same count and order), e.g. after reprojection.
     pub fn with_geometries(mut self, geometries: Vec<Geometry>, crs: Crs) -> Result<Layer> {
+        self.require_geometries("replacing the geometries")?;
         if geometries.len() != self.geometries.len() {
             return Err(Error::InvalidArgument(format!(
                 "layer `{}`: {} geometries given for {} features",
@@ -649,5 +833,28 @@ impl Layer {
         self.geometries = geometries;
         self.crs = crs;
         Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `geo`'s `make_valid` varies its output order from call to call; the
+    /// repaired geometries do not (found by `tests/centroids.rs`: a
+    /// centroid differing in its last bit between two reads).
+    #[test]
+    fn repairs_are_deterministic() {
+        let bad: geo::Polygon = geo::wkt!(POLYGON((1007.4 6800008.7,1003.7 6800005.8,1011.1 6800011.6,1011.1 6800011.6,1011.1 6800008.7,1007.4 6800008.7,1014.8 6800005.8,1000.0 6800008.7,1007.4 6800008.7),(1011.1 6800002.9,1011.1 6800008.7,1003.7 6800008.7,1003.7 6800005.8,1011.1 6800002.9,1011.1 6800005.8,1007.4 6800011.6,1011.1 6800002.9)));
+        let repair = || match check_polygonal(Geometry::Polygon(bad.clone()), InvalidPolicy::Repair)
+        {
+            Ok(Checked::Repaired(g, _)) => g,
+            _ => panic!("not repaired"),
+        };
+        let first = repair();
+        assert!(matches!(&first, Geometry::MultiPolygon(mp) if mp.0.len() == 8));
+        for _ in 0..100 {
+            assert_eq!(repair(), first);
+        }
     }
 }

@@ -63,13 +63,14 @@ pub mod relate;
 #[cfg(feature = "proj")]
 pub mod reproject;
 pub mod setgrid;
+pub mod validity;
 pub mod zones;
 
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
 pub use crate::index::{BoxIndex, Location, PreparedPolygon};
 pub use crate::io::{read_layer, ReadOptions};
-pub use crate::layer::{GeomKind, InvalidPolicy, Layer, RawLayer, ReadReport};
+pub use crate::layer::{GeomKind, InvalidPolicy, Layer, RawLayer, ReadReport, Reduced};
 pub use crate::overlay::{Overlay, Pairs};
 pub use crate::progress::{NoProgress, Progress};
 pub use crate::relate::Predicate;

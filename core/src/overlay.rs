@@ -126,9 +126,11 @@ impl Overlay {
     pub fn zones(&self) -> &Zones {
         &self.zones
     }
-    /// The measure of each feature (area, length, or number of points).
-    pub fn feature_measures(&self) -> &[f64] {
-        &self.facts().1
+    /// The measure of each feature (area, length, or number of points); an
+    /// error for a layer read for its centroids only.
+    pub fn feature_measures(&self) -> Result<&[f64]> {
+        self.layer.require_geometries("measuring its features")?;
+        Ok(&self.facts().1)
     }
 
     fn facts(&self) -> &(Vec<Option<Rect>>, Vec<f64>) {
@@ -182,6 +184,7 @@ impl Overlay {
         if let Some(p) = self.pairs.get() {
             return Ok(p);
         }
+        self.layer.require_geometries("an intersection overlay")?;
         let geoms = self.layer.geometries();
         let zones = &self.zones;
         let (rects, measures) = self.facts();
@@ -246,6 +249,7 @@ impl Overlay {
                 message: "coverage needs a polygon layer".into(),
             });
         }
+        self.layer.require_geometries("coverage")?;
         let index = self.feature_index();
         let geoms = self.layer.geometries();
         let rects = self.feature_rects();

@@ -97,6 +97,10 @@ impl<L: Borrow<Layer>> Relator<L> {
     ) -> Result<Vec<bool>> {
         let other: &Layer = self.other.borrow();
         check(layer, other)?;
+        other.require_geometries("being the other layer of a relation")?;
+        if predicate != Predicate::Centroid {
+            layer.require_geometries(&format!("the predicate {predicate:?}"))?;
+        }
         let (index, prepared, grid) = (&self.index, &self.prepared, &self.grid);
         let geoms = layer.geometries();
         progress.begin(
@@ -161,6 +165,8 @@ pub fn nearest_distances(
     progress: &dyn Progress,
 ) -> Result<Vec<Option<f64>>> {
     check(layer, other)?;
+    layer.require_geometries("a nearest distance")?;
+    other.require_geometries("being the other layer of a nearest distance")?;
     let orects: Vec<Option<Rect>> = other
         .geometries()
         .iter()

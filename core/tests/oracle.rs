@@ -201,7 +201,7 @@ fn check_overlay(features: Vec<Geometry>, polys: &[MultiPolygon]) {
     }
     for (g, w) in got.iter().zip(&want) {
         assert_eq!((g.0, g.1), (w.0, w.1));
-        let scale = ov.feature_measures()[g.1 as usize];
+        let scale = ov.feature_measures().unwrap()[g.1 as usize];
         assert!(
             close(g.2, w.2, scale),
             "measure of zone {} feature {}: {} vs {}",

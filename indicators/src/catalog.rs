@@ -337,20 +337,10 @@ pub fn build(
                     .chain(ind.weights.iter())
                     .cloned()
                     .collect(),
-                assign: matches!(
-                    ind.kind,
-                    Kind::Count
-                        | Kind::Sum
-                        | Kind::Mean
-                        | Kind::Min
-                        | Kind::Max
-                        | Kind::Median
-                        | Kind::ShareWithin
-                        | Kind::Density
-                        | Kind::CategoryShare
-                        | Kind::NearestDistance
-                )
-                .then(|| ind.assign.unwrap_or_default()),
+                assign: ind
+                    .kind
+                    .takes_assign()
+                    .then(|| ind.assign.unwrap_or_default()),
                 filter: ind.filter.clone(),
                 column: ind.column.clone(),
                 weight: ind.weight.clone(),

@@ -73,17 +73,24 @@ pub fn sha256_file(path: &std::path::Path) -> Result<String> {
         source,
     })?;
     let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+    // One buffer per thread: thousands of partitions hashed in parallel
+    // would otherwise each zero a fresh megabyte.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
+    BUF.with_borrow_mut(|buf| {
+        buf.resize(1 << 20, 0);
+        loop {
+            let n = f.read(buf).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if n == 0 {
+                return Ok::<(), Error>(());
+            }
+            h.update(&buf[..n]);
+        }
+    })?;
     Ok(format!("{:x}", h.finalize()))
 }
 
@@ -113,11 +120,49 @@ pub(crate) fn layer_read_options(spec: &Spec, name: &str) -> Result<ReadOptions>
         indicator: name.to_string(),
         message: format!("layer `{name}` is not in the spec"),
     })?;
+    let centroids = if centroids_suffice(spec, name) {
+        Some(Crs::parse(&spec.crs)?)
+    } else {
+        None
+    };
     Ok(ReadOptions::default()
         .crs(parse_crs(spec, &ls.crs, &format!("layers `{name}`"))?)
         .invalid(ls.invalid.unwrap_or_default())
         .source_layer(ls.source_layer.clone())
-        .columns(used_columns(spec, name)))
+        .columns(used_columns(spec, name))
+        .centroids(centroids))
+}
+
+/// Whether the spec only ever attributes layer `name`'s features by their
+/// centroid, so that it can be read as centroids
+/// ([`ReadOptions::centroids`]): every indicator over it counts, sums or
+/// shares its features by centroid (a `share_within` with the `centroid`
+/// predicate), and no indicator or zone layer uses it as `other` or
+/// `cover`. Areas, intersections and distances need the geometries.
+pub(crate) fn centroids_suffice(spec: &Spec, name: &str) -> bool {
+    let mut used = false;
+    for s in &spec.indicators {
+        let ind = s.get_ref();
+        if ind.other.as_deref() == Some(name) {
+            return false;
+        }
+        if ind.layer.as_deref() != Some(name) {
+            continue;
+        }
+        used = true;
+        // Distances are measured from the features' shapes.
+        let ok = ind.kind.takes_assign()
+            && ind.kind != Kind::NearestDistance
+            && ind.assign.unwrap_or_default() == Assign::Centroid
+            && (ind.kind != Kind::ShareWithin || ind.predicate == Some(Predicate::Centroid));
+        if !ok {
+            return false;
+        }
+    }
+    used && !spec
+        .zones
+        .values()
+        .any(|z| z.get_ref().cover.as_deref() == Some(name))
 }
 
 fn parse_crs(spec: &Spec, s: &Option<String>, what: &str) -> Result<Option<Crs>> {
@@ -1171,7 +1216,7 @@ impl<'a> Evaluator<'a> {
             }
             Assign::Intersects | Assign::AreaWeighted => {
                 let pairs = ov.pairs(self.progress)?;
-                let fm = ov.feature_measures();
+                let fm = ov.feature_measures()?;
                 let mut offsets = Vec::with_capacity(n_zones + 1);
                 let mut features = Vec::new();
                 let mut weights = Vec::new();
@@ -1831,7 +1876,7 @@ impl<'a> Evaluator<'a> {
                     }
                     None => ov.pairs(self.progress)?,
                 };
-                let fm = ov.feature_measures();
+                let fm = ov.feature_measures()?;
                 let allocate = ind.allocate_total.unwrap_or(true);
                 let intensive = ind.kind == Kind::Intensive;
                 acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
@@ -2560,7 +2605,7 @@ impl Evaluator<'_> {
             if ind.kind == Kind::Extensive && ind.allocate_total.unwrap_or(true) {
                 fi.ov.pairs(self.progress)?.totals.clone()
             } else {
-                fi.ov.feature_measures().to_vec()
+                fi.ov.feature_measures()?.to_vec()
             };
         let (fs, ws) = used.zone(z);
         for (f, w) in fs.iter().zip(ws) {

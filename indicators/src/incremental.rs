@@ -43,6 +43,9 @@ pub struct Partition {
     pub sha256: String,
     /// The bbox its GeoParquet metadata declares (`None`: not declared).
     pub bbox: Option<[f64; 4]>,
+    /// Rows in the file (from its footer; 0 in manifests older than this key).
+    #[serde(default)]
+    pub rows: usize,
 }
 
 /// What produced an output directory.
@@ -117,10 +120,12 @@ pub fn partitions(dir: &Path) -> Result<Vec<Partition>> {
     files
         .par_iter()
         .map(|f| {
+            let (rows, bbox) = terrastat_core::io::footer_facts(f)?;
             Ok(Partition {
                 path: relative(dir, f),
                 sha256: crate::eval::sha256_file(f)?,
-                bbox: terrastat_core::io::declared_bbox(f)?,
+                bbox,
+                rows,
             })
         })
         .collect()

@@ -212,7 +212,12 @@ fn execute(
     let budget = opts.memory.unwrap_or_else(crate::stream::default_budget);
     // Runs writing files keep a manifest; an incremental run plans from it.
     let mut state = match out {
-        Some(_) if memory.is_empty() => Some(present_state(spec, opts, &memory)?),
+        Some(_) if memory.is_empty() => {
+            progress.begin("hashing the inputs", 0);
+            let s = present_state(spec, opts, &memory)?;
+            progress.end();
+            Some(s)
+        }
         _ => None,
     };
     let plan = match (&state, out) {
@@ -322,6 +327,9 @@ fn execute(
     }
     // Every output is staged, then all are renamed together (the manifest
     // last): a failure or a kill leaves the previous outputs as they were.
+    if out.is_some() {
+        progress.begin("writing the outputs", 0);
+    }
     let mut staging = Staging::default();
     let mut files = Vec::new();
     let mut zones_meta = Vec::new();
@@ -391,6 +399,7 @@ fn execute(
         "features": inputs.files.iter().map(|f| serde_json::json!({
             "input": f.role, "read": f.report.read, "kept": f.report.kept,
             "skipped": f.report.skipped, "repaired": f.report.repaired,
+            "read_as_centroids": f.report.centroids,
         })).collect::<Vec<_>>(),
     });
     let cat = catalog::build(
@@ -440,6 +449,7 @@ fn execute(
         files.push(path);
     }
     staging.commit()?;
+    progress.end();
     Ok(RunOutput {
         inputs,
         tables,

@@ -232,6 +232,26 @@ pub enum Kind {
     Zonal,
 }
 
+impl Kind {
+    /// Whether the kind attributes each feature to zones as `assign` says
+    /// (counts, sums, statistics, shares and distances of features).
+    pub fn takes_assign(self) -> bool {
+        matches!(
+            self,
+            Kind::Count
+                | Kind::Sum
+                | Kind::Mean
+                | Kind::Min
+                | Kind::Max
+                | Kind::Median
+                | Kind::ShareWithin
+                | Kind::Density
+                | Kind::CategoryShare
+                | Kind::NearestDistance
+        )
+    }
+}
+
 /// How features are attributed to zones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -199,6 +199,9 @@ pub fn streamed_layer(
         }
         candidates.push(name.clone());
     }
+    if candidates.len() == 1 {
+        return Ok(candidates.remove(0));
+    }
     // The largest directory layer streams (by rows in the footers).
     let mut best: Option<(usize, String)> = None;
     for name in candidates {
@@ -294,36 +297,34 @@ pub fn evaluate_streamed(
     }
     let mut context = Inputs::load_except(spec, progress, memory, &|n| n == name)?;
     let dir = spec.resolve(&spec.layers[&name].path);
-    let all_files = io::dataset_files(&dir)?;
-    report.partitions = all_files.len();
+    // The partitions, with their footers' rows and boxes: from the run's
+    // manifest state when it has them (read once), else from the files.
+    let known: Vec<(PathBuf, usize, Option<[f64; 4]>)> = match &opts.partitions {
+        Some(parts) => parts
+            .iter()
+            .map(|p| (dir.join(&p.path), p.rows, p.bbox))
+            .collect(),
+        None => io::dataset_files(&dir)?
+            .into_par_iter()
+            .map(|f| io::footer_facts(&f).map(|(rows, bbox)| (f, rows, bbox)))
+            .collect::<terrastat_core::Result<_>>()?,
+    };
+    report.partitions = known.len();
     // An incremental run reads the partitions its dirty zones need.
-    let files: Vec<PathBuf> = match &opts.dirty {
-        None => all_files,
+    let (files, rows): (Vec<PathBuf>, Vec<usize>) = match &opts.dirty {
+        None => known.into_iter().map(|(f, r, _)| (f, r)).unzip(),
         Some(boxes) => {
             let dirty = crate::incremental::dirty_zones(&context.zones, boxes);
             let needed = crate::incremental::needed_boxes(&context.zones, &dirty);
             report.dirty = Some(dirty);
-            let keep: Vec<bool> = all_files
-                .par_iter()
-                .map(|f| {
-                    Ok(crate::incremental::partition_needed(
-                        io::declared_bbox(f)?,
-                        &needed,
-                    ))
-                })
-                .collect::<terrastat_core::Result<_>>()?;
-            all_files
+            known
                 .into_iter()
-                .zip(keep)
-                .filter_map(|(f, k)| k.then_some(f))
-                .collect()
+                .filter(|(_, _, bbox)| crate::incremental::partition_needed(*bbox, &needed))
+                .map(|(f, r, _)| (f, r))
+                .unzip()
         }
     };
     report.read = files.len();
-    let rows: Vec<usize> = files
-        .par_iter()
-        .map(|f| io::parquet_rows(f))
-        .collect::<terrastat_core::Result<_>>()?;
     report.context_rss = resident_memory().unwrap_or(0);
     let room = budget.saturating_sub(report.context_rss);
     // A batch is computed while the next one is read.
@@ -352,7 +353,16 @@ pub fn evaluate_streamed(
         plan.get(k)
             .map(|range| io::read_files(&files[range.clone()], &ropts))
     };
+    progress.begin(
+        &format!(
+            "batch 1/{}: reading {} partitions of {name}",
+            plan.len(),
+            plan.first().map_or(0, |r| r.len())
+        ),
+        0,
+    );
     let mut next = read_batch(0);
+    progress.end();
     for (k, range) in plan.iter().enumerate() {
         let bp = Batch {
             inner: progress,

@@ -242,3 +242,84 @@ fn a_partition_with_other_columns_is_named() {
     }
     assert!(!dir.path().join("o").join("communes.parquet").exists());
 }
+
+/// Only counted, summed and shared by centroid: the layer is read as
+/// centroids (no polygon built), whole or streamed, and every value equals
+/// the one of the run that reads the polygons (the full indicator set,
+/// whose intersections need them), to the bit.
+#[test]
+fn a_layer_read_as_centroids_gives_the_values_of_the_polygons() {
+    // The indicators of the full set that attribute by centroid, and a
+    // share by centroid (the full set's share tests intersections).
+    let keep = ["n", "floor", "dens", "h_mean", "h_min", "energy"];
+    let mut centroid_set: String = INDICATORS
+        .split("[[indicators]]")
+        .filter(|block| {
+            keep.iter()
+                .any(|k| block.contains(&format!("name = \"{k}\"\n")))
+        })
+        .map(|block| format!("[[indicators]]{block}"))
+        .collect();
+    let share = "[[indicators]]\nname = \"flood_c\"\nkind = \"share_within\"\nlayer = \"b\"\nother = \"flood\"\npredicate = \"centroid\"\n";
+    centroid_set.push_str(share);
+    assert_eq!(centroid_set.matches("[[indicators]]").count(), keep.len() + 1);
+    let dir = tempfile::tempdir().unwrap();
+    let gen = dataset(dir.path(), 5);
+    // The full set, plus the centroid share: the polygons are read.
+    let full = spec(dir.path(), &gen, share);
+    let whole = run_with(&full, &dir.path().join("polygons"), 1 << 40);
+    let b = whole
+        .inputs
+        .files
+        .iter()
+        .find(|f| f.role == "layers.b")
+        .unwrap();
+    assert_eq!(b.report.centroids, 0);
+    // The centroid indicators alone, whole and in batches.
+    let text = std::fs::read_to_string(dir.path().join("spec.toml")).unwrap();
+    let head = &text[..text.find("[[indicators]]").unwrap()];
+    let cdir = dir.path().join("c");
+    std::fs::create_dir_all(&cdir).unwrap();
+    std::fs::write(cdir.join("spec.toml"), format!("{head}{centroid_set}")).unwrap();
+    let cspec = Spec::load(&cdir.join("spec.toml")).unwrap();
+    for (k, memory) in [(0, 1u64 << 40), (1, 1 << 20)] {
+        let out = dir.path().join(format!("centroids{k}"));
+        let run = run(
+            &cspec,
+            &out,
+            &RunOptions::default()
+                .memory(Some(memory))
+                .batch_features((k == 1).then_some(2_000)),
+            &NoProgress,
+        )
+        .unwrap();
+        let b = run
+            .inputs
+            .files
+            .iter()
+            .find(|f| f.role == "layers.b")
+            .unwrap();
+        assert_eq!(b.report.centroids, b.report.kept, "read as centroids");
+        assert!(b.report.kept > 11_000);
+        assert_eq!(run.stream.batches > 1, k == 1);
+        for t in &run.tables {
+            let w = whole.tables.iter().find(|w| w.zones == t.zones).unwrap();
+            for (i, field) in t.batch.schema().fields().iter().enumerate() {
+                let col = w.batch.column_by_name(field.name()).unwrap_or_else(|| {
+                    panic!(
+                        "{}: no column {} in the polygons' run",
+                        t.zones,
+                        field.name()
+                    )
+                });
+                assert_eq!(
+                    t.batch.column(i).as_ref(),
+                    col.as_ref(),
+                    "{} {}",
+                    t.zones,
+                    field.name()
+                );
+            }
+        }
+    }
+}

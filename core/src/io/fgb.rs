@@ -84,5 +84,6 @@ pub fn read_fgb(path: &Path) -> Result<RawLayer> {
         geometries,
         attributes: cols.finish()?,
         crs,
+        reduced: None,
     })
 }

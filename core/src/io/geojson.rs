@@ -69,5 +69,6 @@ pub fn read_geojson(path: &Path) -> Result<RawLayer> {
         geometries,
         attributes: cols.finish()?,
         crs: Some(crs),
+        reduced: None,
     })
 }

@@ -97,6 +97,86 @@ fn decode_wkb(bytes: Option<&[u8]>) -> std::result::Result<Geometry, String> {
         .ok_or_else(|| "empty point in WKB".to_string())
 }
 
+/// A column of WKB values read for centroids only (see
+/// [`crate::ReadOptions::centroids`]), in parallel: polygons of one ring
+/// (and multi-polygons of one of them) that pass the checks become their
+/// centroid, marked done; every other row is decoded whole. The rows done
+/// and the union of their boxes come along.
+fn reduce_wkb_rows<'a>(
+    n: usize,
+    value: impl Fn(usize) -> Option<&'a [u8]> + Sync,
+    policy: crate::layer::InvalidPolicy,
+) -> (Decoded, crate::layer::Reduced) {
+    const CHUNK: usize = 8192;
+    let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
+    let parts: Vec<(Decoded, crate::layer::Reduced)> = starts
+        .into_par_iter()
+        .map(|start| {
+            let end = (start + CHUNK).min(n);
+            let mut ring = Vec::new();
+            let mut geoms = Vec::with_capacity(end - start);
+            let mut red = crate::layer::Reduced {
+                done: Vec::with_capacity(end - start),
+                extent: None,
+            };
+            for i in start..end {
+                let bytes = value(i);
+                let fast = bytes
+                    .and_then(|b| super::wkb_fast::one_ring(b, &mut ring))
+                    .and_then(|multi| crate::layer::reduce_polygon(&mut ring, multi, policy));
+                match fast {
+                    Some((c, r)) => {
+                        geoms.push(Ok(Geometry::Point(geo::Point(c))));
+                        red.done.push(true);
+                        red.extent = crate::index::union_rects(red.extent, Some(r));
+                    }
+                    None => {
+                        geoms.push(decode_wkb(bytes));
+                        red.done.push(false);
+                    }
+                }
+            }
+            (geoms, red)
+        })
+        .collect();
+    let mut geoms = Vec::with_capacity(n);
+    let mut red = crate::layer::Reduced::default();
+    for (g, r) in parts {
+        geoms.extend(g);
+        red.append(r);
+    }
+    (geoms, red)
+}
+
+/// [`reduce_wkb_rows`] over a binary column (`None`: not a binary column).
+fn reduce_wkb_array(
+    arr: &dyn Array,
+    policy: crate::layer::InvalidPolicy,
+) -> Option<(Decoded, crate::layer::Reduced)> {
+    if let Some(b) = arr.as_any().downcast_ref::<BinaryArray>() {
+        return Some(reduce_wkb_rows(
+            b.len(),
+            |i| b.is_valid(i).then(|| b.value(i)),
+            policy,
+        ));
+    }
+    if let Some(b) = arr.as_any().downcast_ref::<LargeBinaryArray>() {
+        return Some(reduce_wkb_rows(
+            b.len(),
+            |i| b.is_valid(i).then(|| b.value(i)),
+            policy,
+        ));
+    }
+    if let Some(b) = arr.as_any().downcast_ref::<arrow_array::BinaryViewArray>() {
+        return Some(reduce_wkb_rows(
+            b.len(),
+            |i| b.is_valid(i).then(|| b.value(i)),
+            policy,
+        ));
+    }
+    None
+}
+
 /// Decode a column of WKB values, in parallel.
 pub(crate) fn decode_wkb_array(
     arr: &dyn Array,
@@ -223,6 +303,7 @@ pub(crate) fn keep_meeting(raw: RawLayer, b: &geo::Rect) -> Result<RawLayer> {
         geometries,
         attributes,
         crs: raw.crs,
+        reduced: None,
     })
 }
 
@@ -361,16 +442,20 @@ pub fn read_geoparquet_in(
     columns: Option<&[String]>,
     bbox: Option<geo::Rect>,
 ) -> Result<RawLayer> {
-    read_loaded(path, load_metadata(path)?, columns, bbox)
+    let opts = crate::ReadOptions::default()
+        .columns(columns.map(<[String]>::to_vec))
+        .bbox(bbox);
+    read_loaded(path, load_metadata(path)?, &opts)
 }
 
-/// [`read_geoparquet_in`] on metadata already loaded.
+/// Read a GeoParquet file as [`crate::io::read_raw`] does with `opts`
+/// (columns, bbox, centroids), on metadata already loaded.
 pub(crate) fn read_loaded(
     path: &Path,
     loaded: Loaded,
-    columns: Option<&[String]>,
-    bbox: Option<geo::Rect>,
+    opts: &crate::ReadOptions,
 ) -> Result<RawLayer> {
+    let (columns, bbox) = (opts.columns.as_deref(), opts.bbox);
     let Loaded {
         metadata,
         geo: meta,
@@ -401,6 +486,19 @@ pub(crate) fn read_loaded(
         .column_with_name(&meta.column)
         .ok_or_else(|| Error::format(path, format!("geometry column `{}` missing", meta.column)))?;
     let gfield = gfield.clone();
+    // Centroids only when they are the working CRS's (no reprojection
+    // follows) and no box filter needs the geometries.
+    let reduce = opts
+        .centroids
+        .as_ref()
+        .filter(|_| bbox.is_none() && meta.encoding.eq_ignore_ascii_case("wkb"))
+        .filter(|target| {
+            opts.crs
+                .as_ref()
+                .or(meta.crs.as_ref())
+                .is_some_and(|c| c.same_as(target))
+        })
+        .map(|_| opts.invalid);
     // A requested column the file lacks: read them all, so that the caller's
     // error can list what the file has.
     let columns = columns.filter(|cols| cols.iter().all(|c| schema.field_with_name(c).is_ok()));
@@ -420,7 +518,7 @@ pub(crate) fn read_loaded(
         Some(b) => groups_meeting(metadata.metadata(), meta.covering.as_deref(), b),
         None => (0..metadata.metadata().num_row_groups()).collect(),
     };
-    let parts: Vec<(Decoded, Vec<RecordBatch>)> = groups
+    let parts: Vec<(Decoded, Vec<RecordBatch>, Option<crate::layer::Reduced>)> = groups
         .into_par_iter()
         .map(|rg| {
             // One open file per worker: clones of a `File` share its offset.
@@ -446,17 +544,24 @@ pub(crate) fn read_loaded(
             let batches =
                 decoded.map_err(|e: arrow_schema::ArrowError| Error::parquet(path, e.into()))?;
             let mut geoms = Vec::new();
+            let mut reduced = reduce.map(|_| crate::layer::Reduced::default());
             let mut out = Vec::with_capacity(batches.len());
             for batch in batches {
                 let bg = batch.schema().index_of(&meta.column)?;
                 let garr = batch.column(bg);
-                let decoded = if meta.encoding.eq_ignore_ascii_case("wkb") {
-                    decode_wkb_array(garr.as_ref()).ok_or_else(|| Error::ColumnType {
-                        layer: path.display().to_string(),
-                        column: meta.column.clone(),
-                        found: garr.data_type().to_string(),
-                        expected: "binary (WKB)".into(),
-                    })?
+                let not_wkb = || Error::ColumnType {
+                    layer: path.display().to_string(),
+                    column: meta.column.clone(),
+                    found: garr.data_type().to_string(),
+                    expected: "binary (WKB)".into(),
+                };
+                let decoded = if let (Some(policy), Some(red)) = (reduce, reduced.as_mut()) {
+                    let (decoded, r) =
+                        reduce_wkb_array(garr.as_ref(), policy).ok_or_else(not_wkb)?;
+                    red.append(r);
+                    decoded
+                } else if meta.encoding.eq_ignore_ascii_case("wkb") {
+                    decode_wkb_array(garr.as_ref()).ok_or_else(not_wkb)?
                 } else {
                     decode_native(path, garr, &gfield, &meta.encoding)?
                 };
@@ -469,20 +574,25 @@ pub(crate) fn read_loaded(
                 geoms.extend(decoded);
                 out.push(attrs);
             }
-            Ok((geoms, out))
+            Ok((geoms, out, reduced))
         })
         .collect::<Result<_>>()?;
     let mut geometries = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
     let mut batches = Vec::new();
-    for (g, b) in parts {
+    let mut reduced = reduce.map(|_| crate::layer::Reduced::default());
+    for (g, b, r) in parts {
         geometries.extend(g);
         batches.extend(b);
+        if let (Some(all), Some(r)) = (reduced.as_mut(), r) {
+            all.append(r);
+        }
     }
     let attributes = arrow_select::concat::concat_batches(&attr_schema, &batches)?;
     Ok(RawLayer {
         geometries,
         attributes,
         crs: meta.crs,
+        reduced,
     })
 }
 
@@ -677,5 +787,6 @@ pub fn raw_from_arrow(
         geometries,
         attributes: batch.project(&keep)?,
         crs,
+        reduced: None,
     })
 }

@@ -59,6 +59,13 @@ pub struct ReadOptions {
     /// (GeoParquet) skip the others without decompressing them; names the
     /// file lacks are ignored here and reported by the caller's checks.
     pub columns: Option<Vec<String>>,
+    /// Read each feature as its centroid, for a layer that is only ever
+    /// attributed by centroid: when the layer's CRS (the override, else the
+    /// file's) is this one, WKB GeoParquet polygons are reduced to their
+    /// centroid as they are decoded, after the same checks, without
+    /// building them (see [`Layer::is_reduced`]). Other readers, other
+    /// CRSs and reads with a `bbox` read the geometries whole.
+    pub centroids: Option<Crs>,
 }
 
 impl ReadOptions {
@@ -92,6 +99,13 @@ impl ReadOptions {
         self.source_layer = layer;
         self
     }
+    /// Read features as their centroids when the layer is in `crs` (see
+    /// [`ReadOptions::centroids`]).
+    #[must_use]
+    pub fn centroids(mut self, crs: Option<Crs>) -> Self {
+        self.centroids = crs;
+        self
+    }
 }
 
 /// Read what a file holds, before checks, choosing the reader by extension.
@@ -112,7 +126,7 @@ pub fn read_raw(path: &Path, opts: &ReadOptions) -> Result<RawLayer> {
         .to_ascii_lowercase();
     let raw = match ext.as_str() {
         "parquet" | "geoparquet" | "pq" => {
-            return read_geoparquet_in(path, opts.columns.as_deref(), opts.bbox)
+            return geoparquet::read_loaded(path, geoparquet::load_metadata(path)?, opts)
         }
         "geojson" | "json" => read_geojson(path),
         "fgb" => read_fgb(path),
@@ -182,6 +196,12 @@ pub fn declared_bbox(path: &Path) -> Result<Option<[f64; 4]>> {
     geoparquet::load_metadata(path).map(|l| l.declared_bbox())
 }
 
+/// The number of rows of a Parquet file and the bbox its `geo` metadata
+/// declares, from one read of its footer.
+pub fn footer_facts(path: &Path) -> Result<(usize, Option<[f64; 4]>)> {
+    geoparquet::load_metadata(path).map(|l| (l.rows(), l.declared_bbox()))
+}
+
 /// The number of rows of a Parquet file, from its footer alone.
 pub fn parquet_rows(path: &Path) -> Result<usize> {
     geoparquet::load_metadata(path).map(|l| l.rows())
@@ -204,7 +224,7 @@ pub fn read_files(files: &[std::path::PathBuf], opts: &ReadOptions) -> Result<Ra
             if opts.bbox.as_ref().is_some_and(|b| !loaded.may_meet(b)) {
                 return Ok(None);
             }
-            let raw = geoparquet::read_loaded(f, loaded, opts.columns.as_deref(), opts.bbox)?;
+            let raw = geoparquet::read_loaded(f, loaded, opts)?;
             Ok(Some((f.clone(), raw)))
         })
         .collect::<Result<Vec<_>>>()?
@@ -260,13 +280,26 @@ pub fn read_files(files: &[std::path::PathBuf], opts: &ReadOptions) -> Result<Ra
     // One allocation of the final size: growing a vector of millions of
     // geometries by doubling costs more in fresh pages than the decoding.
     let mut geometries = Vec::with_capacity(parts.iter().map(|(_, r)| r.geometries.len()).sum());
+    // Reduced if any file was (all share the CRS); a file read whole adds rows not done.
+    let mut reduced = parts
+        .iter()
+        .any(|(_, r)| r.reduced.is_some())
+        .then(crate::layer::Reduced::default);
     for (_, r) in parts {
+        if let Some(all) = reduced.as_mut() {
+            let n = r.geometries.len();
+            all.append(r.reduced.unwrap_or_else(|| crate::layer::Reduced {
+                done: vec![false; n],
+                extent: None,
+            }));
+        }
         geometries.extend(r.geometries);
     }
     Ok(RawLayer {
         geometries,
         attributes,
         crs,
+        reduced,
     })
 }
 

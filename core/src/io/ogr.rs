@@ -63,5 +63,6 @@ pub fn read_ogr(path: &Path, layer: Option<&str>) -> Result<RawLayer> {
         geometries,
         attributes: cols.finish()?,
         crs,
+        reduced: None,
     })
 }

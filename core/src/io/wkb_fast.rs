@@ -115,6 +115,38 @@ pub(crate) fn decode(buf: &[u8]) -> Option<Geometry> {
     (c.pos == buf.len()).then_some(g)
 }
 
+/// If `buf` is a plain 2D WKB polygon of one ring, or a multi-polygon of
+/// one such polygon (a building footprint), its ring's coordinates into
+/// `ring` (cleared first, then reused: no allocation once it is large
+/// enough) and whether it is the multi-polygon; `None` for anything else.
+pub(crate) fn one_ring(buf: &[u8], ring: &mut Vec<Coord>) -> Option<bool> {
+    let mut c = Cursor {
+        buf,
+        pos: 0,
+        le: true,
+    };
+    let multi = match c.header()? {
+        3 => false,
+        6 => {
+            if c.count(5)? != 1 || c.header()? != 3 {
+                return None;
+            }
+            true
+        }
+        _ => return None,
+    };
+    if c.count(4)? != 1 {
+        return None;
+    }
+    let n = c.count(16)?;
+    ring.clear();
+    ring.reserve(n);
+    for _ in 0..n {
+        ring.push(c.coord()?);
+    }
+    (c.pos == buf.len()).then_some(multi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +216,37 @@ mod tests {
             let fast = decode(&buf);
             prop_assert!(fast.is_some());
             prop_assert_eq!(fast, reference(&buf));
+        }
+
+        /// `one_ring` reads the one ring of exactly the polygons (and
+        /// multi-polygons of one polygon) that have one, as `decode` does.
+        #[test]
+        fn one_ring_agrees_with_decode(g in geometry(), big in any::<bool>(), cut in 0usize..300, extra in any::<bool>()) {
+            let e = if big { wkb::Endianness::BigEndian } else { wkb::Endianness::LittleEndian };
+            let mut buf = encode(&g, e);
+            if cut < buf.len() && cut % 3 == 0 {
+                buf.truncate(cut);
+            }
+            if extra {
+                buf.push(0);
+            }
+            let mut ring = vec![Coord { x: 9.0, y: 9.0 }];
+            // An empty ring and no ring decode alike; callers treat both as empty.
+            let got = one_ring(&buf, &mut ring).filter(|_| !ring.is_empty());
+            let expected = match decode(&buf) {
+                Some(Geometry::Polygon(p)) if p.interiors().is_empty() && !p.exterior().0.is_empty() => Some((false, p)),
+                Some(Geometry::MultiPolygon(mp)) if mp.0.len() == 1 && mp.0[0].interiors().is_empty() && !mp.0[0].exterior().0.is_empty() => Some((true, mp.0[0].clone())),
+                _ => None,
+            };
+            match (got, expected) {
+                (Some(multi), Some((m, p))) => {
+                    prop_assert_eq!(multi, m);
+                    // `decode` builds the polygon, which closes its ring.
+                    prop_assert_eq!(Polygon::new(LineString(ring), vec![]), p);
+                }
+                (None, None) => {}
+                (got, expected) => prop_assert!(false, "one_ring {:?}, decode {:?}", got, expected),
+            }
         }
 
         /// Truncated or corrupted input never panics, and is never decoded

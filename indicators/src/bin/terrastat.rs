@@ -261,6 +261,9 @@ fn report_inputs(inputs: &terrastat_indicators::eval::Inputs) {
         if r.repaired_total() > 0 {
             line += &format!(", {} repaired {:?}", r.repaired_total(), r.repaired);
         }
+        if r.centroids > 0 {
+            line += " (as centroids: only attributed by centroid)";
+        }
         eprintln!("{line}");
     }
     for (t, joins) in &inputs.joins {
