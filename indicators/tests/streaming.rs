@@ -262,7 +262,10 @@ fn a_layer_read_as_centroids_gives_the_values_of_the_polygons() {
         .collect();
     let share = "[[indicators]]\nname = \"flood_c\"\nkind = \"share_within\"\nlayer = \"b\"\nother = \"flood\"\npredicate = \"centroid\"\n";
     centroid_set.push_str(share);
-    assert_eq!(centroid_set.matches("[[indicators]]").count(), keep.len() + 1);
+    assert_eq!(
+        centroid_set.matches("[[indicators]]").count(),
+        keep.len() + 1
+    );
     let dir = tempfile::tempdir().unwrap();
     let gen = dataset(dir.path(), 5);
     // The full set, plus the centroid share: the polygons are read.
