@@ -333,11 +333,12 @@ fn quick_valid(p: &geo::Polygon) -> bool {
 /// `make_valid`'s output in one order: `geo` builds it through hash maps,
 /// so the order of its polygons and holes, and where its rings start, vary
 /// from run to run (and with them the last bits of a centroid). Each ring
-/// starts at its smallest vertex, holes and polygons sorted by theirs.
+/// starts where its vertex sequence is smallest; holes and polygons are
+/// sorted by their vertex sequences.
 pub(crate) fn canonical(mp: MultiPolygon) -> MultiPolygon {
     use geo::{Coord, LineString, Polygon};
     fn key(c: &Coord) -> (u64, u64) {
-        // Total order on the coordinates (finite here), as sortable bits.
+        // Total order on the coordinates, as sortable bits.
         let bits = |v: f64| {
             let b = v.to_bits();
             if b >> 63 == 1 {
@@ -353,24 +354,39 @@ pub(crate) fn canonical(mp: MultiPolygon) -> MultiPolygon {
         if v.len() > 1 && v.first() == v.last() {
             v.pop();
         }
-        if let Some(k) = (0..v.len()).min_by_key(|i| key(&v[*i])) {
+        let n = v.len();
+        // The smallest rotation (a ring may pass its smallest vertex twice).
+        let best = {
+            let w = &v;
+            let seq = |k: usize| (0..n).map(move |i| key(&w[(k + i) % n]));
+            (0..n).min_by(|a, b| seq(*a).cmp(seq(*b)))
+        };
+        if let Some(k) = best {
             v.rotate_left(k);
         }
         let mut r = LineString(v);
         r.close();
         r
     }
-    let first = |r: &LineString| r.0.first().map(key);
+    fn keys(r: &LineString) -> impl Iterator<Item = (u64, u64)> + '_ {
+        r.0.iter().map(key)
+    }
     let mut polys: Vec<Polygon> =
         mp.0.into_iter()
             .map(|p| {
                 let (e, holes) = p.into_inner();
                 let mut holes: Vec<LineString> = holes.into_iter().map(ring).collect();
-                holes.sort_by_key(first);
+                holes.sort_by(|a, b| keys(a).cmp(keys(b)));
                 Polygon::new(ring(e), holes)
             })
             .collect();
-    polys.sort_by_key(|p| first(p.exterior()));
+    let all = |p: &Polygon| {
+        std::iter::once(p.exterior())
+            .chain(p.interiors())
+            .flat_map(|r| keys(r).chain([(0, 0)]))
+            .collect::<Vec<_>>()
+    };
+    polys.sort_by_cached_key(all);
     MultiPolygon(polys)
 }
 
@@ -854,6 +870,17 @@ mod tests {
         let first = repair();
         assert!(matches!(&first, Geometry::MultiPolygon(mp) if mp.0.len() == 8));
         for _ in 0..100 {
+            assert_eq!(repair(), first);
+        }
+        // Two of its pieces start at the same vertex (found by CI).
+        let bad: geo::Polygon = geo::wkt!(POLYGON((1003.7 6800008.7,1000.0 6800005.8,1011.1 6800000.0,1014.8 6800002.9,1000.0 6800005.8,1014.8 6800000.0,1014.8 6800008.7,1000.0 6800000.0,1003.7 6800008.7)));
+        let repair = || match check_polygonal(Geometry::Polygon(bad.clone()), InvalidPolicy::Repair)
+        {
+            Ok(Checked::Repaired(g, _)) => g,
+            _ => panic!("not repaired"),
+        };
+        let first = repair();
+        for _ in 0..300 {
             assert_eq!(repair(), first);
         }
     }

@@ -8,7 +8,7 @@ use terrastat_core::Progress;
 
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::eval::{sha256_file, Inputs, ZoneTable};
+use crate::eval::{sha256_file, InputFile, Inputs, ZoneTable};
 use crate::incremental::{IncrementalReport, Manifest, Plan};
 use crate::spec::Spec;
 
@@ -210,9 +210,11 @@ fn execute(
     let started = SystemTime::now();
     let t0 = Instant::now();
     let budget = opts.memory.unwrap_or_else(crate::stream::default_budget);
-    // Runs writing files keep a manifest; an incremental run plans from it.
+    // Runs writing files keep a manifest; an incremental run plans from it
+    // first, a full run hashes its inputs while it computes.
+    let hash_later = out.is_some() && memory.is_empty() && !opts.incremental;
     let mut state = match out {
-        Some(_) if memory.is_empty() => {
+        Some(_) if memory.is_empty() && !hash_later => {
             progress.begin("hashing the inputs", 0);
             let s = present_state(spec, opts, &memory)?;
             progress.end();
@@ -230,6 +232,7 @@ fn execute(
     sopts.max_batch = opts.batch_features;
     sopts.distributed = distributed;
     sopts.partitions = state.as_ref().map(|s| s.partitions.clone());
+    sopts.hash_later = hash_later;
     let mut incremental = opts.incremental.then(IncrementalReport::default);
     if let (Plan::Dirty { boxes, changed }, Some(r)) = (&plan, incremental.as_mut()) {
         sopts.dirty = Some(boxes.clone());
@@ -242,6 +245,28 @@ fn execute(
     }
     let (mut inputs, mut tables, mut stream) = if sopts.dirty.is_some() {
         crate::stream::evaluate_streamed(spec, progress, Default::default(), &sopts)?
+    } else if hash_later {
+        // The hashes (for the manifest and the lineage) come from another
+        // thread, on the same pool, filling the gaps of the run's own work.
+        let (evaluated, hashed) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| present_state(spec, opts, &Default::default()));
+            let evaluated = crate::stream::evaluate_streamed(spec, progress, memory, &sopts);
+            (evaluated, hashing.join())
+        });
+        let mut evaluated = evaluated?;
+        let now = hashed.map_err(|_| Error::Indicator {
+            indicator: "manifest".into(),
+            message: "hashing the inputs failed (the hashing thread panicked)".into(),
+        })??;
+        if let Some(name) = &evaluated.2.layer {
+            let role = format!("layers.{name}");
+            let unhashed = |f: &&mut InputFile| f.role == role && f.sha256.is_empty();
+            for f in evaluated.0.files.iter_mut().filter(unhashed) {
+                f.sha256 = crate::incremental::directory_hash(&now.partitions);
+            }
+        }
+        state = Some(now);
+        evaluated
     } else {
         crate::stream::evaluate_streamed(spec, progress, memory, &sopts)?
     };

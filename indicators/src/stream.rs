@@ -87,6 +87,10 @@ pub struct StreamOptions {
     pub dirty: Option<Vec<[f64; 4]>>,
     /// The streamed layer's partitions, already hashed (in path order).
     pub partitions: Option<Vec<crate::incremental::Partition>>,
+    /// The caller hashes the streamed layer's partitions itself (at the
+    /// same time as the run) and fills in its lineage entry's `sha256`,
+    /// left empty here.
+    pub hash_later: bool,
     /// Categories of `category_share` indicators known from a previous run.
     pub categories: BTreeMap<String, Vec<String>>,
     /// A layer whose streamable indicators were folded elsewhere, and the
@@ -438,6 +442,7 @@ pub fn evaluate_streamed(
         path: dir.clone(),
         sha256: match &opts.partitions {
             Some(p) => crate::incremental::directory_hash(p),
+            None if opts.hash_later => String::new(),
             None => sha256_file(&dir)?,
         },
         crs: first
