@@ -575,15 +575,14 @@ impl Layer {
         };
         let mut rows = Vec::with_capacity(slots.len());
         let mut mask = Vec::with_capacity(slots.len());
-        // Into a vector of the final size at once (growing one of millions
-        // of geometries by doubling costs more in fresh pages than the checks).
-        let kept = status
-            .iter()
-            .filter(|s| matches!(s, Status::Keep(_) | Status::Repaired(..)))
-            .count();
-        let mut geometries: Vec<Geometry> = Vec::with_capacity(kept);
-        geometries.extend(slots.into_iter().zip(status).enumerate().filter_map(
-            |(row, (slot, st))| {
+        // Collected in place, into the slots' own allocation (a
+        // `Result<Geometry, String>` is the size of a `Geometry`): fresh
+        // pages of millions of geometries cost more than the checks.
+        let mut geometries: Vec<Geometry> = slots
+            .into_iter()
+            .enumerate()
+            .filter_map(|(row, slot)| {
+                let st = status[row];
                 // The kind the checks saw (a reduced row holds a point for its polygon).
                 let seen = match st {
                     Status::Keep(k) | Status::Repaired(k, _) => k,
@@ -616,8 +615,8 @@ impl Layer {
                     rows.push(row as u32);
                 }
                 keep
-            },
-        ));
+            })
+            .collect();
         report.kept = geometries.len();
         let kind = match kind {
             Some(k) if !geometries.is_empty() || hint.is_some() => k,

@@ -108,44 +108,34 @@ fn reduce_wkb_rows<'a>(
     policy: crate::layer::InvalidPolicy,
 ) -> (Decoded, crate::layer::Reduced) {
     const CHUNK: usize = 8192;
-    let starts: Vec<usize> = (0..n).step_by(CHUNK).collect();
-    let parts: Vec<(Decoded, crate::layer::Reduced)> = starts
-        .into_par_iter()
-        .map(|start| {
-            let end = (start + CHUNK).min(n);
+    // Written in place, chunk by chunk (no per-chunk vectors to concatenate).
+    let mut geoms: Decoded = vec![Err(String::new()); n];
+    let mut done = vec![false; n];
+    let extent = geoms
+        .par_chunks_mut(CHUNK)
+        .zip(done.par_chunks_mut(CHUNK))
+        .enumerate()
+        .map(|(k, (geoms, done))| {
             let mut ring = Vec::new();
-            let mut geoms = Vec::with_capacity(end - start);
-            let mut red = crate::layer::Reduced {
-                done: Vec::with_capacity(end - start),
-                extent: None,
-            };
-            for i in start..end {
-                let bytes = value(i);
+            let mut extent = None;
+            for (j, (g, d)) in geoms.iter_mut().zip(done.iter_mut()).enumerate() {
+                let bytes = value(k * CHUNK + j);
                 let fast = bytes
                     .and_then(|b| super::wkb_fast::one_ring(b, &mut ring))
                     .and_then(|multi| crate::layer::reduce_polygon(&mut ring, multi, policy));
-                match fast {
+                *g = match fast {
                     Some((c, r)) => {
-                        geoms.push(Ok(Geometry::Point(geo::Point(c))));
-                        red.done.push(true);
-                        red.extent = crate::index::union_rects(red.extent, Some(r));
+                        *d = true;
+                        extent = crate::index::union_rects(extent, Some(r));
+                        Ok(Geometry::Point(geo::Point(c)))
                     }
-                    None => {
-                        geoms.push(decode_wkb(bytes));
-                        red.done.push(false);
-                    }
-                }
+                    None => decode_wkb(bytes),
+                };
             }
-            (geoms, red)
+            extent
         })
-        .collect();
-    let mut geoms = Vec::with_capacity(n);
-    let mut red = crate::layer::Reduced::default();
-    for (g, r) in parts {
-        geoms.extend(g);
-        red.append(r);
-    }
-    (geoms, red)
+        .reduce(|| None, crate::index::union_rects);
+    (geoms, crate::layer::Reduced { done, extent })
 }
 
 /// [`reduce_wkb_rows`] over a binary column (`None`: not a binary column).
@@ -571,17 +561,18 @@ pub(crate) fn read_loaded(
                     None => (decoded, attrs),
                     Some(b) => filter_meeting(decoded, &attrs, b)?,
                 };
-                geoms.extend(decoded);
+                super::append_taking(&mut geoms, decoded, 0);
                 out.push(attrs);
             }
             Ok((geoms, out, reduced))
         })
         .collect::<Result<_>>()?;
-    let mut geometries = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    let total = parts.iter().map(|p| p.0.len()).sum();
+    let mut geometries = Vec::new();
     let mut batches = Vec::new();
     let mut reduced = reduce.map(|_| crate::layer::Reduced::default());
     for (g, b, r) in parts {
-        geometries.extend(g);
+        super::append_taking(&mut geometries, g, total);
         batches.extend(b);
         if let (Some(all), Some(r)) = (reduced.as_mut(), r) {
             all.append(r);

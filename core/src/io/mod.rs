@@ -279,7 +279,8 @@ pub fn read_files(files: &[std::path::PathBuf], opts: &ReadOptions) -> Result<Ra
     let attributes = arrow_select::concat::concat_batches(&schema, &batches)?;
     // One allocation of the final size: growing a vector of millions of
     // geometries by doubling costs more in fresh pages than the decoding.
-    let mut geometries = Vec::with_capacity(parts.iter().map(|(_, r)| r.geometries.len()).sum());
+    let total = parts.iter().map(|(_, r)| r.geometries.len()).sum();
+    let mut geometries = Vec::new();
     // Reduced if any file was (all share the CRS); a file read whole adds rows not done.
     let mut reduced = parts
         .iter()
@@ -293,7 +294,7 @@ pub fn read_files(files: &[std::path::PathBuf], opts: &ReadOptions) -> Result<Ra
                 extent: None,
             }));
         }
-        geometries.extend(r.geometries);
+        append_taking(&mut geometries, r.geometries, total);
     }
     Ok(RawLayer {
         geometries,
@@ -301,6 +302,18 @@ pub fn read_files(files: &[std::path::PathBuf], opts: &ReadOptions) -> Result<Ra
         crs,
         reduced,
     })
+}
+
+/// Append `part` to `all`, which ends with `total` items: the first part
+/// is taken as it is, not copied (a layer read from one file or row group
+/// is then never copied; fresh pages for millions of geometries are slow).
+pub(crate) fn append_taking<T>(all: &mut Vec<T>, part: Vec<T>, total: usize) {
+    if all.capacity() == 0 {
+        *all = part;
+        all.reserve(total.saturating_sub(all.len()));
+    } else {
+        all.extend(part);
+    }
 }
 
 /// Read a layer from a file and check it (see [`Layer::from_raw`]).
