@@ -51,7 +51,8 @@ pub struct StreamReport {
     pub reason: Option<String>,
     /// The memory budget, bytes.
     pub budget: u64,
-    /// Resident memory once the context (zones, other layers) was loaded, bytes.
+    /// Resident memory once the context (zones, other layers) was loaded,
+    /// bytes (with the first batch, read beside it, in a full run).
     pub context_rss: u64,
     /// Features per batch that the budget leaves room for.
     pub features_per_batch: u64,
@@ -244,6 +245,63 @@ impl Progress for Batch<'_> {
     }
 }
 
+/// Memory the context (zones, other layers, rasters) takes per byte of its
+/// files, for planning the batches before it is loaded (measured: the
+/// 17 MB French communes take about 240 MB prepared, with their grid).
+const CONTEXT_BYTES_PER_FILE_BYTE: u64 = 16;
+
+/// Bytes on disk of the inputs a streamed run loads whole (all but `streamed`).
+fn context_bytes(spec: &Spec, streamed: &str) -> u64 {
+    let size = |p: &str| {
+        let path = spec.resolve(p);
+        let files = if path.is_dir() {
+            io::dataset_files(&path).unwrap_or_default()
+        } else {
+            vec![path]
+        };
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    let layers = spec
+        .layers
+        .iter()
+        .filter(|(n, _)| n.as_str() != streamed)
+        .map(|(_, l)| size(&l.path));
+    let zones = spec
+        .zones
+        .values()
+        .filter_map(|z| z.get_ref().path.as_deref().map(size));
+    let rasters = spec.rasters.values().map(|r| size(&r.path));
+    layers.chain(zones).chain(rasters).sum()
+}
+
+/// The batches of a streamed layer of `rows` per partition, when the
+/// context holds `context` bytes of the `budget`.
+fn plan_batches(
+    report: &mut StreamReport,
+    budget: u64,
+    context: u64,
+    rows: &[usize],
+    max_batch: Option<u64>,
+) -> Vec<std::ops::Range<usize>> {
+    let room = budget.saturating_sub(context);
+    // A batch is computed while the next one is read.
+    report.features_per_batch = (room / (BYTES_PER_FEATURE + BYTES_PER_RAW_FEATURE))
+        .min(max_batch.unwrap_or(MAX_BATCH_FEATURES))
+        .max(1);
+    let plan = batches(rows, report.features_per_batch);
+    report.batches = plan.len();
+    report.largest_batch = plan
+        .iter()
+        .map(|r| rows[r.clone()].iter().sum::<usize>())
+        .max()
+        .unwrap_or(0);
+    plan
+}
+
 /// Consecutive partitions in path order, each batch holding at most
 /// `per_batch` rows (a larger partition alone).
 fn batches(rows: &[usize], per_batch: u64) -> Vec<std::ops::Range<usize>> {
@@ -299,7 +357,6 @@ pub fn evaluate_streamed(
     if let Some((layer, batches)) = &opts.distributed {
         return finish_distributed(spec, progress, memory, layer, batches, report);
     }
-    let mut context = Inputs::load_except(spec, progress, memory, &|n| n == name)?;
     let dir = spec.resolve(&spec.layers[&name].path);
     // The partitions, with their footers' rows and boxes: from the run's
     // manifest state when it has them (read once), else from the files.
@@ -314,38 +371,67 @@ pub fn evaluate_streamed(
             .collect::<terrastat_core::Result<_>>()?,
     };
     report.partitions = known.len();
-    // An incremental run reads the partitions its dirty zones need.
-    let (files, rows): (Vec<PathBuf>, Vec<usize>) = match &opts.dirty {
-        None => known.into_iter().map(|(f, r, _)| (f, r)).unzip(),
+    report.layer = Some(name.clone());
+    let ropts = layer_read_options(spec, &name)?;
+    let working = Crs::parse(&spec.crs)?;
+    let load_context = |memory| {
+        let context = Inputs::load_except(spec, progress, memory, &|n| n == name)?;
+        // The zones' grids, built here rather than by the first batch.
+        context
+            .zones
+            .values()
+            .filter(|z| z.h3().is_none())
+            .par_bridge()
+            .for_each(|z| {
+                z.set_grid();
+            });
+        Ok::<_, crate::error::Error>(context)
+    };
+    let read_part = |files: &[PathBuf]| io::read_files(files, &ropts);
+    let (mut context, files, plan, mut next) = match &opts.dirty {
+        None => {
+            // The first batch is read while the context loads: its memory
+            // is estimated from its files for the plan, then measured.
+            let (files, rows): (Vec<PathBuf>, Vec<usize>) =
+                known.into_iter().map(|(f, r, _)| (f, r)).unzip();
+            let estimate = resident_memory().unwrap_or(0)
+                + CONTEXT_BYTES_PER_FILE_BYTE * context_bytes(spec, &name);
+            let plan = plan_batches(&mut report, budget, estimate, &rows, opts.max_batch);
+            let (context, first) = rayon::join(
+                || load_context(memory),
+                || plan.first().map(|r| read_part(&files[r.clone()])),
+            );
+            report.context_rss = resident_memory().unwrap_or(0);
+            (context?, files, plan, first)
+        }
         Some(boxes) => {
+            // An incremental run reads the partitions its dirty zones need.
+            let context = load_context(memory)?;
             let dirty = crate::incremental::dirty_zones(&context.zones, boxes);
             let needed = crate::incremental::needed_boxes(&context.zones, &dirty);
             report.dirty = Some(dirty);
-            known
+            let (files, rows): (Vec<PathBuf>, Vec<usize>) = known
                 .into_iter()
                 .filter(|(_, _, bbox)| crate::incremental::partition_needed(*bbox, &needed))
                 .map(|(f, r, _)| (f, r))
-                .unzip()
+                .unzip();
+            report.context_rss = resident_memory().unwrap_or(0);
+            let context_rss = report.context_rss;
+            let plan = plan_batches(&mut report, budget, context_rss, &rows, opts.max_batch);
+            progress.begin(
+                &format!(
+                    "batch 1/{}: reading {} partitions of {name}",
+                    plan.len(),
+                    plan.first().map_or(0, |r| r.len())
+                ),
+                0,
+            );
+            let first = plan.first().map(|r| read_part(&files[r.clone()]));
+            progress.end();
+            (context, files, plan, first)
         }
     };
     report.read = files.len();
-    report.context_rss = resident_memory().unwrap_or(0);
-    let room = budget.saturating_sub(report.context_rss);
-    // A batch is computed while the next one is read.
-    report.features_per_batch = (room / (BYTES_PER_FEATURE + BYTES_PER_RAW_FEATURE))
-        .min(opts.max_batch.unwrap_or(MAX_BATCH_FEATURES))
-        .max(1);
-    let plan = batches(&rows, report.features_per_batch);
-    report.layer = Some(name.clone());
-    report.batches = plan.len();
-    report.largest_batch = plan
-        .iter()
-        .map(|r| rows[r.clone()].iter().sum::<usize>())
-        .max()
-        .unwrap_or(0);
-
-    let ropts = layer_read_options(spec, &name)?;
-    let working = Crs::parse(&spec.crs)?;
     let mut partials = BTreeMap::new();
     let mut relators = Default::default();
     let mut quality = crate::eval::QualityState::default();
@@ -354,19 +440,8 @@ pub fn evaluate_streamed(
     let mut first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)> = None;
     // Batch k+1 is read while batch k is computed (both on the rayon pool).
     let read_batch = |k: usize| -> Option<terrastat_core::Result<terrastat_core::RawLayer>> {
-        plan.get(k)
-            .map(|range| io::read_files(&files[range.clone()], &ropts))
+        plan.get(k).map(|range| read_part(&files[range.clone()]))
     };
-    progress.begin(
-        &format!(
-            "batch 1/{}: reading {} partitions of {name}",
-            plan.len(),
-            plan.first().map_or(0, |r| r.len())
-        ),
-        0,
-    );
-    let mut next = read_batch(0);
-    progress.end();
     for (k, range) in plan.iter().enumerate() {
         let bp = Batch {
             inner: progress,
