@@ -376,11 +376,12 @@ pub fn evaluate_streamed(
     let working = Crs::parse(&spec.crs)?;
     let load_context = |memory| {
         let context = Inputs::load_except(spec, progress, memory, &|n| n == name)?;
-        // The zones' grids, built here rather than by the first batch.
+        // The zones' grids, built here rather than by the first batch
+        // (roll-up levels are computed from their base zones: no grid).
         context
             .zones
             .values()
-            .filter(|z| z.h3().is_none())
+            .filter(|z| z.h3().is_none() && z.grouping().is_none())
             .par_bridge()
             .for_each(|z| {
                 z.set_grid();
