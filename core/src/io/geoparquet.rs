@@ -138,64 +138,44 @@ fn reduce_wkb_rows<'a>(
     (geoms, crate::layer::Reduced { done, extent })
 }
 
+/// Row `i` of a binary column: its bytes, `None` in a null row.
+type Values<'a> = Box<dyn Fn(usize) -> Option<&'a [u8]> + Sync + 'a>;
+
+/// The values of a binary column (plain, large or view); `None` for a
+/// column of another type.
+fn wkb_values(arr: &dyn Array) -> Option<Values<'_>> {
+    let any = arr.as_any();
+    if let Some(b) = any.downcast_ref::<BinaryArray>() {
+        return Some(Box::new(|i| b.is_valid(i).then(|| b.value(i))));
+    }
+    if let Some(b) = any.downcast_ref::<LargeBinaryArray>() {
+        return Some(Box::new(|i| b.is_valid(i).then(|| b.value(i))));
+    }
+    if let Some(b) = any.downcast_ref::<arrow_array::BinaryViewArray>() {
+        return Some(Box::new(|i| b.is_valid(i).then(|| b.value(i))));
+    }
+    None
+}
+
 /// [`reduce_wkb_rows`] over a binary column (`None`: not a binary column).
 fn reduce_wkb_array(
     arr: &dyn Array,
     policy: crate::layer::InvalidPolicy,
 ) -> Option<(Decoded, crate::layer::Reduced)> {
-    if let Some(b) = arr.as_any().downcast_ref::<BinaryArray>() {
-        return Some(reduce_wkb_rows(
-            b.len(),
-            |i| b.is_valid(i).then(|| b.value(i)),
-            policy,
-        ));
-    }
-    if let Some(b) = arr.as_any().downcast_ref::<LargeBinaryArray>() {
-        return Some(reduce_wkb_rows(
-            b.len(),
-            |i| b.is_valid(i).then(|| b.value(i)),
-            policy,
-        ));
-    }
-    if let Some(b) = arr.as_any().downcast_ref::<arrow_array::BinaryViewArray>() {
-        return Some(reduce_wkb_rows(
-            b.len(),
-            |i| b.is_valid(i).then(|| b.value(i)),
-            policy,
-        ));
-    }
-    None
+    wkb_values(arr).map(|value| reduce_wkb_rows(arr.len(), value, policy))
 }
 
 /// Decode a column of WKB values, in parallel.
 pub(crate) fn decode_wkb_array(
     arr: &dyn Array,
 ) -> Option<Vec<std::result::Result<Geometry, String>>> {
-    if let Some(b) = arr.as_any().downcast_ref::<BinaryArray>() {
-        return Some(
-            (0..b.len())
-                .into_par_iter()
-                .map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i))))
-                .collect(),
-        );
-    }
-    if let Some(b) = arr.as_any().downcast_ref::<LargeBinaryArray>() {
-        return Some(
-            (0..b.len())
-                .into_par_iter()
-                .map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i))))
-                .collect(),
-        );
-    }
-    if let Some(b) = arr.as_any().downcast_ref::<arrow_array::BinaryViewArray>() {
-        return Some(
-            (0..b.len())
-                .into_par_iter()
-                .map(|i| decode_wkb(b.is_valid(i).then(|| b.value(i))))
-                .collect(),
-        );
-    }
-    None
+    let value = wkb_values(arr)?;
+    Some(
+        (0..arr.len())
+            .into_par_iter()
+            .map(|i| decode_wkb(value(i)))
+            .collect(),
+    )
 }
 
 macro_rules! decode_native {
