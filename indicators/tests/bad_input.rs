@@ -3,6 +3,8 @@
 //! message naming the file / spec line / key / column / feature), or skips and
 //! reports what it could not use — never a panic, never silent loss.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -16,6 +18,8 @@ use terrastat_core::{Crs, NoProgress};
 use terrastat_indicators::run::{run, RunOptions, RunOutput};
 use terrastat_indicators::spec::Spec;
 use terrastat_indicators::Error;
+
+use common::{input, report};
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -170,16 +174,6 @@ fn value(out: &RunOutput, name: &str, zone: &str) -> Option<f64> {
         .find(|(z, _)| z == zone)
         .unwrap_or_else(|| panic!("no zone `{zone}`"))
         .1
-}
-
-/// The read report of input `role` (`layers.b`, `zones.z`).
-fn report<'a>(out: &'a RunOutput, role: &str) -> &'a terrastat_core::ReadReport {
-    &out.inputs
-        .files
-        .iter()
-        .find(|f| f.role == role)
-        .unwrap_or_else(|| panic!("no input `{role}`"))
-        .report
 }
 
 fn assert_contains(msg: &str, parts: &[&str]) {
@@ -497,13 +491,7 @@ fn plain_parquet_with_crs_in_spec_works() {
     let out = run_in(dir.path(), &spec).unwrap();
     assert_eq!(value(&out, "n", "A"), Some(2.0));
     assert_eq!(value(&out, "n", "B"), Some(1.0));
-    let f = out
-        .inputs
-        .files
-        .iter()
-        .find(|f| f.role == "layers.b")
-        .unwrap();
-    assert_eq!(f.crs, "EPSG:2154");
+    assert_eq!(input(&out, "layers.b").crs, "EPSG:2154");
 }
 
 #[test]

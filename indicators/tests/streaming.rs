@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{communes_path, outputs, partitioned};
+use common::{communes_path, outputs, partitioned, report};
 use terrastat_core::{NoProgress, ReadOptions};
 use terrastat_indicators::run::{run, RunOptions, RunOutput};
 use terrastat_indicators::spec::Spec;
@@ -271,13 +271,7 @@ fn a_layer_read_as_centroids_gives_the_values_of_the_polygons() {
     // The full set, plus the centroid share: the polygons are read.
     let full = spec(dir.path(), &gen, share);
     let whole = run_with(&full, &dir.path().join("polygons"), 1 << 40);
-    let b = whole
-        .inputs
-        .files
-        .iter()
-        .find(|f| f.role == "layers.b")
-        .unwrap();
-    assert_eq!(b.report.centroids, 0);
+    assert_eq!(report(&whole, "layers.b").centroids, 0);
     // The centroid indicators alone, whole and in batches.
     let text = std::fs::read_to_string(dir.path().join("spec.toml")).unwrap();
     let head = &text[..text.find("[[indicators]]").unwrap()];
@@ -296,14 +290,9 @@ fn a_layer_read_as_centroids_gives_the_values_of_the_polygons() {
             &NoProgress,
         )
         .unwrap();
-        let b = run
-            .inputs
-            .files
-            .iter()
-            .find(|f| f.role == "layers.b")
-            .unwrap();
-        assert_eq!(b.report.centroids, b.report.kept, "read as centroids");
-        assert!(b.report.kept > 11_000);
+        let b = report(&run, "layers.b");
+        assert_eq!(b.centroids, b.kept, "read as centroids");
+        assert!(b.kept > 11_000);
         assert_eq!(run.stream.batches > 1, k == 1);
         for t in &run.tables {
             let w = whole.tables.iter().find(|w| w.zones == t.zones).unwrap();

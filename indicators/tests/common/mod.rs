@@ -50,3 +50,23 @@ pub fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
     v.sort();
     v
 }
+
+/// The lineage entry of input `role` of a run (`layers.b`, `zones.z`).
+pub fn input<'a>(
+    out: &'a terrastat_indicators::run::RunOutput,
+    role: &str,
+) -> &'a terrastat_indicators::eval::InputFile {
+    out.inputs
+        .files
+        .iter()
+        .find(|f| f.role == role)
+        .unwrap_or_else(|| panic!("no input `{role}`"))
+}
+
+/// The read report of input `role` of a run.
+pub fn report<'a>(
+    out: &'a terrastat_indicators::run::RunOutput,
+    role: &str,
+) -> &'a terrastat_core::ReadReport {
+    &input(out, role).report
+}
