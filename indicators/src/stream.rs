@@ -416,8 +416,8 @@ pub fn evaluate_streamed(
                 .filter(|(_, _, bbox)| crate::incremental::partition_needed(*bbox, &needed))
                 .map(|(f, r, _)| (f, r))
                 .unzip();
-            report.context_rss = resident_memory().unwrap_or(0);
-            let context_rss = report.context_rss;
+            let context_rss = resident_memory().unwrap_or(0);
+            report.context_rss = context_rss;
             let plan = plan_batches(&mut report, budget, context_rss, &rows, opts.max_batch);
             progress.begin(
                 &format!(

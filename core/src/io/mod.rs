@@ -277,8 +277,8 @@ pub fn read_files(files: &[std::path::PathBuf], opts: &ReadOptions) -> Result<Ra
         })
         .collect::<std::result::Result<_, _>>()?;
     let attributes = arrow_select::concat::concat_batches(&schema, &batches)?;
-    // One allocation of the final size: growing a vector of millions of
-    // geometries by doubling costs more in fresh pages than the decoding.
+    // The first file's geometries taken, grown once to the final size:
+    // fresh pages for millions of geometries cost more than the decoding.
     let total = parts.iter().map(|(_, r)| r.geometries.len()).sum();
     let mut geometries = Vec::new();
     // Reduced if any file was (all share the CRS); a file read whole adds rows not done.
