@@ -420,3 +420,88 @@ fn partitioned_directories_read_as_one_layer() {
         .to_string();
     assert!(e.contains("found none") && e.contains(".parquet"), "{e}");
 }
+
+/// Many partitions of uneven sizes, under names whose byte order and path
+/// order could differ (`a`, `a-b`, `a.b`, `a/b`, nested levels): the files
+/// come in path order (as `Path` compares them), and reading them from
+/// their footers, from their paths or as one directory gives the rows of
+/// the whole file in that order.
+#[test]
+fn many_partitions_read_in_path_order_from_footers_or_paths() {
+    use arrow_array::{Int64Array, RecordBatch};
+    use arrow_schema::{DataType, Field, Schema};
+    use std::sync::Arc;
+    use terrastat_core::io::{
+        dataset_files, read_files, read_footers, read_parts, with_geometry_and_bbox_columns,
+        write_parquet,
+    };
+
+    let names = [
+        "a", "a-b", "a.b", "a/b", "a/b-c", "a/b/c", "a0", "b", "b/a", "b/a.x", "b-a", "z9", "z10",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("parts");
+    let mut expected = Vec::new();
+    let mut start = 0usize;
+    for (k, name) in names.iter().enumerate() {
+        let d = root.join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        for f in 0..3 {
+            // 0 to 60 rows, some files empty.
+            let n = (k * 7 + f * 13) % 61;
+            let geoms: Vec<Geometry> = (start..start + n)
+                .map(|i| Geometry::Point(geo::point!(x: i as f64, y: (i % 5) as f64)))
+                .collect();
+            let batch = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)])),
+                vec![Arc::new(Int64Array::from_iter_values(
+                    (start..start + n).map(|i| i as i64),
+                ))],
+            )
+            .unwrap();
+            let (b, m) =
+                with_geometry_and_bbox_columns(&batch, "geometry", &Crs::epsg(2154), &geoms)
+                    .unwrap();
+            let path = d.join(format!("part-{f}.parquet"));
+            write_parquet(&path, &b, &[("geo".into(), m)]).unwrap();
+            expected.push(path);
+            start += n;
+        }
+    }
+    expected.sort();
+    let files = dataset_files(&root).unwrap();
+    assert_eq!(files, expected);
+    let footers = read_footers(&files).unwrap();
+    assert_eq!(
+        footers.iter().map(|f| f.path()).collect::<Vec<_>>(),
+        files.iter().map(|f| f.as_path()).collect::<Vec<_>>()
+    );
+    let opts = ReadOptions::default();
+    let (a, b) = (
+        read_parts(&footers, &opts).unwrap(),
+        read_files(&files, &opts).unwrap(),
+    );
+    assert_eq!(a.geometries, b.geometries);
+    assert_eq!(a.attributes, b.attributes);
+    assert_eq!(a.geometries.len(), start);
+    // The ids follow the files' order.
+    let ids = a
+        .attributes
+        .column(0)
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap();
+    let rows: usize = footers.iter().map(|f| f.rows()).sum();
+    assert_eq!(rows, start);
+    let mut at = 0;
+    for f in &footers {
+        let one = read_files(&[f.path().to_path_buf()], &opts).unwrap();
+        let own = one.attributes.column(0);
+        assert_eq!(
+            own.as_ref(),
+            &ids.slice(at, f.rows()) as &dyn arrow_array::Array
+        );
+        assert_eq!(one.geometries[..], a.geometries[at..at + f.rows()]);
+        at += f.rows();
+    }
+}

@@ -116,11 +116,20 @@ pub fn spec_parts(spec: &Spec, options: &str) -> Result<BTreeMap<String, String>
 /// SHA-256 of each `.parquet` file of a directory layer, in path order
 /// (paths relative to `dir`), hashed in parallel, with declared bboxes.
 pub fn partitions(dir: &Path) -> Result<Vec<Partition>> {
+    partitions_with(dir, true)
+}
+
+/// [`partitions`], with the footers' rows and bboxes only if `footers`
+/// (else 0 and none: a caller reading the footers anyway fills them).
+pub(crate) fn partitions_with(dir: &Path, footers: bool) -> Result<Vec<Partition>> {
     let files = terrastat_core::io::dataset_files(dir)?;
     files
         .par_iter()
         .map(|f| {
-            let (rows, bbox) = terrastat_core::io::footer_facts(f)?;
+            let (rows, bbox) = match footers {
+                true => terrastat_core::io::footer_facts(f)?,
+                false => (0, None),
+            };
             Ok(Partition {
                 path: relative(dir, f),
                 sha256: crate::eval::sha256_file(f)?,

@@ -139,6 +139,7 @@ fn present_state(
     spec: &Spec,
     opts: &RunOptions,
     memory: &std::collections::BTreeMap<String, terrastat_core::RawLayer>,
+    footers: bool,
 ) -> Result<Manifest> {
     let streamed = crate::stream::streamed_layer(spec, memory).ok();
     let mut inputs = std::collections::BTreeMap::new();
@@ -164,7 +165,9 @@ fn present_state(
         }
     }
     let partitions = match &streamed {
-        Some(n) => crate::incremental::partitions(&spec.resolve(&spec.layers[n].path))?,
+        Some(n) => {
+            crate::incremental::partitions_with(&spec.resolve(&spec.layers[n].path), footers)?
+        }
         None => Vec::new(),
     };
     Ok(Manifest {
@@ -216,7 +219,7 @@ fn execute(
     let mut state = match out {
         Some(_) if memory.is_empty() && !hash_later => {
             progress.begin("hashing the inputs", 0);
-            let s = present_state(spec, opts, &memory)?;
+            let s = present_state(spec, opts, &memory, true)?;
             progress.end();
             Some(s)
         }
@@ -247,17 +250,29 @@ fn execute(
         crate::stream::evaluate_streamed(spec, progress, Default::default(), &sopts)?
     } else if hash_later {
         // The hashes (for the manifest and the lineage) come from another
-        // thread, on the same pool, filling the gaps of the run's own work.
+        // thread, on the same pool, filling the gaps of the run's own work;
+        // the partitions' rows and boxes from the footers the run reads.
         let (evaluated, hashed) = std::thread::scope(|s| {
-            let hashing = s.spawn(|| present_state(spec, opts, &Default::default()));
+            let hashing = s.spawn(|| present_state(spec, opts, &Default::default(), false));
             let evaluated = crate::stream::evaluate_streamed(spec, progress, memory, &sopts);
             (evaluated, hashing.join())
         });
         let mut evaluated = evaluated?;
-        let now = hashed.map_err(|_| Error::Indicator {
+        let mut now = hashed.map_err(|_| Error::Indicator {
             indicator: "manifest".into(),
             message: "hashing the inputs failed (the hashing thread panicked)".into(),
         })??;
+        if let Some(n) = &now.streamed {
+            let dir = spec.resolve(&spec.layers[n].path);
+            let read = &evaluated.2.footers;
+            for p in &mut now.partitions {
+                let path = dir.join(&p.path);
+                (p.rows, p.bbox) = match read.get(&path) {
+                    Some(facts) => *facts,
+                    None => terrastat_core::io::footer_facts(&path)?,
+                };
+            }
+        }
         if let Some(name) = &evaluated.2.layer {
             let role = format!("layers.{name}");
             let unhashed = |f: &&mut InputFile| f.role == role && f.sha256.is_empty();

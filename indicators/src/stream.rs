@@ -71,6 +71,9 @@ pub struct StreamReport {
     /// the features read.
     #[serde(skip)]
     pub categories: BTreeMap<String, (Vec<String>, std::collections::BTreeSet<String>)>,
+    /// Rows and declared bbox of each partition whose footer this run read.
+    #[serde(skip)]
+    pub footers: BTreeMap<PathBuf, (usize, Option<[f64; 4]>)>,
 }
 
 /// Options of [`evaluate_streamed`].
@@ -222,6 +225,16 @@ pub fn streamed_layer(
         .ok_or_else(|| "no layer is a partitioned directory".to_string())
 }
 
+/// A partition of the streamed layer.
+struct Known {
+    path: PathBuf,
+    rows: usize,
+    bbox: Option<[f64; 4]>,
+    /// Its footer, when this run read it (not when the rows and boxes came
+    /// from the manifest state).
+    footer: Option<io::Footer>,
+}
+
 /// The progress of one batch: its stages named `batch k/n: <stage>`.
 struct Batch<'a> {
     inner: &'a dyn Progress,
@@ -359,18 +372,30 @@ pub fn evaluate_streamed(
     }
     let dir = spec.resolve(&spec.layers[&name].path);
     // The partitions, with their footers' rows and boxes: from the run's
-    // manifest state when it has them (read once), else from the files.
-    let known: Vec<(PathBuf, usize, Option<[f64; 4]>)> = match &opts.partitions {
-        Some(parts) => parts
-            .iter()
-            .map(|p| (dir.join(&p.path), p.rows, p.bbox))
-            .collect(),
-        None => io::dataset_files(&dir)?
-            .into_par_iter()
-            .map(|f| io::footer_facts(&f).map(|(rows, bbox)| (f, rows, bbox)))
-            .collect::<terrastat_core::Result<_>>()?,
+    // manifest state when it has them, else from the footers, read once
+    // (the reads of the files use them).
+    let scan = || -> Result<Vec<Known>> {
+        Ok(match &opts.partitions {
+            Some(parts) => parts
+                .iter()
+                .map(|p| Known {
+                    path: dir.join(&p.path),
+                    rows: p.rows,
+                    bbox: p.bbox,
+                    footer: None,
+                })
+                .collect(),
+            None => io::read_footers(&io::dataset_files(&dir)?)?
+                .into_iter()
+                .map(|f| Known {
+                    path: f.path().to_path_buf(),
+                    rows: f.rows(),
+                    bbox: f.bbox(),
+                    footer: Some(f),
+                })
+                .collect(),
+        })
     };
-    report.partitions = known.len();
     report.layer = Some(name.clone());
     let ropts = layer_read_options(spec, &name)?;
     let working = Crs::parse(&spec.crs)?;
@@ -388,20 +413,45 @@ pub fn evaluate_streamed(
             });
         Ok::<_, crate::error::Error>(context)
     };
-    let read_part = |files: &[PathBuf]| io::read_files(files, &ropts);
-    let (mut context, files, plan, mut next) = match &opts.dirty {
+    // A batch's footers are given up once it is read.
+    let read_part = |part: &mut [Known]| match part
+        .iter_mut()
+        .map(|k| k.footer.take())
+        .collect::<Option<Vec<_>>>()
+    {
+        Some(footers) => io::read_parts(&footers, &ropts),
+        None => io::read_files(
+            &part.iter().map(|k| k.path.clone()).collect::<Vec<_>>(),
+            &ropts,
+        ),
+    };
+    let (mut context, mut files, plan, mut next) = match &opts.dirty {
         None => {
-            // The first batch is read while the context loads: its memory
-            // is estimated from its files for the plan, then measured.
-            let (files, rows): (Vec<PathBuf>, Vec<usize>) =
-                known.into_iter().map(|(f, r, _)| (f, r)).unzip();
+            // The footers are read, then the first batch, while the context
+            // loads: the batch's memory is estimated from its files for
+            // the plan, then measured.
             let estimate = resident_memory().unwrap_or(0)
                 + CONTEXT_BYTES_PER_FILE_BYTE * context_bytes(spec, &name);
-            let plan = plan_batches(&mut report, budget, estimate, &rows, opts.max_batch);
-            let (context, first) = rayon::join(
+            let (context, scanned) = rayon::join(
                 || load_context(memory),
-                || plan.first().map(|r| read_part(&files[r.clone()])),
+                || {
+                    let mut files = scan()?;
+                    let rows: Vec<usize> = files.iter().map(|k| k.rows).collect();
+                    let mut report = report.clone();
+                    report.partitions = files.len();
+                    let plan = plan_batches(&mut report, budget, estimate, &rows, opts.max_batch);
+                    let first = plan.first().map(|r| read_part(&mut files[r.clone()]));
+                    Ok::<_, crate::error::Error>((files, plan, first, report))
+                },
             );
+            let (files, plan, first, planned) = scanned?;
+            report = planned;
+            if opts.partitions.is_none() {
+                report.footers = files
+                    .iter()
+                    .map(|k| (k.path.clone(), (k.rows, k.bbox)))
+                    .collect();
+            }
             report.context_rss = resident_memory().unwrap_or(0);
             (context?, files, plan, first)
         }
@@ -411,11 +461,13 @@ pub fn evaluate_streamed(
             let dirty = crate::incremental::dirty_zones(&context.zones, boxes);
             let needed = crate::incremental::needed_boxes(&context.zones, &dirty);
             report.dirty = Some(dirty);
-            let (files, rows): (Vec<PathBuf>, Vec<usize>) = known
+            let all = scan()?;
+            report.partitions = all.len();
+            let mut files: Vec<Known> = all
                 .into_iter()
-                .filter(|(_, _, bbox)| crate::incremental::partition_needed(*bbox, &needed))
-                .map(|(f, r, _)| (f, r))
-                .unzip();
+                .filter(|k| crate::incremental::partition_needed(k.bbox, &needed))
+                .collect();
+            let rows: Vec<usize> = files.iter().map(|k| k.rows).collect();
             let context_rss = resident_memory().unwrap_or(0);
             report.context_rss = context_rss;
             let plan = plan_batches(&mut report, budget, context_rss, &rows, opts.max_batch);
@@ -427,7 +479,7 @@ pub fn evaluate_streamed(
                 ),
                 0,
             );
-            let first = plan.first().map(|r| read_part(&files[r.clone()]));
+            let first = plan.first().map(|r| read_part(&mut files[r.clone()]));
             progress.end();
             (context, files, plan, first)
         }
@@ -440,8 +492,11 @@ pub fn evaluate_streamed(
     let mut kind: Option<GeomKind> = None;
     let mut first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)> = None;
     // Batch k+1 is read while batch k is computed (both on the rayon pool).
-    let read_batch = |k: usize| -> Option<terrastat_core::Result<terrastat_core::RawLayer>> {
-        plan.get(k).map(|range| read_part(&files[range.clone()]))
+    let read_batch = |files: &mut [Known],
+                      k: usize|
+     -> Option<terrastat_core::Result<terrastat_core::RawLayer>> {
+        plan.get(k)
+            .map(|range| read_part(&mut files[range.clone()]))
     };
     for (k, range) in plan.iter().enumerate() {
         let bp = Batch {
@@ -452,24 +507,24 @@ pub fn evaluate_streamed(
         if progress.cancelled() {
             return Err(terrastat_core::Error::Cancelled.into());
         }
-        let part = &files[range.clone()];
-        bp.begin(&format!("checking {} partitions of {name}", part.len()), 0);
+        let part0 = files[range.start].path.clone();
+        bp.begin(&format!("checking {} partitions of {name}", range.len()), 0);
         let Some(raw) = next.take() else { break };
         let raw = raw?;
         // Every batch must look like the first (a whole read checks the same).
         match &first {
-            None => first = Some((part[0].clone(), raw.attributes.schema(), raw.crs.clone())),
+            None => first = Some((part0.clone(), raw.attributes.schema(), raw.crs.clone())),
             Some((f0, schema, crs)) => {
                 if raw.attributes.schema().fields() != schema.fields() {
                     return Err(terrastat_core::Error::format(
-                        &part[0],
+                        &part0,
                         format!("its columns differ from those of {}", f0.display()),
                     )
                     .into());
                 }
                 if raw.crs != *crs {
                     return Err(terrastat_core::Error::format(
-                        &part[0],
+                        &part0,
                         format!("its CRS differs from that of {}", f0.display()),
                     )
                     .into());
@@ -480,7 +535,7 @@ pub fn evaluate_streamed(
         read.absorb(layer.report());
         bp.end();
         if layer.is_empty() {
-            next = read_batch(k + 1);
+            next = read_batch(&mut files, k + 1);
             continue;
         }
         kind = Some(layer.kind());
@@ -495,7 +550,10 @@ pub fn evaluate_streamed(
             .with_relators(relators)
             .with_quality(quality)
             .with_seeds(opts.categories.clone());
-        let (done, prefetched) = rayon::join(|| ev.accumulate_layer(&name), || read_batch(k + 1));
+        let (done, prefetched) = rayon::join(
+            || ev.accumulate_layer(&name),
+            || read_batch(&mut files, k + 1),
+        );
         done?;
         next = prefetched;
         relators = ev.relators();

@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::layer::RawLayer;
 
 /// The parts of the GeoParquet `geo` metadata terrastat uses.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct GeoMeta {
     column: String,
     encoding: String,
@@ -328,6 +328,7 @@ fn groups_meeting(
 }
 
 /// A Parquet file's metadata and its parsed `geo` metadata, if any.
+#[derive(Debug, Clone)]
 pub(crate) struct Loaded {
     metadata: ArrowReaderMetadata,
     geo: Option<GeoMeta>,
