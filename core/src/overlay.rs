@@ -71,7 +71,12 @@ pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
         match g.at(c) {
             Cell::Empty => return None,
             Cell::First(z) => return Some(z),
-            Cell::Inside | Cell::Unknown => {}
+            // The cell's own candidates, without the R-tree.
+            Cell::Inside | Cell::Unknown => {
+                if let Some(near) = g.near(c) {
+                    return first_containing(zones, near.iter().copied(), c);
+                }
+            }
         }
     }
     locate_zone_exact(zones, c)
@@ -79,8 +84,18 @@ pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
 
 /// [`locate_zone`] without the grid (the oracle of the grid path).
 pub fn locate_zone_exact(zones: &Zones, c: Coord) -> Option<u32> {
+    first_containing(zones, zones.index().at_point(c), c)
+}
+
+/// The first of `candidates` (in set order) with `c` inside, else the first
+/// with `c` on its boundary.
+fn first_containing(
+    zones: &Zones,
+    candidates: impl IntoIterator<Item = u32>,
+    c: Coord,
+) -> Option<u32> {
     let mut boundary = None;
-    for z in zones.index().at_point(c) {
+    for z in candidates {
         match zones.prepared()[z as usize].locate(c) {
             Location::Inside => return Some(z),
             Location::Boundary if boundary.is_none() => boundary = Some(z),

@@ -137,11 +137,30 @@ pub struct SetGrid {
     f: Frame,
     /// Per cell, the first polygon containing the whole cell (`NONE`: none).
     inside: Vec<u32>,
-    /// Per cell, the first polygon whose boundary comes near the cell.
+    /// Per cell, `NONE` when no polygon's boundary comes near the cell,
+    /// else the cell's entry in `near`.
     edge: Vec<u32>,
     /// Per cell, whether more than one polygon contains the whole cell.
     shared: Vec<bool>,
+    /// The cells some boundary comes near.
+    near: Near,
 }
+
+/// The cells of a [`SetGrid`] that some boundary comes near, each with the
+/// polygons that may contain a point of it (in set order): every other
+/// polygon has the whole cell strictly outside it.
+#[derive(Debug, Clone, Default)]
+struct Near {
+    /// Per entry, the first polygon whose boundary comes near the cell.
+    first_edge: Vec<u32>,
+    /// Per entry, where its polygons start in `polygons` (one more item at
+    /// the end); an empty list means "not kept" (too many polygons).
+    start: Vec<u32>,
+    polygons: Vec<u32>,
+}
+
+/// Polygons over one cell from which its list is not kept.
+const MAX_NEAR: u8 = u8::MAX;
 
 /// What the grid says about a point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,6 +191,7 @@ impl SetGrid {
             inside: vec![],
             edge: vec![],
             shared: vec![],
+            near: Near::default(),
         };
         // Each polygon marks its own box (in parallel); marks merge by minimum index.
         let marks: Vec<(usize, usize, usize, usize, Vec<u8>)> =
@@ -179,21 +199,47 @@ impl SetGrid {
         g.inside = vec![NONE; nx * ny];
         g.edge = vec![NONE; nx * ny];
         g.shared = vec![false; nx * ny];
-        for (k, (ax, bx, ay, by, m)) in marks.into_iter().enumerate() {
+        // Polygons marking each cell edge or inside (saturating).
+        let mut count = vec![0u8; nx * ny];
+        for (k, mark) in marks.iter().enumerate() {
             let k = k as u32;
-            let bw = bx + 1 - ax;
-            for j in ay..=by {
-                for i in ax..=bx {
-                    let c = j * nx + i;
-                    match m[(j - ay) * bw + (i - ax)] {
-                        EDGE => g.edge[c] = g.edge[c].min(k),
-                        IN => {
-                            g.shared[c] |= g.inside[c] != NONE;
-                            g.inside[c] = g.inside[c].min(k);
-                        }
-                        _ => {}
+            for (c, m) in marked_cells(mark, nx) {
+                match m {
+                    EDGE => g.edge[c] = g.edge[c].min(k),
+                    IN => {
+                        g.shared[c] |= g.inside[c] != NONE;
+                        g.inside[c] = g.inside[c].min(k);
                     }
+                    _ => continue,
                 }
+                count[c] = count[c].saturating_add(1);
+            }
+        }
+        // Number the cells a boundary comes near, then list their polygons
+        // in set order (each polygon adds itself to the cells it marks).
+        let mut at = 0u32;
+        for (c, e) in g.edge.iter_mut().enumerate() {
+            if *e == NONE {
+                continue;
+            }
+            g.near.first_edge.push(*e);
+            g.near.start.push(at);
+            *e = (g.near.first_edge.len() - 1) as u32;
+            if count[c] < MAX_NEAR {
+                at += u32::from(count[c]);
+            }
+        }
+        g.near.start.push(at);
+        g.near.polygons = vec![NONE; at as usize];
+        let mut next = g.near.start.clone();
+        for (k, mark) in marks.iter().enumerate() {
+            for (c, m) in marked_cells(mark, nx) {
+                let slot = g.edge[c] as usize;
+                if m == OUT || slot == NONE as usize || count[c] == MAX_NEAR {
+                    continue;
+                }
+                g.near.polygons[next[slot] as usize] = k as u32;
+                next[slot] += 1;
             }
         }
         Some(g)
@@ -214,7 +260,11 @@ impl SetGrid {
             return Cell::Empty;
         }
         let k = self.f.row(c.y) * self.f.nx + self.f.col(c.x);
-        let (inside, edge) = (self.inside[k], self.edge[k]);
+        let inside = self.inside[k];
+        let edge = match self.edge[k] {
+            NONE => NONE,
+            slot => self.near.first_edge[slot as usize],
+        };
         if inside < edge {
             Cell::First(inside)
         } else if inside != NONE {
@@ -224,6 +274,27 @@ impl SetGrid {
         } else {
             Cell::Empty
         }
+    }
+
+    /// The polygons that may contain point `c`, in set order, when a
+    /// boundary comes near it (where [`SetGrid::at`] says
+    /// [`Cell::Inside`] or [`Cell::Unknown`]): every other polygon has `c`
+    /// strictly outside it. `None` where no list is kept (no boundary near,
+    /// outside the grid, or too many polygons over the cell).
+    pub fn near(&self, c: Coord) -> Option<&[u32]> {
+        if !self.f.contains_point(c) {
+            return None;
+        }
+        let k = self.f.row(c.y) * self.f.nx + self.f.col(c.x);
+        let slot = self.edge[k];
+        if slot == NONE {
+            return None;
+        }
+        let (a, b) = (
+            self.near.start[slot as usize] as usize,
+            self.near.start[slot as usize + 1] as usize,
+        );
+        (b > a).then(|| &self.near.polygons[a..b])
     }
 
     /// Whether no polygon contains or comes near any point of `r`
@@ -265,6 +336,22 @@ impl SetGrid {
     pub fn size(&self) -> (usize, usize) {
         (self.f.nx, self.f.ny)
     }
+}
+
+/// The cells of a polygon's marks (see [`mark_cells`]) in a grid `nx`
+/// cells wide, with their marks.
+fn marked_cells(
+    (ax, bx, ay, by, m): &(usize, usize, usize, usize, Vec<u8>),
+    nx: usize,
+) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (ax, bx, ay, by) = (*ax, *bx, *ay, *by);
+    let bw = bx + 1 - ax;
+    (ay..=by).flat_map(move |j| {
+        m[(j - ay) * bw..(j - ay + 1) * bw]
+            .iter()
+            .enumerate()
+            .map(move |(i, v)| (j * nx + ax + i, *v))
+    })
 }
 
 /// Mark the cells of `f` over box `r` for polygon `p`: `EDGE` where its
@@ -381,6 +468,18 @@ mod tests {
                         }
                         Cell::Inside => prop_assert!(any_inside),
                         Cell::Unknown => {}
+                    }
+                    // A cell's candidates: in set order, and every other
+                    // polygon has the point strictly outside.
+                    if let Some(near) = g.near(c) {
+                        prop_assert!(near.windows(2).all(|w| w[0] < w[1]));
+                        for (k, p) in ps.iter().enumerate() {
+                            if !near.contains(&(k as u32)) {
+                                prop_assert_eq!(p.locate(c), Location::Outside, "polygon {} left out", k);
+                            }
+                        }
+                    } else {
+                        prop_assert!(!matches!(g.at(c), Cell::Inside | Cell::Unknown));
                     }
                     let r = Rect::new(c, Coord { x: c.x + 3.0, y: c.y + 2.0 });
                     if g.empty_in(&r) {
