@@ -64,16 +64,15 @@ impl Frame {
         )
     }
 
+    // `as usize` truncates and saturates (negatives and NaN give 0): the
+    // same cells as `floor` then clamping, without a call to libm's `floor`
+    // (the baseline x86-64 target has no rounding instruction).
     fn col(&self, x: f64) -> usize {
-        ((x - self.x0) / self.w)
-            .floor()
-            .clamp(0.0, (self.nx - 1) as f64) as usize
+        (((x - self.x0) / self.w) as usize).min(self.nx - 1)
     }
 
     fn row(&self, y: f64) -> usize {
-        ((y - self.y0) / self.h)
-            .floor()
-            .clamp(0.0, (self.ny - 1) as f64) as usize
+        (((y - self.y0) / self.h) as usize).min(self.ny - 1)
     }
 
     /// Whether `c` lies in the grid's box.
@@ -489,6 +488,25 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    proptest! {
+        /// The cell of a coordinate by truncation equals `floor` then clamping,
+        /// for any value (negative, huge, infinite, NaN).
+        #[test]
+        fn cells_by_truncation_are_cells_by_floor(
+            v in prop_oneof![
+                -1e3..1e3f64,
+                prop::num::f64::ANY,
+                Just(-0.5), Just(-0.0), Just(f64::NAN), Just(f64::INFINITY), Just(f64::NEG_INFINITY)
+            ],
+            n in 1usize..20,
+        ) {
+            let f = Frame::new(&Rect::new((0.0, 0.0), (n as f64, n as f64)), (n * n) as f64).expect("frame");
+            let by_floor = |t: f64, m: usize| t.floor().clamp(0.0, (m - 1) as f64) as usize;
+            prop_assert_eq!(f.col(v), by_floor(v / f.w, f.nx));
+            prop_assert_eq!(f.row(v), by_floor(v / f.h, f.ny));
         }
     }
 
