@@ -623,50 +623,78 @@ impl Layer {
                 Some(h)
             }
         };
-        let mut rows = Vec::with_capacity(slots.len());
-        let mut mask = Vec::with_capacity(slots.len());
-        // Collected in place, into the slots' own allocation (a
-        // `Result<Geometry, String>` is the size of a `Geometry`): fresh
-        // pages of millions of geometries cost more than the checks.
-        let mut geometries: Vec<Geometry> = slots
-            .into_iter()
-            .enumerate()
-            .filter_map(|(row, slot)| {
-                let st = status[row];
-                // The kind the checks saw (a reduced row holds a point for its polygon).
-                let seen = match st {
-                    Status::Keep(k) | Status::Repaired(k, _) => k,
-                    _ => None,
-                };
-                let keep = match (slot, st) {
-                    (Err(reason), _) => {
-                        report.note(row, &reason, true);
-                        None
+        // Every row kept as it is (the common case): moved in parallel.
+        let all_kept = kind.is_some_and(|k| {
+            status
+                .par_iter()
+                .all(|s| matches!(s, Status::Keep(Some(seen)) if *seen == k))
+        });
+        let (mut geometries, rows, attributes) = if all_kept {
+            let geometries: Vec<Geometry> = slots
+                .into_par_iter()
+                .map(|slot| match slot {
+                    Ok(g) => g,
+                    // Not met: every row's status is `Keep`, its slot `Ok`.
+                    Err(_) => Geometry::GeometryCollection(Default::default()),
+                })
+                .collect();
+            let rows = (0..geometries.len() as u32).collect();
+            (geometries, rows, raw.attributes)
+        } else {
+            let mut rows = Vec::with_capacity(slots.len());
+            let mut mask = Vec::with_capacity(slots.len());
+            // Collected in place, into the slots' own allocation (a
+            // `Result<Geometry, String>` is the size of a `Geometry`): fresh
+            // pages of millions of geometries cost more than the checks.
+            let geometries: Vec<Geometry> = slots
+                .into_iter()
+                .enumerate()
+                .filter_map(|(row, slot)| {
+                    let st = status[row];
+                    // The kind the checks saw (a reduced row holds a point for its polygon).
+                    let seen = match st {
+                        Status::Keep(k) | Status::Repaired(k, _) => k,
+                        _ => None,
+                    };
+                    let keep = match (slot, st) {
+                        (Err(reason), _) => {
+                            report.note(row, &reason, true);
+                            None
+                        }
+                        (Ok(g), Status::Repaired(_, why)) => {
+                            report.note(row, why, false);
+                            Some(g)
+                        }
+                        (Ok(g), _) => Some(g),
+                    };
+                    let keep = match (keep, kind) {
+                        (Some(_), Some(k)) if seen != Some(k) => {
+                            report.note(
+                                row,
+                                &format!("geometry of lower dimension than the layer's ({k:?})"),
+                                true,
+                            );
+                            None
+                        }
+                        (g, _) => g,
+                    };
+                    mask.push(keep.is_some());
+                    if keep.is_some() {
+                        rows.push(row as u32);
                     }
-                    (Ok(g), Status::Repaired(_, why)) => {
-                        report.note(row, why, false);
-                        Some(g)
-                    }
-                    (Ok(g), _) => Some(g),
-                };
-                let keep = match (keep, kind) {
-                    (Some(_), Some(k)) if seen != Some(k) => {
-                        report.note(
-                            row,
-                            &format!("geometry of lower dimension than the layer's ({k:?})"),
-                            true,
-                        );
-                        None
-                    }
-                    (g, _) => g,
-                };
-                mask.push(keep.is_some());
-                if keep.is_some() {
-                    rows.push(row as u32);
-                }
-                keep
-            })
-            .collect();
+                    keep
+                })
+                .collect();
+            let attributes = if mask.iter().all(|k| *k) {
+                raw.attributes
+            } else {
+                arrow_select::filter::filter_record_batch(
+                    &raw.attributes,
+                    &BooleanArray::from(mask),
+                )?
+            };
+            (geometries, rows, attributes)
+        };
         report.kept = geometries.len();
         let kind = match kind {
             Some(k) if !geometries.is_empty() || hint.is_some() => k,
@@ -684,11 +712,6 @@ impl Layer {
                     detail,
                 });
             }
-        };
-        let attributes = if mask.iter().all(|k| *k) {
-            raw.attributes
-        } else {
-            arrow_select::filter::filter_record_batch(&raw.attributes, &BooleanArray::from(mask))?
         };
         if let Some(done) = &done {
             // The rows the reader left whole, now checked: to their centroid too.
