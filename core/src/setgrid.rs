@@ -16,6 +16,9 @@ use rstar::RTree;
 use crate::index::{Location, PreparedPolygon};
 
 const NONE: u32 = u32::MAX;
+/// The two items of a [`SetGrid`] cell.
+const INSIDE: usize = 0;
+const EDGE_AT: usize = 1;
 
 /// A regular grid laid over a box: cell arithmetic shared by [`SetGrid`]
 /// and the per-polygon grid of [`PreparedPolygon`].
@@ -134,11 +137,11 @@ impl Frame {
 #[derive(Debug, Clone)]
 pub struct SetGrid {
     f: Frame,
-    /// Per cell, the first polygon containing the whole cell (`NONE`: none).
-    inside: Vec<u32>,
-    /// Per cell, `NONE` when no polygon's boundary comes near the cell,
-    /// else the cell's entry in `near`.
-    edge: Vec<u32>,
+    /// Per cell, side by side (one cache line per query): `[INSIDE]` the
+    /// first polygon containing the whole cell (`NONE`: none); `[EDGE_AT]`
+    /// `NONE` when no polygon's boundary comes near the cell, else the
+    /// cell's entry in `near`.
+    state: Vec<[u32; 2]>,
     /// Per cell, whether more than one polygon contains the whole cell.
     shared: Vec<bool>,
     /// The cells some boundary comes near.
@@ -187,16 +190,14 @@ impl SetGrid {
         let (nx, ny) = (f.nx, f.ny);
         let mut g = SetGrid {
             f,
-            inside: vec![],
-            edge: vec![],
+            state: vec![],
             shared: vec![],
             near: Near::default(),
         };
         // Each polygon marks its own box (in parallel); marks merge by minimum index.
         let marks: Vec<(usize, usize, usize, usize, Vec<u8>)> =
             polygons.par_iter().map(|p| g.mark(p)).collect();
-        g.inside = vec![NONE; nx * ny];
-        g.edge = vec![NONE; nx * ny];
+        g.state = vec![[NONE; 2]; nx * ny];
         g.shared = vec![false; nx * ny];
         // Polygons marking each cell edge or inside (saturating).
         let mut count = vec![0u8; nx * ny];
@@ -204,10 +205,10 @@ impl SetGrid {
             let k = k as u32;
             for (c, m) in marked_cells(mark, nx) {
                 match m {
-                    EDGE => g.edge[c] = g.edge[c].min(k),
+                    EDGE => g.state[c][EDGE_AT] = g.state[c][EDGE_AT].min(k),
                     IN => {
-                        g.shared[c] |= g.inside[c] != NONE;
-                        g.inside[c] = g.inside[c].min(k);
+                        g.shared[c] |= g.state[c][INSIDE] != NONE;
+                        g.state[c][INSIDE] = g.state[c][INSIDE].min(k);
                     }
                     _ => continue,
                 }
@@ -217,7 +218,8 @@ impl SetGrid {
         // Number the cells a boundary comes near, then list their polygons
         // in set order (each polygon adds itself to the cells it marks).
         let mut at = 0u32;
-        for (c, e) in g.edge.iter_mut().enumerate() {
+        for (c, st) in g.state.iter_mut().enumerate() {
+            let e = &mut st[EDGE_AT];
             if *e == NONE {
                 continue;
             }
@@ -233,7 +235,7 @@ impl SetGrid {
         let mut next = g.near.start.clone();
         for (k, mark) in marks.iter().enumerate() {
             for (c, m) in marked_cells(mark, nx) {
-                let slot = g.edge[c] as usize;
+                let slot = g.state[c][EDGE_AT] as usize;
                 if m == OUT || slot == NONE as usize || count[c] == MAX_NEAR {
                     continue;
                 }
@@ -259,8 +261,8 @@ impl SetGrid {
             return Cell::Empty;
         }
         let k = self.f.row(c.y) * self.f.nx + self.f.col(c.x);
-        let inside = self.inside[k];
-        let edge = match self.edge[k] {
+        let inside = self.state[k][INSIDE];
+        let edge = match self.state[k][EDGE_AT] {
             NONE => NONE,
             slot => self.near.first_edge[slot as usize],
         };
@@ -285,7 +287,7 @@ impl SetGrid {
             return None;
         }
         let k = self.f.row(c.y) * self.f.nx + self.f.col(c.x);
-        let slot = self.edge[k];
+        let slot = self.state[k][EDGE_AT];
         if slot == NONE {
             return None;
         }
@@ -305,7 +307,8 @@ impl SetGrid {
         let (ax, bx, ay, by) = self.f.cells(r);
         (ay..=by).all(|j| {
             let row = j * self.f.nx;
-            (row + ax..=row + bx).all(|k| self.inside[k] == NONE && self.edge[k] == NONE)
+            (row + ax..=row + bx)
+                .all(|k| self.state[k][INSIDE] == NONE && self.state[k][EDGE_AT] == NONE)
         })
     }
 
@@ -318,15 +321,16 @@ impl SetGrid {
             return None;
         }
         let (ax, bx, ay, by) = self.f.cells(&r);
-        let z = self.inside[ay * self.f.nx + ax];
+        let z = self.state[ay * self.f.nx + ax][INSIDE];
         if z == NONE {
             return None;
         }
         (ay..=by)
             .all(|j| {
                 let row = j * self.f.nx;
-                (row + ax..=row + bx)
-                    .all(|k| self.inside[k] == z && self.edge[k] == NONE && !self.shared[k])
+                (row + ax..=row + bx).all(|k| {
+                    self.state[k][INSIDE] == z && self.state[k][EDGE_AT] == NONE && !self.shared[k]
+                })
             })
             .then_some(z)
     }
