@@ -194,6 +194,26 @@ pub(crate) fn reduce_polygon(
     out
 }
 
+/// A numeric Arrow column as `f64` values (`None` for nulls); `None` when
+/// the column is not numeric. The one cast behind every numeric read of a
+/// layer, zone, table or output column.
+///
+/// ```
+/// use arrow_array::{Int32Array, StringArray};
+/// use terrastat_core::numeric_values;
+/// let ints = Int32Array::from(vec![Some(2), None]);
+/// assert_eq!(numeric_values(&ints), Some(vec![Some(2.0), None]));
+/// assert_eq!(numeric_values(&StringArray::from(vec!["2"])), None);
+/// ```
+pub fn numeric_values(a: &dyn arrow_array::Array) -> Option<Vec<Option<f64>>> {
+    if !a.data_type().is_numeric() {
+        return None;
+    }
+    let cast = arrow_cast::cast(a, &arrow_schema::DataType::Float64).ok()?;
+    let values = cast.as_any().downcast_ref::<arrow_array::Float64Array>()?;
+    Some(values.iter().collect())
+}
+
 /// A layer of features: geometries in one CRS, attributes as Arrow columns.
 ///
 /// Build it with [`crate::read_layer`] or [`Layer::from_raw`].
@@ -846,12 +866,8 @@ impl Layer {
                 expected: "a numeric type (integer or float)".into(),
             });
         }
-        let cast = arrow_cast::cast(col, &arrow_schema::DataType::Float64)?;
-        let arr = cast
-            .as_any()
-            .downcast_ref::<arrow_array::Float64Array>()
-            .ok_or_else(|| Error::InvalidArgument("cast to Float64 failed".into()))?;
-        Ok(arr.iter().collect())
+        numeric_values(col.as_ref())
+            .ok_or_else(|| Error::InvalidArgument("cast to Float64 failed".into()))
     }
 
     /// A column as strings (`None` for nulls): strings as they are, numbers

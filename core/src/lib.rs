@@ -70,7 +70,9 @@ pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
 pub use crate::index::{BoxIndex, Location, PreparedPolygon};
 pub use crate::io::{read_layer, ReadOptions};
-pub use crate::layer::{GeomKind, InvalidPolicy, Layer, RawLayer, ReadReport, Reduced};
+pub use crate::layer::{
+    numeric_values, GeomKind, InvalidPolicy, Layer, RawLayer, ReadReport, Reduced,
+};
 pub use crate::overlay::{Overlay, Pairs};
 pub use crate::progress::{NoProgress, Progress};
 pub use crate::relate::Predicate;

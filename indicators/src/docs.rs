@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, RecordBatch};
+use arrow_array::RecordBatch;
 use geo::{BoundingRect, Geometry};
 
 use crate::error::{Error, Result};
@@ -340,13 +340,13 @@ fn fmt_opt(v: Option<f64>) -> String {
 
 /// Column `col` as numbers (`None` when it is not numeric).
 fn values(b: &RecordBatch, col: &str) -> Option<Vec<Option<f64>>> {
-    let a = b.column_by_name(col)?;
-    if !a.data_type().is_numeric() {
-        return None;
-    }
-    let c = arrow_cast::cast(a, &arrow_schema::DataType::Float64).ok()?;
-    let c = c.as_any().downcast_ref::<arrow_array::Float64Array>()?;
-    Some(c.iter().map(|v| v.filter(|x| x.is_finite())).collect())
+    let values = terrastat_core::numeric_values(b.column_by_name(col)?.as_ref())?;
+    Some(
+        values
+            .into_iter()
+            .map(|v| v.filter(|x| x.is_finite()))
+            .collect(),
+    )
 }
 
 /// The zones of the spec a catalog names, without reading any layer.

@@ -1447,16 +1447,15 @@ impl<'a> Evaluator<'a> {
                     col.data_type()
                 )));
             }
-            Some(
-                arrow_cast::cast(col, &arrow_schema::DataType::Float64)
-                    .map_err(Error::from)
-                    .map(|c| {
-                        c.as_any()
-                            .downcast_ref::<arrow_array::Float64Array>()
-                            .map(|a| a.iter().collect())
-                            .unwrap_or_default()
-                    }),
-            )
+            Some(terrastat_core::numeric_values(col.as_ref()).map_or_else(
+                || {
+                    fail(format!(
+                        "column `{name}` of zones `{}` cannot be read as numbers",
+                        z.name()
+                    ))
+                },
+                Ok,
+            ))
         };
         if let Some(v) = column(&zones) {
             return v;

@@ -164,13 +164,9 @@ fn published_value(out: &Path, zl: &str, z: usize, col: Option<&str>) -> Result<
     let Some(a) = b.column_by_name(col) else {
         return Ok(None);
     };
-    let c = arrow_cast::cast(a, &arrow_schema::DataType::Float64)?;
-    let c = c
-        .as_any()
-        .downcast_ref::<arrow_array::Float64Array>()
+    let values = terrastat_core::numeric_values(a.as_ref())
         .ok_or_else(|| not_found(format!("column `{col}` is not numeric")))?;
-    use arrow_array::Array;
-    Ok((z < c.len() && c.is_valid(z)).then(|| c.value(z)))
+    Ok(values.get(z).copied().flatten())
 }
 
 impl Explanation {

@@ -179,9 +179,7 @@ pub fn read(name: &str, path: &Path, key: &str) -> Result<Table> {
 /// The column as numbers, when every non-empty value is one.
 fn numbers(a: &ArrayRef) -> Option<Vec<Option<f64>>> {
     if a.data_type().is_numeric() {
-        let c = arrow_cast::cast(a, &DataType::Float64).ok()?;
-        let c = c.as_any().downcast_ref::<arrow_array::Float64Array>()?;
-        return Some(c.iter().collect());
+        return terrastat_core::numeric_values(a.as_ref());
     }
     let c = arrow_cast::cast(a, &DataType::Utf8).ok()?;
     let c = c.as_any().downcast_ref::<StringArray>()?;
