@@ -222,3 +222,21 @@ fn without_roll_up_only_the_partitions_near_the_change_are_read() {
     go(&spec, &full, false);
     assert_eq!(outputs(&out), outputs(&full));
 }
+
+/// A full run reads each partition's footer once, for its plan and reads,
+/// and hashes its inputs beside the computation: the manifest it leaves
+/// holds the same partitions (paths, hashes, rows, boxes) as a separate
+/// reading of every footer.
+#[test]
+fn a_full_run_manifest_holds_every_partition_s_footer_facts() {
+    use terrastat_indicators::incremental::{partitions, Manifest};
+    let dir = tempfile::tempdir().unwrap();
+    let (gen, spec) = setup(dir.path(), false);
+    let out = dir.path().join("out");
+    go(&spec, &out, false);
+    let manifest = Manifest::read(&out).expect("a manifest");
+    let expected = partitions(&gen.join("buildings")).unwrap();
+    assert!(expected.len() > 10);
+    assert!(expected.iter().all(|p| p.rows > 0 && p.bbox.is_some()));
+    assert_eq!(manifest.partitions, expected);
+}
