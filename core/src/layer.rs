@@ -321,7 +321,7 @@ fn orient(mut g: Geometry) -> Geometry {
 
 /// Reverse `ring` if its winding is known and not `want`: what `geo`'s
 /// `Winding::make_ccw_winding` / `make_cw_winding` do.
-pub(crate) fn wind(ring: &mut [geo::Coord], want: WindingOrder) {
+fn wind(ring: &mut [geo::Coord], want: WindingOrder) {
     if ring_winding(ring).is_some_and(|w| w != want) {
         ring.reverse();
     }
@@ -332,7 +332,7 @@ pub(crate) fn wind(ring: &mut [geo::Coord], want: WindingOrder) {
 /// pass: `geo` finds the least vertex through generic comparisons, a sixth
 /// of the time of reading buildings as centroids. `None` for a ring not
 /// closed, of fewer than 4 coordinates, or degenerate there.
-pub(crate) fn ring_winding(ring: &[geo::Coord]) -> Option<WindingOrder> {
+fn ring_winding(ring: &[geo::Coord]) -> Option<WindingOrder> {
     use geo::kernels::{Kernel, Orientation, RobustKernel};
     let n = ring.len();
     if n < 4 || ring[0] != ring[n - 1] {

@@ -255,12 +255,18 @@ impl SetGrid {
         mark_cells(&self.f, r, p.edges(), |c| p.locate(c))
     }
 
+    /// The cell of point `c`, if it lies in the grid's box.
+    fn cell(&self, c: Coord) -> Option<usize> {
+        self.f
+            .contains_point(c)
+            .then(|| self.f.row(c.y) * self.f.nx + self.f.col(c.x))
+    }
+
     /// What the grid says about point `c`.
     pub fn at(&self, c: Coord) -> Cell {
-        if !self.f.contains_point(c) {
+        let Some(k) = self.cell(c) else {
             return Cell::Empty;
-        }
-        let k = self.f.row(c.y) * self.f.nx + self.f.col(c.x);
+        };
         let inside = self.state[k][INSIDE];
         let edge = match self.state[k][EDGE_AT] {
             NONE => NONE,
@@ -283,11 +289,7 @@ impl SetGrid {
     /// strictly outside it. `None` where no list is kept (no boundary near,
     /// outside the grid, or too many polygons over the cell).
     pub fn near(&self, c: Coord) -> Option<&[u32]> {
-        if !self.f.contains_point(c) {
-            return None;
-        }
-        let k = self.f.row(c.y) * self.f.nx + self.f.col(c.x);
-        let slot = self.state[k][EDGE_AT];
+        let slot = self.state[self.cell(c)?][EDGE_AT];
         if slot == NONE {
             return None;
         }
