@@ -63,6 +63,7 @@ pub mod relate;
 #[cfg(feature = "proj")]
 pub mod reproject;
 pub mod setgrid;
+pub mod sum;
 pub mod validity;
 pub mod zones;
 
@@ -76,6 +77,7 @@ pub use crate::layer::{
 pub use crate::overlay::{Overlay, Pairs};
 pub use crate::progress::{NoProgress, Progress};
 pub use crate::relate::Predicate;
+pub use crate::sum::ExactSum;
 pub use crate::zones::{ZoneKind, Zones};
 
 /// The engine version, recorded in every catalog.

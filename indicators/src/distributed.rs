@@ -6,24 +6,36 @@
 //! ([`crate::run::compute_distributed`]).
 //!
 //! The table is long: one row per (zone layer, zone, indicator, category,
-//! slot, op) with a non-zero value, `op` saying how rows of several
+//! slot, op, scale) with a non-zero value, `op` saying how rows of several
 //! partitions combine (`sum`, `min`, `max`); a row with `zone = -1` only
 //! says that a category exists. Zones are numbered as the zone layers are
 //! loaded from the spec, so every partition and the final step agree.
+//!
+//! Sums are exact ([`ExactSum`]) and cross the cluster exactly: a `sum` row
+//! carries one base-2³² digit of a partial sum, worth `digit · 2^(32·scale)`
+//! ([`ExactSum::digits`]). The cluster adds digits of equal scale as 64-bit
+//! integers, which is exact in any order, and the final step rounds each sum
+//! once, so a distributed run gives the single machine's values bit for bit.
+//! A sum that a non-finite term decided is one row of scale [`SPECIAL`]
+//! whose `value` is that infinity or NaN (IEEE addition of those does not
+//! depend on the order either). Minima and maxima are in `value`; the read
+//! report's counts in `digit`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use terrastat_core::{Layer, NoProgress, Zones};
+use terrastat_core::sum::LOWEST_DIGIT;
+use terrastat_core::{ExactSum, Layer, NoProgress, Zones};
 
 use crate::error::{Error, Result};
 use crate::eval::{check_columns, to_working_crs, Evaluator, Inputs, Partial};
 use crate::spec::Spec;
 
 /// The schema of a partials table (Spark: `zones string, zone long,
-/// indicator string, category string, slot int, op string, value double`).
+/// indicator string, category string, slot int, op string, scale int,
+/// digit long, value double`).
 pub fn partials_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("zones", DataType::Utf8, false),
@@ -32,9 +44,14 @@ pub fn partials_schema() -> SchemaRef {
         Field::new("category", DataType::Utf8, false),
         Field::new("slot", DataType::Int32, false),
         Field::new("op", DataType::Utf8, false),
+        Field::new("scale", DataType::Int32, false),
+        Field::new("digit", DataType::Int64, false),
         Field::new("value", DataType::Float64, false),
     ]))
 }
+
+/// The `scale` of a `sum` row whose `value` is a non-finite sum.
+pub const SPECIAL: i32 = i32::MAX;
 
 /// Zone layers loaded once per process and spec (a Spark worker serves
 /// many partitions of one run).
@@ -111,51 +128,97 @@ pub fn partition_partials(
 /// (`indicator` = read, kept, skipped or repaired; `category` = the reason).
 pub const REPORT: &str = "_report";
 
+/// The columns of a partials table, row by row.
+#[derive(Default)]
+struct Rows {
+    zones: Vec<String>,
+    zone: Vec<i64>,
+    indicator: Vec<String>,
+    category: Vec<String>,
+    slot: Vec<i32>,
+    op: Vec<&'static str>,
+    scale: Vec<i32>,
+    digit: Vec<i64>,
+    value: Vec<f64>,
+}
+
+/// Where a row belongs: (zone layer, zone, indicator, category, slot).
+type At<'a> = (&'a str, i64, &'a str, &'a str, i32);
+
+impl Rows {
+    fn push(&mut self, at: At, op: &'static str, scale: i32, digit: i64, value: f64) {
+        let (zl, z, ind, cat, s) = at;
+        self.zones.push(zl.to_string());
+        self.zone.push(z);
+        self.indicator.push(ind.to_string());
+        self.category.push(cat.to_string());
+        self.slot.push(s);
+        self.op.push(op);
+        self.scale.push(scale);
+        self.digit.push(digit);
+        self.value.push(value);
+    }
+
+    /// A sum's rows: its digits (none when it is 0), or its non-finite value.
+    fn sum(&mut self, at: At, v: &ExactSum) {
+        match v.digits() {
+            Some(ds) => {
+                for (k, d) in ds {
+                    self.push(at, "sum", k, d, 0.0);
+                }
+            }
+            None => self.push(at, "sum", SPECIAL, 0, v.value()),
+        }
+    }
+
+    fn into_batch(self) -> Result<RecordBatch> {
+        Ok(RecordBatch::try_new(
+            partials_schema(),
+            vec![
+                Arc::new(StringArray::from(self.zones)),
+                Arc::new(Int64Array::from(self.zone)),
+                Arc::new(StringArray::from(self.indicator)),
+                Arc::new(StringArray::from(self.category)),
+                Arc::new(Int32Array::from(self.slot)),
+                Arc::new(StringArray::from(self.op)),
+                Arc::new(Int32Array::from(self.scale)),
+                Arc::new(Int64Array::from(self.digit)),
+                Arc::new(Float64Array::from(self.value)),
+            ],
+        )?)
+    }
+}
+
 fn to_table(
     spec: &Spec,
     partials: &BTreeMap<(String, usize), Partial>,
     report: &terrastat_core::ReadReport,
 ) -> Result<RecordBatch> {
-    let mut zones = Vec::new();
-    let mut zone = Vec::new();
-    let mut indicator = Vec::new();
-    let mut category = Vec::new();
-    let mut slot = Vec::new();
-    let mut op = Vec::new();
-    let mut value = Vec::new();
-    let mut push = |zl: &str, z: i64, ind: &str, cat: &str, s: i32, o: &'static str, v: f64| {
-        zones.push(zl.to_string());
-        zone.push(z);
-        indicator.push(ind.to_string());
-        category.push(cat.to_string());
-        slot.push(s);
-        op.push(o);
-        value.push(v);
+    let mut rows = Rows::default();
+    let mut count = |ind: &str, why: &str, n: usize| {
+        rows.push((REPORT, 0, ind, why, 0), "sum", 0, n as i64, 0.0);
     };
-    push(REPORT, 0, "read", "", 0, "sum", report.read as f64);
-    push(REPORT, 0, "kept", "", 0, "sum", report.kept as f64);
+    count("read", "", report.read);
+    count("kept", "", report.kept);
     for (why, n) in &report.skipped {
-        push(REPORT, 0, "skipped", why, 0, "sum", *n as f64);
+        count("skipped", why, *n);
     }
     for (why, n) in &report.repaired {
-        push(REPORT, 0, "repaired", why, 0, "sum", *n as f64);
+        count("repaired", why, *n);
     }
     for ((zl, i), p) in partials {
         let name = &spec.indicators[*i].get_ref().name;
         match p {
             Partial::Sums { slots, acc } => {
                 for (k, v) in acc.iter().enumerate() {
-                    if *v != 0.0 {
-                        push(
-                            zl,
-                            (k / slots) as i64,
-                            name,
-                            "",
-                            (k % slots) as i32,
-                            "sum",
-                            *v,
-                        );
-                    }
+                    let at = (
+                        zl.as_str(),
+                        (k / slots) as i64,
+                        name.as_str(),
+                        "",
+                        (k % slots) as i32,
+                    );
+                    rows.sum(at, v);
                 }
             }
             Partial::Extreme(v) => {
@@ -166,41 +229,26 @@ fn to_table(
                 };
                 for (z, x) in v.iter().enumerate() {
                     if let Some(x) = x {
-                        push(zl, z as i64, name, "", 0, o, *x);
+                        rows.push((zl, z as i64, name, "", 0), o, 0, 0, *x);
                     }
                 }
             }
             Partial::Categories { names, total, seen } => {
                 for c in seen {
-                    push(zl, -1, name, c, 0, "sum", 0.0);
+                    rows.push((zl, -1, name, c, 0), "sum", 0, 0, 0.0);
                 }
                 for (c, col) in names {
                     for (z, x) in col.iter().enumerate() {
-                        if *x != 0.0 {
-                            push(zl, z as i64, name, c, 0, "sum", *x);
-                        }
+                        rows.sum((zl, z as i64, name, c, 0), x);
                     }
                 }
                 for (z, t) in total.iter().enumerate() {
-                    if *t != 0.0 {
-                        push(zl, z as i64, name, "", 1, "sum", *t);
-                    }
+                    rows.sum((zl, z as i64, name, "", 1), t);
                 }
             }
         }
     }
-    Ok(RecordBatch::try_new(
-        partials_schema(),
-        vec![
-            Arc::new(StringArray::from(zones)),
-            Arc::new(Int64Array::from(zone)),
-            Arc::new(StringArray::from(indicator)),
-            Arc::new(StringArray::from(category)),
-            Arc::new(Int32Array::from(slot)),
-            Arc::new(StringArray::from(op)),
-            Arc::new(Float64Array::from(value)),
-        ],
-    )?)
+    rows.into_batch()
 }
 
 /// Partials by (zone layer, indicator index).
@@ -246,22 +294,32 @@ pub(crate) fn from_table(
             .as_any()
             .downcast_ref::<Int64Array>()
             .ok_or_else(|| bad("column `zone` is not an integer".into()))?;
-        let slot = arrow_cast::cast(col("slot")?, &DataType::Int64)?;
-        let slot = slot
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| bad("column `slot` is not an integer".into()))?;
+        let int = |n: &str| -> Result<Int64Array> {
+            let c = arrow_cast::cast(col(n)?, &DataType::Int64)?;
+            c.as_any()
+                .downcast_ref::<Int64Array>()
+                .cloned()
+                .ok_or_else(|| bad(format!("column `{n}` is not an integer")))
+        };
+        let slot = int("slot")?;
+        let scale = int("scale")?;
+        let digit = int("digit")?;
         let value = arrow_cast::cast(col("value")?, &DataType::Float64)?;
         let value = value
             .as_any()
             .downcast_ref::<Float64Array>()
             .ok_or_else(|| bad("column `value` is not a number".into()))?;
         for r in 0..b.num_rows() {
-            if zl.is_null(r) || ind.is_null(r) || value.is_null(r) {
+            if zl.is_null(r)
+                || ind.is_null(r)
+                || value.is_null(r)
+                || digit.is_null(r)
+                || scale.is_null(r)
+            {
                 return Err(bad(format!("row {r} has a null")));
             }
             if zl.value(r) == REPORT {
-                let n = value.value(r) as usize;
+                let n = digit.value(r).max(0) as usize;
                 let why = cat.value(r).to_string();
                 match ind.value(r) {
                     "read" => report.read += n,
@@ -289,18 +347,37 @@ pub(crate) fn from_table(
                 Partial::new(spec.indicators[i].get_ref(), nz, &BTreeMap::new())
             });
             let (s, v, c) = (slot.value(r), value.value(r), cat.value(r));
+            let (k, d) = (scale.value(r), digit.value(r));
+            // Rows of one sum add up, whether the cluster combined them or not.
+            let add = |acc: &mut ExactSum| {
+                if k == SPECIAL as i64 {
+                    acc.add(v);
+                } else {
+                    let k = k.clamp(LOWEST_DIGIT as i64, 31) as i32;
+                    acc.add_digit(k, d);
+                }
+            };
             match p {
                 Partial::Sums { slots, acc } if zi >= 0 && (s as usize) < *slots => {
-                    acc[zi as usize * *slots + s as usize] = v;
+                    add(&mut acc[zi as usize * *slots + s as usize]);
                 }
-                Partial::Extreme(e) if zi >= 0 => e[zi as usize] = Some(v),
+                Partial::Extreme(e) if zi >= 0 => {
+                    let max = op.value(r) == "max";
+                    let e = &mut e[zi as usize];
+                    *e = Some(match *e {
+                        Some(cur) if max == v.total_cmp(&cur).is_le() => cur,
+                        _ => v,
+                    });
+                }
                 Partial::Categories { names, total, seen } => {
                     if c.is_empty() && s == 1 && zi >= 0 {
-                        total[zi as usize] = v;
+                        add(&mut total[zi as usize]);
                     } else if !c.is_empty() {
-                        let col = names.entry(c.to_string()).or_insert_with(|| vec![0.0; nz]);
+                        let col = names
+                            .entry(c.to_string())
+                            .or_insert_with(|| vec![ExactSum::new(); nz]);
                         if zi >= 0 {
-                            col[zi as usize] = v;
+                            add(&mut col[zi as usize]);
                         }
                         seen.insert(c.to_string());
                     }

@@ -13,7 +13,8 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
 use terrastat_core::{
-    read_layer, relate, Crs, Layer, NoProgress, Overlay, Predicate, Progress, ReadOptions, Zones,
+    read_layer, relate, Crs, ExactSum, Layer, NoProgress, Overlay, Predicate, Progress,
+    ReadOptions, Zones,
 };
 
 use crate::error::{Error, Result};
@@ -649,17 +650,17 @@ pub(crate) enum Partial {
     Sums {
         /// Sums per zone.
         slots: usize,
-        /// `zones × slots` running sums.
-        acc: Vec<f64>,
+        /// `zones × slots` running sums, exact (the same bits in any order).
+        acc: Vec<ExactSum>,
     },
     /// A running minimum or maximum per zone.
     Extreme(Vec<Option<f64>>),
     /// Per category (in byte order) the weight per zone, and the total.
     Categories {
         /// Category → weight per zone.
-        names: BTreeMap<String, Vec<f64>>,
+        names: BTreeMap<String, Vec<ExactSum>>,
         /// Total weight per zone.
-        total: Vec<f64>,
+        total: Vec<ExactSum>,
         /// The categories met in the features folded so far (`names` may
         /// also hold categories seeded from an earlier run).
         seen: std::collections::BTreeSet<String>,
@@ -674,7 +675,7 @@ impl Partial {
     ) -> Partial {
         let sums = |slots: usize| Partial::Sums {
             slots,
-            acc: vec![0.0; nz * slots],
+            acc: vec![ExactSum::new(); nz * slots],
         };
         match ind.kind {
             Kind::Count | Kind::Density | Kind::Sum => sums(1),
@@ -687,9 +688,9 @@ impl Partial {
                     .get(&ind.name)
                     .into_iter()
                     .flatten()
-                    .map(|n| (n.clone(), vec![0.0; nz]))
+                    .map(|n| (n.clone(), vec![ExactSum::new(); nz]))
                     .collect(),
-                total: vec![0.0; nz],
+                total: vec![ExactSum::new(); nz],
                 seen: Default::default(),
             },
             _ => sums(2),
@@ -1791,7 +1792,7 @@ impl<'a> Evaluator<'a> {
                 )?;
                 acc.par_iter_mut().enumerate().for_each(|(z, s)| {
                     for w in a.zone(z).1 {
-                        *s += w;
+                        *s += *w;
                     }
                 });
             }
@@ -1888,7 +1889,7 @@ impl<'a> Evaluator<'a> {
                         let Some(x) = v[f] else { continue };
                         if intensive {
                             s[0] += x * m;
-                            s[1] += m;
+                            s[1] += *m;
                         } else {
                             let d = if allocate { pairs.totals[f] } else { fm[f] };
                             if d > 0.0 {
@@ -1963,7 +1964,7 @@ impl<'a> Evaluator<'a> {
                 here.dedup();
                 for n in &here {
                     if !names.contains_key(*n) {
-                        names.insert(n.to_string(), vec![0.0; nz]);
+                        names.insert(n.to_string(), vec![ExactSum::new(); nz]);
                     }
                     if !seen.contains(*n) {
                         seen.insert(n.to_string());
@@ -1978,12 +1979,12 @@ impl<'a> Evaluator<'a> {
                     members,
                     (&layer_name, zl, ind.filter.as_deref()),
                 )?;
-                let columns: Vec<&Vec<f64>> = here.iter().map(|n| &names[*n]).collect();
-                let rows: Vec<(Vec<f64>, f64)> = (0..nz)
+                let columns: Vec<&Vec<ExactSum>> = here.iter().map(|n| &names[*n]).collect();
+                let mut rows: Vec<(Vec<ExactSum>, ExactSum)> = (0..nz)
                     .into_par_iter()
                     .map(|z| {
-                        let mut row: Vec<f64> = columns.iter().map(|c| c[z]).collect();
-                        let mut t = total[z];
+                        let mut row: Vec<ExactSum> = columns.iter().map(|c| c[z].clone()).collect();
+                        let mut t = total[z].clone();
                         let (fs, ws) = a.zone(z);
                         for (f, w) in fs.iter().zip(ws) {
                             let f = *f as usize;
@@ -1998,8 +1999,8 @@ impl<'a> Evaluator<'a> {
                     .collect();
                 for (k, n) in here.iter().enumerate() {
                     if let Some(col) = names.get_mut(*n) {
-                        for (z, (row, _)) in rows.iter().enumerate() {
-                            col[z] = row[k];
+                        for (z, (row, _)) in rows.iter_mut().enumerate() {
+                            col[z] = std::mem::take(&mut row[k]);
                         }
                     }
                 }
@@ -2027,14 +2028,17 @@ impl<'a> Evaluator<'a> {
             .partials
             .remove(&(zl.to_string(), i))
             .unwrap_or_else(|| Partial::new(ind, zones.len(), &self.seeds));
-        let ratio = |s: &[f64]| (s[1] > 0.0).then(|| s[0] / s[1]);
-        let per_km2 = |acc: Vec<f64>| {
+        let ratio = |s: &[ExactSum]| {
+            let d = s[1].value();
+            (d > 0.0).then(|| s[0].value() / d)
+        };
+        let per_km2 = |acc: Vec<ExactSum>| {
             Values::Float(
                 acc.iter()
                     .zip(zones.prepared())
                     .map(|(c, p)| {
                         let a = p.area() / 1e6;
-                        (a > 0.0).then(|| c / a)
+                        (a > 0.0).then(|| c.value() / a)
                     })
                     .collect(),
             )
@@ -2043,13 +2047,13 @@ impl<'a> Evaluator<'a> {
             (Kind::Density, Partial::Sums { acc, .. }) => per_km2(acc),
             (Kind::Count, Partial::Sums { acc, .. }) => {
                 if ind.assign.unwrap_or_default() == Assign::AreaWeighted {
-                    Values::Float(acc.into_iter().map(Some).collect())
+                    Values::Float(acc.iter().map(|c| Some(c.value())).collect())
                 } else {
-                    Values::Int(acc.into_iter().map(|c| c as i64).collect())
+                    Values::Int(acc.iter().map(|c| c.value() as i64).collect())
                 }
             }
             (Kind::Sum | Kind::Extensive, Partial::Sums { acc, slots }) => {
-                Values::Float(acc.chunks(slots).map(|s| Some(s[0])).collect())
+                Values::Float(acc.chunks(slots).map(|s| Some(s[0].value())).collect())
             }
             (
                 Kind::Mean | Kind::NearestDistance | Kind::Intensive | Kind::ShareWithin,
@@ -2067,7 +2071,10 @@ impl<'a> Evaluator<'a> {
                             Values::Float(
                                 col.iter()
                                     .zip(&total)
-                                    .map(|(x, t)| (*t > 0.0).then(|| x / t))
+                                    .map(|(x, t)| {
+                                        let t = t.value();
+                                        (t > 0.0).then(|| x.value() / t)
+                                    })
                                     .collect(),
                             ),
                         )

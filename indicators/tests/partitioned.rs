@@ -90,27 +90,15 @@ fn partitioned_buildings_hold_every_building_once_and_run_the_same() {
         spec_for(&parts.join("buildings"), "b"),
     );
     let (ta, tb) = (&ra.tables[0].batch, &rb.tables[0].batch);
-    assert_eq!(ta.column_by_name("n"), tb.column_by_name("n"));
-    for c in ["f", "x"] {
-        let (x, y) = (
-            ta.column_by_name(c)
-                .unwrap()
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .unwrap(),
-            tb.column_by_name(c)
-                .unwrap()
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .unwrap(),
-        );
-        for z in 0..x.len() {
-            assert!(
-                (x.value(z) - y.value(z)).abs() <= 1e-9 * x.value(z).abs(),
-                "{c}[{z}]"
-            );
-        }
+    // Bit for bit: the partitions hold the buildings in another order, and
+    // sums are exact, rounded once (plain f64 addition differs in the last
+    // bits here).
+    for c in ["n", "f", "x"] {
+        assert_eq!(ta.column_by_name(c), tb.column_by_name(c), "{c}");
     }
+    let f = ta.column_by_name("f").unwrap();
+    let f = f.as_any().downcast_ref::<Float64Array>().unwrap();
+    assert!(f.values().iter().filter(|v| **v > 0.0).count() > 10);
 }
 
 #[test]

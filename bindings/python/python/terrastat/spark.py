@@ -19,16 +19,21 @@ object store in production), once per Python worker process. The plan:
    the Rust kernel folds each group's features into per-zone partial
    aggregates (a long Arrow table whose types are exactly the declared
    Spark schema ``PARTIALS_SCHEMA``).
-4. **Combine.** ``groupBy(zones, zone, indicator, category, slot, op)``:
-   sums for the decomposable partials, min / max for extremes.
+4. **Combine.** ``groupBy(zones, zone, indicator, category, slot, op,
+   scale)``: ``sum(digit)`` for the decomposable partials, min / max of
+   ``value`` for extremes. A partial sum travels as base-2**32 integer
+   digits, one row per binary ``scale`` (``digit * 2**(32 * scale)``), so
+   Spark adds them as 64-bit integers: exactly, in whatever order the
+   shuffle delivers them.
 5. **Finish**, on the driver: the combined partials become indicators
    (ratios, means and shares computed last) and every other indicator of
    the spec (coverage of vegetation, rasters, medians) is computed from the
    other layers, as a single machine would.
 
-Every feature is owned by exactly one key, so counts equal the single-machine
-run's exactly; sums are added in another order than on one machine, so
-floating-point values agree to about 1e-15 relative, not bit for bit.
+Every feature is owned by exactly one key, and terrastat's sums are exact,
+rounded once at the end (on one machine too), so every value equals the
+single-machine run's bit for bit, whatever the keys, the split and the
+shuffle order.
 
 Indicators over ``streamed`` must be streamable (counts, sums, densities,
 means, minima, maxima, extensive / intensive interpolation, ``share_within``,
@@ -59,12 +64,13 @@ from terrastat._terrastat import partition_partials as _partition_partials
 __all__ = ["PARTIALS_SCHEMA", "run"]
 
 #: The Spark schema of the kernel's output (its Arrow types match exactly:
-#: utf8, int64, utf8, utf8, int32, utf8, float64).
+#: utf8, int64, utf8, utf8, int32, utf8, int32, int64, float64).
 PARTIALS_SCHEMA = (
-    "zones string, zone long, indicator string, category string, slot int, op string, value double"
+    "zones string, zone long, indicator string, category string, slot int, op string, "
+    "scale int, digit long, value double"
 )
 
-_KEYS = ["zones", "zone", "indicator", "category", "slot", "op"]
+_KEYS = ["zones", "zone", "indicator", "category", "slot", "op", "scale"]
 
 
 def _pa():
@@ -193,12 +199,19 @@ def run(
         kernel, PARTIALS_SCHEMA
     )
 
-    # 4. Combine per zone: sums, or min / max for extremes.
+    # 4. Combine per zone: integer sums of digits (exact in any order), or
+    #    min / max for extremes (a non-finite sum's value adds as IEEE does).
     combined = (
         partial.groupBy(*_KEYS)
-        .agg(F.sum("value").alias("s"), F.min("value").alias("lo"), F.max("value").alias("hi"))
+        .agg(
+            F.sum("digit").alias("digit"),
+            F.sum("value").alias("s"),
+            F.min("value").alias("lo"),
+            F.max("value").alias("hi"),
+        )
         .select(
             *_KEYS,
+            "digit",
             F.when(F.col("op") == "min", F.col("lo"))
             .when(F.col("op") == "max", F.col("hi"))
             .otherwise(F.col("s"))
