@@ -77,7 +77,7 @@ pub use crate::layer::{
 pub use crate::overlay::{Overlay, Pairs};
 pub use crate::progress::{NoProgress, Progress};
 pub use crate::relate::Predicate;
-pub use crate::sum::ExactSum;
+pub use crate::sum::{ExactSum, ManyTerms};
 pub use crate::zones::{ZoneKind, Zones};
 
 /// The engine version, recorded in every catalog.

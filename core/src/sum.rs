@@ -79,6 +79,53 @@ impl ExactSum {
     /// Add a term, exactly.
     #[inline]
     pub fn add(&mut self, x: f64) {
+        // One or two finite partials (real data): the same steps as the
+        // general loop below, with branch-free TwoSum.
+        match self.parts.as_mut_slice() {
+            [] => {
+                if x != 0.0 {
+                    self.parts.push(x);
+                }
+                return;
+            }
+            [y] => {
+                let (s, e) = two_sum(x, *y);
+                if s.is_finite() {
+                    if e == 0.0 {
+                        *y = s;
+                    } else {
+                        *y = e;
+                        self.parts.push(s);
+                    }
+                    return;
+                }
+            }
+            [p0, p1] => {
+                let (s0, e0) = two_sum(x, *p0);
+                let (s1, e1) = two_sum(s0, *p1);
+                if s1.is_finite() {
+                    match (e0 != 0.0, e1 != 0.0) {
+                        (true, true) => {
+                            (*p0, *p1) = (e0, e1);
+                            self.parts.push(s1);
+                        }
+                        (true, false) => (*p0, *p1) = (e0, s1),
+                        (false, true) => (*p0, *p1) = (e1, s1),
+                        (false, false) => {
+                            *p0 = s1;
+                            self.parts.truncate(1);
+                        }
+                    }
+                    return;
+                }
+            }
+            _ => {}
+        }
+        self.add_slow(x);
+    }
+
+    /// [`ExactSum::add`] for any number of partials and non-finite values.
+    fn add_slow(&mut self, x: f64) {
         if let Some(s) = self.special() {
             self.parts[0] = s + x;
             return;
@@ -167,14 +214,7 @@ impl ExactSum {
         }
         let mut d = [0i64; 66];
         for &c in &self.parts {
-            let bits = c.to_bits();
-            let e = ((bits >> 52) & 0x7ff) as i32;
-            let frac = bits & ((1u64 << 52) - 1);
-            let (m, e) = if e == 0 {
-                (frac, -1074)
-            } else {
-                (frac | (1u64 << 52), e - 1075)
-            };
+            let (m, e) = decompose(c);
             // c = ±m · 2^e, and bit e is bit p of the digit string.
             let p = (e + 1088) as u32;
             let (q, r) = ((p / 32) as usize, p % 32);
@@ -207,6 +247,15 @@ impl ExactSum {
     }
 }
 
+/// `(s, e)` with `s = fl(a + b)` and `s + e == a + b` exactly (Knuth's
+/// TwoSum; `s` finite).
+#[inline(always)]
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let s = a + b;
+    let bb = s - a;
+    (s, (a - (s - bb)) + (b - bb))
+}
+
 /// `x · 2^e`, exact whenever the result is representable: by steps of at
 /// most 2^±1000, each between `x` and the result in magnitude.
 fn scale(mut x: f64, mut e: i32) -> f64 {
@@ -220,6 +269,159 @@ fn scale(mut x: f64, mut e: i32) -> f64 {
         e += 1000;
     }
     x * pow2(e)
+}
+
+/// The significand and exponent of a finite `x`: `|x| = m · 2^e`, with
+/// `m < 2⁵³` and `e >= -1074`.
+#[inline(always)]
+fn decompose(x: f64) -> (u64, i32) {
+    let bits = x.to_bits();
+    let e = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1u64 << 52) - 1);
+    if e == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1u64 << 52), e - 1075)
+    }
+}
+
+/// Digits of [`ManyTerms`]: 2 zero pads below (so that a 3-digit window
+/// always fits), 66 digits of the `f64` range, 2 for carries above.
+const WIDE: usize = 70;
+
+/// Many terms added at once to an [`ExactSum`]: every term goes into
+/// base-2³² digits of the whole `f64` range held in `i64`s (Neal's "small
+/// superaccumulator", 2015), a few integer additions per term whatever the
+/// magnitudes, and [`ManyTerms::add_to`] rounds nothing: it turns the digits
+/// into the sum's shortest expansion (53 bits per partial).
+///
+/// ```
+/// use terrastat_core::sum::{ExactSum, ManyTerms};
+///
+/// let mut s = ExactSum::new();
+/// s.add(0.1);
+/// let mut m = ManyTerms::new();
+/// for x in [0.2, 0.3, 1e-30] {
+///     m.add(x);
+/// }
+/// m.add_to(&mut s);
+/// let one: ExactSum = [0.1, 0.2, 0.3, 1e-30].into_iter().collect();
+/// assert_eq!(s.value().to_bits(), one.value().to_bits());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ManyTerms {
+    /// Digit `i` is worth `d[i] · 2^(32(i - 2) - 1088)`.
+    d: [i64; WIDE],
+    /// The IEEE sum of the non-finite terms, if any.
+    special: Option<f64>,
+    /// Terms since the last carry (a digit takes 2³⁰ of them safely).
+    adds: u32,
+}
+
+impl Default for ManyTerms {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ManyTerms {
+    /// No terms yet.
+    pub fn new() -> Self {
+        ManyTerms {
+            d: [0; WIDE],
+            special: None,
+            adds: 0,
+        }
+    }
+
+    /// Add a term, exactly.
+    #[inline]
+    pub fn add(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.special = Some(self.special.map_or(x, |s| s + x));
+            return;
+        }
+        let (m, e) = decompose(x);
+        let p = (e + 1088) as u32;
+        let (q, r) = ((p / 32) as usize + 2, p % 32);
+        let v = (m as u128) << r;
+        let lo = (v as u64 & 0xffff_ffff) as i64;
+        let mid = ((v >> 32) as u64 & 0xffff_ffff) as i64;
+        let hi = (v >> 64) as i64;
+        if let Some(d) = self.d.get_mut(q..q + 3) {
+            if x < 0.0 {
+                d[0] -= lo;
+                d[1] -= mid;
+                d[2] -= hi;
+            } else {
+                d[0] += lo;
+                d[1] += mid;
+                d[2] += hi;
+            }
+        }
+        self.adds += 1;
+        if self.adds >= 1 << 30 {
+            self.carry();
+        }
+    }
+
+    /// Every digit but the top in `[0, 2³²)`, the top holding the sign.
+    fn carry(&mut self) {
+        for i in 0..WIDE - 1 {
+            let c = self.d[i] >> 32;
+            self.d[i] -= c << 32;
+            self.d[i + 1] += c;
+        }
+        self.adds = 0;
+    }
+
+    /// Add the terms to `sum`, exactly; `sum` is left as the shortest
+    /// expansion of the total.
+    pub fn add_to(mut self, sum: &mut ExactSum) {
+        if let Some(s) = sum.special() {
+            sum.parts[0] = self.special.map_or(s, |t| s + t);
+            return;
+        }
+        if let Some(t) = self.special {
+            sum.parts.clear();
+            sum.parts.push(t);
+            return;
+        }
+        for p in std::mem::take(&mut sum.parts) {
+            self.add(p);
+        }
+        self.carry();
+        let negative = self.d[WIDE - 1] < 0;
+        if negative {
+            self.d.iter_mut().for_each(|x| *x = -*x);
+            self.carry();
+        }
+        let sign = if negative { -1.0 } else { 1.0 };
+        if self.d[WIDE - 2] != 0 || self.d[WIDE - 1] != 0 {
+            // At or above 2^1024.
+            sum.parts.push(sign * f64::INFINITY);
+            return;
+        }
+        // Greedy: the top 53 bits, then the top 53 bits of the rest...
+        let mut parts: SmallVec<[f64; 2]> = SmallVec::new();
+        while let Some(h) = self.d.iter().rposition(|x| *x != 0) {
+            // h >= 2: the pads stay 0.
+            let w = ((self.d[h] as u128) << 64)
+                | ((self.d[h - 1] as u128) << 32)
+                | (self.d[h - 2] as u128);
+            let top = 127 - w.leading_zeros();
+            let shift = top - 52;
+            let m = (w >> shift) as u64;
+            let w = w - ((m as u128) << shift);
+            self.d[h] = (w >> 64) as i64;
+            self.d[h - 1] = ((w >> 32) & 0xffff_ffff) as i64;
+            self.d[h - 2] = (w & 0xffff_ffff) as i64;
+            let e = 32 * (h as i32 - 4) - 1088 + shift as i32;
+            parts.push(sign * scale(m as f64, e));
+        }
+        parts.reverse();
+        sum.parts = parts;
+    }
 }
 
 impl Extend<f64> for ExactSum {
@@ -357,6 +559,23 @@ mod tests {
                 c.add_digit(k, d);
             }
             prop_assert_eq!(c.value().to_bits(), want.to_bits());
+            // Many terms at once (the middle ones), between single additions.
+            let (lo, hi) = (cut / 2, cut.max(terms.len() / 2));
+            let mut m: ExactSum = terms[..lo].iter().copied().collect();
+            let mut many = ManyTerms::new();
+            terms[lo..hi].iter().for_each(|x| many.add(*x));
+            many.add_to(&mut m);
+            m.extend(terms[hi..].iter().copied());
+            prop_assert_eq!(m.value().to_bits(), want.to_bits());
+            let mut many = ManyTerms::new();
+            terms.iter().for_each(|x| many.add(*x));
+            let mut all = ExactSum::new();
+            many.add_to(&mut all);
+            prop_assert_eq!(all.value().to_bits(), want.to_bits());
+            // The shortest expansion: 53 bits per part, from the top set bit to the lowest.
+            let n = exact(&terms).abs();
+            let span = n.bits() - n.trailing_zeros().unwrap_or(0);
+            prop_assert!(all.parts.len() as u64 <= span.div_ceil(53), "{:?} {}", all.parts, span);
         }
     }
 

@@ -13,7 +13,7 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
 use terrastat_core::{
-    read_layer, relate, Crs, ExactSum, Layer, NoProgress, Overlay, Predicate, Progress,
+    read_layer, relate, Crs, ExactSum, Layer, ManyTerms, NoProgress, Overlay, Predicate, Progress,
     ReadOptions, Zones,
 };
 
@@ -1791,8 +1791,11 @@ impl<'a> Evaluator<'a> {
                     (&layer_name, zl, ind.filter.as_deref()),
                 )?;
                 acc.par_iter_mut().enumerate().for_each(|(z, s)| {
-                    for w in a.zone(z).1 {
-                        *s += *w;
+                    let ws = a.zone(z).1;
+                    if !ws.is_empty() {
+                        let mut t = ManyTerms::new();
+                        ws.iter().for_each(|w| t.add(*w));
+                        t.add_to(s);
                     }
                 });
             }
@@ -1808,11 +1811,16 @@ impl<'a> Evaluator<'a> {
                 )?;
                 acc.par_iter_mut().enumerate().for_each(|(z, s)| {
                     let (fs, ws) = a.zone(z);
+                    if fs.is_empty() {
+                        return;
+                    }
+                    let mut t = ManyTerms::new();
                     for (f, w) in fs.iter().zip(ws) {
                         if let Some(x) = v[*f as usize] {
-                            *s += x * w;
+                            t.add(x * w);
                         }
                     }
+                    t.add_to(s);
                 });
             }
             (Kind::Mean | Kind::NearestDistance, Partial::Sums { acc, .. }) => {
@@ -1826,6 +1834,10 @@ impl<'a> Evaluator<'a> {
                 )?;
                 acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
                     let (fs, ws) = a.zone(z);
+                    if fs.is_empty() {
+                        return;
+                    }
+                    let (mut num, mut den) = (ManyTerms::new(), ManyTerms::new());
                     for (f, w) in fs.iter().zip(ws) {
                         let f = *f as usize;
                         let (Some(x), Some(wc)) = (v[f], wcol(f)) else {
@@ -1833,10 +1845,12 @@ impl<'a> Evaluator<'a> {
                         };
                         let w = w * wc;
                         if w > 0.0 {
-                            s[0] += x * w;
-                            s[1] += w;
+                            num.add(x * w);
+                            den.add(w);
                         }
                     }
+                    num.add_to(&mut s[0]);
+                    den.add_to(&mut s[1]);
                 });
             }
             (Kind::Min | Kind::Max | Kind::NearestDistance, Partial::Extreme(acc)) => {
@@ -1881,6 +1895,10 @@ impl<'a> Evaluator<'a> {
                 let intensive = ind.kind == Kind::Intensive;
                 acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
                     let (fs, ms) = pairs.zone(z);
+                    if fs.is_empty() {
+                        return;
+                    }
+                    let (mut num, mut den) = (ManyTerms::new(), ManyTerms::new());
                     for (f, m) in fs.iter().zip(ms) {
                         let f = *f as usize;
                         if mask.is_some_and(|mk| !mk[f]) {
@@ -1888,15 +1906,17 @@ impl<'a> Evaluator<'a> {
                         }
                         let Some(x) = v[f] else { continue };
                         if intensive {
-                            s[0] += x * m;
-                            s[1] += *m;
+                            num.add(x * m);
+                            den.add(*m);
                         } else {
                             let d = if allocate { pairs.totals[f] } else { fm[f] };
                             if d > 0.0 {
-                                s[0] += x * m / d;
+                                num.add(x * m / d);
                             }
                         }
                     }
+                    num.add_to(&mut s[0]);
+                    den.add_to(&mut s[1]);
                 });
             }
             (Kind::ShareWithin, Partial::Sums { acc, .. }) => {
@@ -1933,14 +1953,20 @@ impl<'a> Evaluator<'a> {
                 )?;
                 acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
                     let (fs, ws) = a.zone(z);
+                    if fs.is_empty() {
+                        return;
+                    }
+                    let (mut num, mut den) = (ManyTerms::new(), ManyTerms::new());
                     for (f, w) in fs.iter().zip(ws) {
                         let f = *f as usize;
                         let Some(wc) = wcol(f) else { continue };
-                        s[1] += w * wc;
+                        den.add(w * wc);
                         if flags[f] {
-                            s[0] += w * wc;
+                            num.add(w * wc);
                         }
                     }
+                    num.add_to(&mut s[0]);
+                    den.add_to(&mut s[1]);
                 });
             }
             (
