@@ -30,7 +30,7 @@ use terrastat_core::sum::LOWEST_DIGIT;
 use terrastat_core::{ExactSum, Layer, NoProgress, Zones};
 
 use crate::error::{Error, Result};
-use crate::eval::{check_columns, to_working_crs, Evaluator, Inputs, Partial};
+use crate::eval::{check_columns, to_working_crs, Evaluator, Inputs, Partial, QualityState};
 use crate::spec::Spec;
 
 /// The schema of a partials table (Spark: `zones string, zone long,
@@ -121,12 +121,22 @@ pub fn partition_partials(
     check_columns(spec, &inputs)?;
     let mut ev = Evaluator::new(spec, &inputs, &NoProgress).absent_is_empty();
     ev.accumulate_layer(layer)?;
-    to_table(spec, &ev.into_partials(), &report)
+    let quality = ev.take_quality();
+    to_table(spec, &ev.into_partials(), &quality, &report)
 }
 
 /// The zone layer name of the rows that carry a partition's read report
 /// (`indicator` = read, kept, skipped or repaired; `category` = the reason).
 pub const REPORT: &str = "_report";
+
+/// The zone layer name of the rows that carry a layer's extent, for the
+/// quality records (`indicator` = the layer; slots 0–3 = min x, min y,
+/// max x, max y, as `min` / `max` rows).
+pub const EXTENT: &str = "_extent";
+
+/// The `op` of the rows that carry the quality counts of an indicator's
+/// features per zone (`digit`; slot 0 = attributed, 1 = complete, 2 = used).
+pub const COUNT: &str = "count";
 
 /// The columns of a partials table, row by row.
 #[derive(Default)]
@@ -192,9 +202,42 @@ impl Rows {
 fn to_table(
     spec: &Spec,
     partials: &BTreeMap<(String, usize), Partial>,
+    quality: &QualityState,
     report: &terrastat_core::ReadReport,
 ) -> Result<RecordBatch> {
     let mut rows = Rows::default();
+    for ((zl, i), c) in &quality.counts {
+        let name = &spec.indicators[*i].get_ref().name;
+        for (slot, n) in [&c.attributed, &c.complete, &c.used]
+            .into_iter()
+            .enumerate()
+        {
+            for (z, n) in n.iter().enumerate() {
+                if *n > 0 {
+                    rows.push(
+                        (zl, z as i64, name, "", slot as i32),
+                        COUNT,
+                        0,
+                        *n as i64,
+                        0.0,
+                    );
+                }
+            }
+        }
+    }
+    for (layer, r) in &quality.extents {
+        if let Some(r) = r {
+            let (lo, hi) = (r.min(), r.max());
+            for (slot, op, v) in [
+                (0, "min", lo.x),
+                (1, "min", lo.y),
+                (2, "max", hi.x),
+                (3, "max", hi.y),
+            ] {
+                rows.push((EXTENT, 0, layer, "", slot), op, 0, 0, v);
+            }
+        }
+    }
     let mut count = |ind: &str, why: &str, n: usize| {
         rows.push((REPORT, 0, ind, why, 0), "sum", 0, n as i64, 0.0);
     };
@@ -260,8 +303,10 @@ pub(crate) fn from_table(
     spec: &Spec,
     zones: &BTreeMap<String, Arc<Zones>>,
     batches: &[RecordBatch],
-) -> Result<(Partials, terrastat_core::ReadReport)> {
+) -> Result<(Partials, terrastat_core::ReadReport, QualityState)> {
     let mut report = terrastat_core::ReadReport::default();
+    let mut quality = QualityState::default();
+    let mut extents: BTreeMap<String, [f64; 4]> = BTreeMap::new();
     let bad = |m: String| Error::Indicator {
         indicator: "partials".into(),
         message: m,
@@ -329,6 +374,17 @@ pub(crate) fn from_table(
                 }
                 continue;
             }
+            if zl.value(r) == EXTENT {
+                let e = extents.entry(ind.value(r).to_string()).or_insert([
+                    f64::INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NEG_INFINITY,
+                ]);
+                let (k, v) = (slot.value(r).clamp(0, 3) as usize, value.value(r));
+                e[k] = if k < 2 { e[k].min(v) } else { e[k].max(v) };
+                continue;
+            }
             let Some(&i) = index.get(ind.value(r)) else {
                 return Err(bad(format!("unknown indicator `{}`", ind.value(r))));
             };
@@ -342,6 +398,21 @@ pub(crate) fn from_table(
                     "zone {zi} is not one of the {nz} zones of `{}`",
                     zl.value(r)
                 )));
+            }
+            if op.value(r) == COUNT {
+                let c = quality
+                    .counts
+                    .entry((zl.value(r).to_string(), i))
+                    .or_insert_with(|| crate::quality::Counts::new(nz));
+                let n = match slot.value(r) {
+                    0 => &mut c.attributed,
+                    1 => &mut c.complete,
+                    _ => &mut c.used,
+                };
+                if zi >= 0 {
+                    n[zi as usize] += digit.value(r).max(0) as u64;
+                }
+                continue;
             }
             let p = out.entry((zl.value(r).to_string(), i)).or_insert_with(|| {
                 Partial::new(spec.indicators[i].get_ref(), nz, &BTreeMap::new())
@@ -392,5 +463,11 @@ pub(crate) fn from_table(
             }
         }
     }
-    Ok((out, report))
+    for (layer, [x0, y0, x1, y1]) in extents {
+        let known = x0 <= x1 && y0 <= y1;
+        let r = known
+            .then(|| geo::Rect::new(geo::coord! { x: x0, y: y0 }, geo::coord! { x: x1, y: y1 }));
+        quality.extents.insert(layer, r);
+    }
+    Ok((out, report, quality))
 }

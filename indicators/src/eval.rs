@@ -637,8 +637,8 @@ impl Values {
 /// counts per (zone layer, indicator), and each layer's extent.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct QualityState {
-    counts: BTreeMap<(String, usize), crate::quality::Counts>,
-    extents: BTreeMap<String, Option<geo::Rect>>,
+    pub(crate) counts: BTreeMap<(String, usize), crate::quality::Counts>,
+    pub(crate) extents: BTreeMap<String, Option<geo::Rect>>,
 }
 
 /// The running per-zone state of a streamable indicator: what a batch of

@@ -619,7 +619,7 @@ fn finish_distributed(
     mut report: StreamReport,
 ) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
     let mut context = Inputs::load_except(spec, progress, memory, &|n| n == layer)?;
-    let (partials, read) = crate::distributed::from_table(spec, &context.zones, partials)?;
+    let (partials, read, quality) = crate::distributed::from_table(spec, &context.zones, partials)?;
     insert_lineage(
         &mut context.files,
         layer,
@@ -631,7 +631,9 @@ fn finish_distributed(
             report: read,
         },
     );
-    let mut ev = Evaluator::new(spec, &context, progress).with_partials(partials, Some(layer));
+    let mut ev = Evaluator::new(spec, &context, progress)
+        .with_partials(partials, Some(layer))
+        .with_quality(quality);
     let tables = ev.run()?;
     report.layer = Some(layer.to_string());
     report.categories = ev.categories().clone();

@@ -149,6 +149,10 @@ def test_spark_equals_the_single_machine_run(tmp_path, spark, split_above):
     assert (res.spark["split_keys"] > 0) == (split_above == 500), res.spark
     for zones in single:
         _compare(res[zones], single[zones])
+        # The quality records too: feature counts per zone and indicator,
+        # completeness and coverage (the layer's extent) of the streamed layer.
+        _compare(res.quality[zones], single.quality[zones])
+    assert pc.sum(res.quality["communes"]["n_features"]).as_py() > 0
     # Counts are exact, and real: every building once over the communes.
     assert pc.sum(res["communes"]["n"]).as_py() == 16000
     # The catalog says where the streamed layer's partials came from.
