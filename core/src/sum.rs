@@ -212,25 +212,15 @@ impl ExactSum {
         if self.special().is_some() {
             return None;
         }
-        let mut d = [0i64; 66];
-        for &c in &self.parts {
-            let (m, e) = decompose(c);
-            // c = ±m · 2^e, and bit e is bit p of the digit string.
-            let p = (e + 1088) as u32;
-            let (q, r) = ((p / 32) as usize, p % 32);
-            let v = (m as u128) << r;
-            for t in 0..3 {
-                let x = ((v >> (32 * t)) & 0xffff_ffff) as i64;
-                if q + t < d.len() {
-                    d[q + t] += if c < 0.0 { -x } else { x };
-                }
-            }
-        }
+        // The partials' digits, uncarried: non-overlapping partials put
+        // disjoint bits in each digit, so `|d| < 2³²`.
+        let mut m = ManyTerms::new();
+        self.parts.iter().for_each(|p| m.add(*p));
         Some(
-            d.iter()
+            m.d.iter()
                 .enumerate()
                 .filter(|(_, x)| **x != 0)
-                .map(|(q, x)| (q as i32 + LOWEST_DIGIT, *x))
+                .map(|(i, x)| (i as i32 - 2 + LOWEST_DIGIT, *x)) // two pads below
                 .collect(),
         )
     }

@@ -30,7 +30,9 @@ use terrastat_core::sum::LOWEST_DIGIT;
 use terrastat_core::{ExactSum, Layer, NoProgress, Zones};
 
 use crate::error::{Error, Result};
-use crate::eval::{check_columns, to_working_crs, Evaluator, Inputs, Partial, QualityState};
+use crate::eval::{
+    check_columns, keep_extreme, to_working_crs, Evaluator, Inputs, Partial, QualityState,
+};
 use crate::spec::Spec;
 
 /// The schema of a partials table (Spark: `zones string, zone long,
@@ -334,11 +336,6 @@ pub(crate) fn from_table(
         let ind = string("indicator")?;
         let cat = string("category")?;
         let op = string("op")?;
-        let zone = arrow_cast::cast(col("zone")?, &DataType::Int64)?;
-        let zone = zone
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| bad("column `zone` is not an integer".into()))?;
         let int = |n: &str| -> Result<Int64Array> {
             let c = arrow_cast::cast(col(n)?, &DataType::Int64)?;
             c.as_any()
@@ -346,6 +343,7 @@ pub(crate) fn from_table(
                 .cloned()
                 .ok_or_else(|| bad(format!("column `{n}` is not an integer")))
         };
+        let zone = int("zone")?;
         let slot = int("slot")?;
         let scale = int("scale")?;
         let digit = int("digit")?;
@@ -381,7 +379,11 @@ pub(crate) fn from_table(
                     f64::NEG_INFINITY,
                     f64::NEG_INFINITY,
                 ]);
-                let (k, v) = (slot.value(r).clamp(0, 3) as usize, value.value(r));
+                let (s, v) = (slot.value(r), value.value(r));
+                let k = usize::try_from(s)
+                    .ok()
+                    .filter(|k| *k < 4)
+                    .ok_or_else(|| bad(format!("row {r}: extent slot {s} is not 0 to 3")))?;
                 e[k] = if k < 2 { e[k].min(v) } else { e[k].max(v) };
                 continue;
             }
@@ -407,7 +409,8 @@ pub(crate) fn from_table(
                 let n = match slot.value(r) {
                     0 => &mut c.attributed,
                     1 => &mut c.complete,
-                    _ => &mut c.used,
+                    2 => &mut c.used,
+                    s => return Err(bad(format!("row {r}: count slot {s} is not 0 to 2"))),
                 };
                 if zi >= 0 {
                     n[zi as usize] += digit.value(r).max(0) as u64;
@@ -419,13 +422,17 @@ pub(crate) fn from_table(
             });
             let (s, v, c) = (slot.value(r), value.value(r), cat.value(r));
             let (k, d) = (scale.value(r), digit.value(r));
+            if k != SPECIAL as i64 && !(LOWEST_DIGIT as i64..=31).contains(&k) {
+                return Err(bad(format!(
+                    "row {r}: scale {k} is neither {SPECIAL} nor {LOWEST_DIGIT} to 31"
+                )));
+            }
             // Rows of one sum add up, whether the cluster combined them or not.
             let add = |acc: &mut ExactSum| {
                 if k == SPECIAL as i64 {
                     acc.add(v);
                 } else {
-                    let k = k.clamp(LOWEST_DIGIT as i64, 31) as i32;
-                    acc.add_digit(k, d);
+                    acc.add_digit(k as i32, d);
                 }
             };
             match p {
@@ -433,12 +440,7 @@ pub(crate) fn from_table(
                     add(&mut acc[zi as usize * *slots + s as usize]);
                 }
                 Partial::Extreme(e) if zi >= 0 => {
-                    let max = op.value(r) == "max";
-                    let e = &mut e[zi as usize];
-                    *e = Some(match *e {
-                        Some(cur) if max == v.total_cmp(&cur).is_le() => cur,
-                        _ => v,
-                    });
+                    keep_extreme(&mut e[zi as usize], v, op.value(r) == "max");
                 }
                 Partial::Categories { names, total, seen } => {
                     if c.is_empty() && s == 1 && zi >= 0 {

@@ -698,6 +698,15 @@ impl Partial {
     }
 }
 
+/// Fold `x` into a running minimum (`max == false`) or maximum, in the
+/// total order of `f64` (the first of equal values stays).
+pub(crate) fn keep_extreme(e: &mut Option<f64>, x: f64, max: bool) {
+    *e = Some(match *e {
+        Some(cur) if max == x.total_cmp(&cur).is_le() => cur,
+        _ => x,
+    });
+}
+
 /// Whether an indicator reduces its layer's features through a [`Partial`]:
 /// then batches of features (partitions of a streamed layer) can be folded
 /// one after the other. Medians and the union areas of `coverage` / `area`
@@ -1871,10 +1880,7 @@ impl<'a> Evaluator<'a> {
                             continue;
                         };
                         if w * wc > 0.0 {
-                            *e = Some(match *e {
-                                Some(cur) if max == x.total_cmp(&cur).is_le() => cur,
-                                _ => x,
-                            });
+                            keep_extreme(e, x, max);
                         }
                     }
                 });

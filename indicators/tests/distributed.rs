@@ -118,6 +118,26 @@ fn partials_of_shuffled_parts_finish_to_the_single_machine_bits() {
     // Rows of several parts for the same zone and slot: not combined here.
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     assert!(rows > 1_000, "{rows}");
+    // A digit at a scale no f64 has is refused, not clamped.
+    let mut bad = batches[1].clone();
+    let at = bad.schema().index_of("scale").unwrap();
+    let mut scales: Vec<i32> = bad
+        .column(at)
+        .as_any()
+        .downcast_ref::<arrow_array::Int32Array>()
+        .unwrap()
+        .values()
+        .to_vec();
+    let last = scales.len() - 1;
+    scales[last] = 40;
+    let mut cols = bad.columns().to_vec();
+    cols[at] = std::sync::Arc::new(arrow_array::Int32Array::from(scales));
+    bad = arrow_array::RecordBatch::try_new(bad.schema(), cols).unwrap();
+    let e = match compute_distributed(&spec, &NoProgress, BTreeMap::new(), "buildings", vec![bad]) {
+        Ok(_) => panic!("a scale of 40 is refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("scale 40"), "{e}");
     let dist =
         compute_distributed(&spec, &NoProgress, BTreeMap::new(), "buildings", batches).unwrap();
 
