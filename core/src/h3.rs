@@ -465,7 +465,7 @@ fn relation(p: &PreparedPolygon, c: &Polygon, cr: &Rect) -> Relation {
     }
     let (mut cross, mut touch, mut p_in) = (false, false, false);
     let env = rstar::AABB::from_corners(geo::Point::from(cr.min()), geo::Point::from(cr.max()));
-    for e in p.edges().locate_in_envelope_intersecting(&env) {
+    for e in p.edges().in_envelope(&env) {
         for end in [e.start, e.end] {
             // Position of the polygon's vertex relative to the convex, counter-clockwise cell.
             let mut inside = true;

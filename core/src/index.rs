@@ -105,15 +105,130 @@ pub struct Piece {
     pub intersects: bool,
 }
 
+/// A polygon's boundary edges, for the queries of [`PreparedPolygon`]: a
+/// plain list when there are few (scanning them is as fast as a tree query,
+/// and costs nothing to build), else an R-tree.
+#[derive(Debug, Clone)]
+pub enum Edges {
+    /// At most [`EDGE_TREE_THRESHOLD`] edges, scanned.
+    List(Vec<Line>),
+    /// More edges, in an R-tree.
+    Tree(RTree<Line>),
+}
+
+/// Edge count above which a polygon's edges go into an R-tree.
+pub const EDGE_TREE_THRESHOLD: usize = 64;
+
+/// The edges whose boxes meet a query box (see [`Edges::in_envelope`]).
+pub enum EdgesIn<'a> {
+    /// From a list.
+    List(std::slice::Iter<'a, Line>, AABB<geo::Point>),
+    /// From an R-tree.
+    Tree(rstar::iterators::LocateInEnvelopeIntersecting<'a, Line>),
+}
+
+impl<'a> Iterator for EdgesIn<'a> {
+    type Item = &'a Line;
+    fn next(&mut self) -> Option<&'a Line> {
+        match self {
+            EdgesIn::List(it, env) => it.find(|l| edge_meets(l, env)),
+            EdgesIn::Tree(it) => it.next(),
+        }
+    }
+}
+
+/// Whether the box of edge `l` meets `env` (as the R-tree decides it).
+#[inline]
+fn edge_meets(l: &Line, env: &AABB<geo::Point>) -> bool {
+    let (lo, hi) = (env.lower(), env.upper());
+    l.start.x.min(l.end.x) <= hi.x()
+        && l.start.x.max(l.end.x) >= lo.x()
+        && l.start.y.min(l.end.y) <= hi.y()
+        && l.start.y.max(l.end.y) >= lo.y()
+}
+
+impl Edges {
+    /// `edges` in a list or, when there are more than
+    /// [`EDGE_TREE_THRESHOLD`], in an R-tree.
+    ///
+    /// ```
+    /// use geo::{coord, Line};
+    /// use terrastat_core::index::Edges;
+    /// let square = [(0., 0.), (1., 0.), (1., 1.), (0., 1.), (0., 0.)];
+    /// let lines: Vec<Line> = square.windows(2).map(|w| Line::new(w[0], w[1])).collect();
+    /// let edges = Edges::new(lines);
+    /// assert!(matches!(edges, Edges::List(_)));
+    /// assert_eq!(edges.len(), 4);
+    /// let env = rstar::AABB::from_corners(geo::point! { x: 0.5, y: -0.5 }, geo::point! { x: 2., y: 0.5 });
+    /// assert_eq!(edges.in_envelope(&env).count(), 2); // the bottom and right sides
+    /// ```
+    pub fn new(edges: Vec<Line>) -> Self {
+        if edges.len() > EDGE_TREE_THRESHOLD {
+            Edges::Tree(RTree::bulk_load(edges))
+        } else {
+            Edges::List(edges)
+        }
+    }
+
+    /// The number of edges.
+    pub fn len(&self) -> usize {
+        match self {
+            Edges::List(v) => v.len(),
+            Edges::Tree(t) => t.size(),
+        }
+    }
+
+    /// Whether there is no edge.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every edge once (in no particular order for a tree).
+    pub fn for_each(&self, mut f: impl FnMut(&Line)) {
+        match self {
+            Edges::List(v) => v.iter().for_each(f),
+            Edges::Tree(t) => t.iter().for_each(&mut f),
+        }
+    }
+
+    /// The edges whose boxes meet `env`.
+    pub fn in_envelope(&self, env: &AABB<geo::Point>) -> EdgesIn<'_> {
+        match self {
+            Edges::List(v) => EdgesIn::List(v.iter(), *env),
+            Edges::Tree(t) => EdgesIn::Tree(t.locate_in_envelope_intersecting(env)),
+        }
+    }
+
+    /// `f` on the edges whose boxes meet `env`, until it breaks.
+    pub fn visit_in(
+        &self,
+        env: &AABB<geo::Point>,
+        mut f: impl FnMut(&Line) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        match self {
+            Edges::List(v) => {
+                for l in v {
+                    if edge_meets(l, env) {
+                        f(l)?;
+                    }
+                }
+                ControlFlow::Continue(())
+            }
+            Edges::Tree(t) => t.locate_in_envelope_intersecting_int(env, f),
+        }
+    }
+}
+
 /// A polygonal geometry prepared for repeated point-location and
-/// intersection queries: its edges are held in an R-tree, so a point is
-/// located in O(log n) and a small feature far from the boundary is
-/// classified without touching the edges.
+/// intersection queries: its edges are held in an R-tree (or, when there
+/// are few, a list: [`Edges`]), so a point is located in O(log n) and a
+/// small feature far from the boundary is classified without touching the
+/// edges.
 #[derive(Debug, Clone)]
 pub struct PreparedPolygon {
     geom: MultiPolygon,
     rect: Option<Rect>,
-    edges: RTree<Line>,
+    edges: Edges,
     area: f64,
     n_coords: usize,
     grid: Option<CellGrid>,
@@ -134,7 +249,7 @@ const GRID_THRESHOLD: usize = 48;
 impl CellGrid {
     fn build(
         rect: Rect,
-        edges: &RTree<Line>,
+        edges: &Edges,
         n_coords: usize,
         locate: impl Fn(Coord) -> Location,
     ) -> Option<CellGrid> {
@@ -234,7 +349,7 @@ impl PreparedPolygon {
         let mut p = Self {
             geom,
             rect,
-            edges: RTree::bulk_load(edges),
+            edges: Edges::new(edges),
             area,
             n_coords,
             grid: None,
@@ -263,8 +378,8 @@ impl PreparedPolygon {
         self.rect.as_ref()
     }
 
-    /// The boundary edges (every ring), in an R-tree.
-    pub fn edges(&self) -> &RTree<Line> {
+    /// The boundary edges (every ring).
+    pub fn edges(&self) -> &Edges {
         &self.edges
     }
 
@@ -308,7 +423,7 @@ impl PreparedPolygon {
         }
         let ray = AABB::from_corners(geo::Point::from(c), geo::point! { x: rect.max().x, y: c.y });
         let mut winding = 0i32;
-        let flow = self.edges.locate_in_envelope_intersecting_int(&ray, |seg| {
+        let flow = self.edges.visit_in(&ray, |seg| {
             let (a, b) = (seg.start, seg.end);
             if a.y <= c.y {
                 if b.y >= c.y {
@@ -347,7 +462,7 @@ impl PreparedPolygon {
             }
         }
         self.edges
-            .locate_in_envelope_intersecting_int(
+            .visit_in(
                 &AABB::from_corners(geo::Point::from(r.min()), geo::Point::from(r.max())),
                 |_| ControlFlow::Break(()),
             )
@@ -430,7 +545,7 @@ impl PreparedPolygon {
         let visit = |l: Line| {
             let env = AABB::from_corners(geo::Point::from(l.start), geo::Point::from(l.end));
             self.edges
-                .locate_in_envelope_intersecting_int(&env, |e| {
+                .visit_in(&env, |e| {
                     if e.intersects(&l) {
                         ControlFlow::Break(())
                     } else {
@@ -480,7 +595,7 @@ impl PreparedPolygon {
             line,
             |a, b, ts| {
                 let env = AABB::from_corners(geo::Point::from(a), geo::Point::from(b));
-                for e in self.edges.locate_in_envelope_intersecting(&env) {
+                for e in self.edges.in_envelope(&env) {
                     crate::exact::crossings(a, b, e.start, e.end, ts);
                 }
             },

@@ -170,6 +170,19 @@ pub(crate) fn reduce_polygon(
     if ring.is_empty() || !ring.iter().all(|c| c.x.is_finite() && c.y.is_finite()) {
         return None;
     }
+    if let Some(out) = reduce_simple_ring(ring, policy) {
+        return Some(out);
+    }
+    reduce_polygon_general(ring, multi, policy)
+}
+
+/// [`reduce_polygon`] through `geo`'s types: the general path, and the
+/// oracle of the fast one.
+fn reduce_polygon_general(
+    ring: &mut Vec<geo::Coord>,
+    multi: bool,
+    policy: InvalidPolicy,
+) -> Option<(geo::Coord, geo::Rect)> {
     let p = geo::Polygon::new(geo::LineString(std::mem::take(ring)), vec![]);
     let mut g = if multi {
         Geometry::MultiPolygon(MultiPolygon(vec![p]))
@@ -192,6 +205,117 @@ pub(crate) fn reduce_polygon(
         *ring = p.into_inner().0 .0;
     }
     out
+}
+
+/// The fast path of [`reduce_polygon`], for the common ring: closed, of 4
+/// to 32 coordinates (a building footprint) that [`quick_valid`] shows
+/// valid. The ring is oriented as [`orient`] does, and its centroid and box
+/// are computed with `geo`'s operations in `geo`'s order (`Centroid` of a
+/// polygon: `add_ring`'s shifted determinants, `(c × w) / w`;
+/// `BoundingRect`'s running min/max), so the bits are those of the general
+/// path, in two passes over the ring instead of building and checking a
+/// `geo` polygon. `None` (the ring left as it was): not shown here, the
+/// caller takes the general path.
+fn reduce_simple_ring(
+    ring: &mut [geo::Coord],
+    policy: InvalidPolicy,
+) -> Option<(geo::Coord, geo::Rect)> {
+    let n = ring.len();
+    if !(4..=32).contains(&n) || ring[0] != ring[n - 1] {
+        return None;
+    }
+    if policy != InvalidPolicy::Off
+        && (ring.windows(2).any(|w| w[0] == w[1])
+            || half_twice_area(ring) == 0.0
+            || !edges_apart(ring))
+    {
+        return None;
+    }
+    let reversed = ring_winding(ring) == Some(WindingOrder::Clockwise);
+    if reversed {
+        ring.reverse();
+    }
+    // `geo`'s `add_ring`: area from `sum_line_determinants` (lines 1..),
+    // accumulated centroid over every line, both shifted by the first
+    // coordinate.
+    let shift = ring[0];
+    let (mut twice, mut acc) = (0.0, geo::Coord { x: 0.0, y: 0.0 });
+    for (i, w) in ring.windows(2).enumerate() {
+        let (s, e) = (w[0] - shift, w[1] - shift);
+        let det = s.x * e.y - s.y * e.x;
+        if i > 0 {
+            twice += det;
+        }
+        acc = acc + (e + s) * det;
+    }
+    let area = twice / 2.0;
+    if area == 0.0 {
+        // `geo` takes a degenerate ring for a line: the general path.
+        if reversed {
+            ring.reverse();
+        }
+        return None;
+    }
+    let centroid = acc / (6.0 * area) + shift;
+    let weight = area.abs();
+    let centroid = (centroid * weight) / weight;
+    // `get_bounding_rect`.
+    let (mut x, mut y) = ((ring[0].x, ring[0].x), (ring[0].y, ring[0].y));
+    let min_max = |p: f64, (lo, hi): (f64, f64)| {
+        if p > hi {
+            (lo, p)
+        } else if p < lo {
+            (p, hi)
+        } else {
+            (lo, hi)
+        }
+    };
+    for c in &ring[1..] {
+        x = min_max(c.x, x);
+        y = min_max(c.y, y);
+    }
+    let rect = geo::Rect::new(geo::Coord { x: x.0, y: y.0 }, geo::Coord { x: x.1, y: y.1 });
+    Some((centroid, rect))
+}
+
+/// `geo`'s `get_linestring_area` of a closed ring (its signed area).
+fn half_twice_area(ring: &[geo::Coord]) -> f64 {
+    let shift = ring[0];
+    let mut prev = ring[1] - shift;
+    let mut sum = 0.0;
+    for c in &ring[2..] {
+        let e = *c - shift;
+        sum += prev.x * e.y - prev.y * e.x;
+        prev = e;
+    }
+    sum / 2.0
+}
+
+/// Whether no two non-adjacent edges of closed ring `ring` meet (robust
+/// predicates; edges whose boxes are apart cannot meet).
+fn edges_apart(ring: &[geo::Coord]) -> bool {
+    use geo::{Intersects, Line};
+    let m = ring.len() - 1; // edges: ring[i]–ring[i + 1]
+    let edge = |i: usize| Line::new(ring[i], ring[i + 1]);
+    let boxes_meet = |a: &Line, b: &Line| {
+        a.start.x.min(a.end.x) <= b.start.x.max(b.end.x)
+            && b.start.x.min(b.end.x) <= a.start.x.max(a.end.x)
+            && a.start.y.min(a.end.y) <= b.start.y.max(b.end.y)
+            && b.start.y.min(b.end.y) <= a.start.y.max(a.end.y)
+    };
+    for i in 0..m {
+        let e = edge(i);
+        for j in i + 2..m {
+            if i == 0 && j == m - 1 {
+                continue; // adjacent through the closing point
+            }
+            let f = edge(j);
+            if boxes_meet(&e, &f) && e.intersects(&f) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// A numeric Arrow column as `f64` values (`None` for nulls); `None` when
@@ -370,7 +494,7 @@ fn ring_winding(ring: &[geo::Coord]) -> Option<WindingOrder> {
 /// predicates). `false` means "not shown valid here": the caller then runs
 /// `geo`'s full validation.
 fn quick_valid(p: &geo::Polygon) -> bool {
-    use geo::{Area, Intersects, Line};
+    use geo::Area;
     let ring = &p.exterior().0;
     let n = ring.len();
     if !p.interiors().is_empty() || !(4..=32).contains(&n) || ring[0] != ring[n - 1] {
@@ -379,20 +503,7 @@ fn quick_valid(p: &geo::Polygon) -> bool {
     if ring.windows(2).any(|w| w[0] == w[1]) || p.signed_area() == 0.0 {
         return false;
     }
-    let m = n - 1; // edges: ring[i]–ring[i + 1]
-    let edge = |i: usize| Line::new(ring[i], ring[i + 1]);
-    for i in 0..m {
-        let e = edge(i);
-        for j in i + 2..m {
-            if i == 0 && j == m - 1 {
-                continue; // adjacent through the closing point
-            }
-            if e.intersects(&edge(j)) {
-                return false;
-            }
-        }
-    }
-    true
+    edges_apart(ring)
 }
 
 /// `make_valid`'s output in one order: `geo` builds it through hash maps,
@@ -947,6 +1058,47 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(3000))]
+        /// The fast path of `reduce_polygon` gives the general path's bits
+        /// (centroid, box, ring left behind, or `None`), on rings near
+        /// Lambert-93 coordinates: lattice rings (repeated vertices,
+        /// collinear runs, self-intersections, zero areas, either winding,
+        /// not closed) and jittered ones, under every policy.
+        #[test]
+        fn reduced_ring_is_the_general_paths(
+            pts in prop::collection::vec((0i32..5, 0i32..5), 0..12),
+            jitter in prop::collection::vec(-1.0f64..1.0, 24),
+            jittered in any::<bool>(),
+            close in prop_oneof![4 => Just(true), 1 => Just(false)],
+            multi in any::<bool>(),
+            policy in prop_oneof![Just(InvalidPolicy::Repair), Just(InvalidPolicy::Off)],
+            step in prop_oneof![Just(1.0), Just(0.1), Just(7.3), Just(1e-7)],
+        ) {
+            let mut ring: Vec<geo::Coord> = pts
+                .iter()
+                .enumerate()
+                .map(|(k, &(x, y))| {
+                    let (dx, dy) = if jittered { (jitter[2 * k], jitter[2 * k + 1]) } else { (0.0, 0.0) };
+                    geo::Coord {
+                        x: 652_113.25 + (x as f64 + 0.3 * dx) * step,
+                        y: 6_862_207.5 + (y as f64 + 0.3 * dy) * step,
+                    }
+                })
+                .collect();
+            if close && !ring.is_empty() {
+                ring.push(ring[0]);
+            }
+            let mut general = ring.clone();
+            let want = reduce_polygon_general(&mut general, multi, policy);
+            let got = reduce_polygon(&mut ring, multi, policy);
+            let bits = |o: Option<(geo::Coord, geo::Rect)>| o.map(|(c, r)| {
+                [c.x, c.y, r.min().x, r.min().y, r.max().x, r.max().y].map(f64::to_bits)
+            });
+            prop_assert_eq!(bits(got), bits(want));
+            if want.is_some() {
+                prop_assert_eq!(ring, general);
+            }
+        }
+
         /// `ring_winding` decides as `geo`'s `winding_order`, on small lattice
         /// rings (repeated vertices, collinear runs, rings not closed), and
         /// `orient` gives what `geo`'s `Orient` gives.

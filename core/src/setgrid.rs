@@ -9,11 +9,10 @@
 //! the state of edge-free cells comes from an exact point location of one
 //! cell centre per run: the grid never changes an answer, it only skips work.
 
-use geo::{Coord, Line, Rect};
+use geo::{Coord, Rect};
 use rayon::prelude::*;
-use rstar::RTree;
 
-use crate::index::{Location, PreparedPolygon};
+use crate::index::{Edges, Location, PreparedPolygon};
 
 const NONE: u32 = u32::MAX;
 /// The two items of a [`SetGrid`] cell.
@@ -367,14 +366,14 @@ fn marked_cells(
 pub(crate) fn mark_cells(
     f: &Frame,
     r: &Rect,
-    edges: &RTree<Line>,
+    edges: &Edges,
     locate: impl Fn(Coord) -> Location,
 ) -> (usize, usize, usize, usize, Vec<u8>) {
     // The box widened by the guard: no boundary point lies outside it.
     let (ax, bx, ay, by) = f.cells(&crate::index::grow(r, f.eps));
     let bw = bx + 1 - ax;
     let mut m = vec![OUT; bw * (by + 1 - ay)];
-    for e in edges.iter() {
+    edges.for_each(|e| {
         f.segment_cells(e.start, e.end, |i0, i1, j| {
             if j < ay || j > by {
                 return;
@@ -384,7 +383,7 @@ pub(crate) fn mark_cells(
                 m[row + i - ax] = EDGE;
             }
         });
-    }
+    });
     for j in ay..=by {
         let row = &mut m[(j - ay) * bw..(j - ay + 1) * bw];
         let mut i = 0;

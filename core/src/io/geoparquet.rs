@@ -10,12 +10,11 @@ use geo::Geometry;
 use geo_traits::to_geo::ToGeoGeometry;
 use geoarrow_array::cast::AsGeoArrowArray;
 use geoarrow_array::{GeoArrowArray, GeoArrowArrayAccessor};
-use parquet::arrow::arrow_reader::{
-    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
-};
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
 
+use super::chunks::Window;
 use crate::crs::Crs;
 use crate::error::{Error, Result};
 use crate::layer::RawLayer;
@@ -355,90 +354,6 @@ impl Loaded {
     }
 }
 
-/// The bytes of one row group of a Parquet file, read at once, as a reader
-/// of the whole file (offsets are the file's).
-struct Window {
-    /// File offset of `bytes`.
-    offset: u64,
-    bytes: bytes::Bytes,
-}
-
-impl Window {
-    /// Read row group `rg`: from the first to the last column chunk under
-    /// the root columns `roots` (with their dictionary pages).
-    fn read(
-        path: &Path,
-        metadata: &parquet::file::metadata::ParquetMetaData,
-        rg: usize,
-        roots: &[usize],
-    ) -> Result<Window> {
-        let schema = metadata.file_metadata().schema_descr();
-        use std::io::{Read, Seek, SeekFrom};
-        let (mut lo, mut hi) = (u64::MAX, 0u64);
-        for (i, c) in metadata.row_group(rg).columns().iter().enumerate() {
-            if !roots.contains(&schema.get_column_root_idx(i)) {
-                continue;
-            }
-            let (start, len) = c.byte_range();
-            lo = lo.min(start);
-            hi = hi.max(start.saturating_add(len));
-        }
-        if lo >= hi {
-            return Ok(Window {
-                offset: 0,
-                bytes: bytes::Bytes::new(),
-            });
-        }
-        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let len =
-            usize::try_from(hi - lo).map_err(|_| Error::format(path, "row group too large"))?;
-        let mut buf = vec![0u8; len];
-        file.seek(SeekFrom::Start(lo))
-            .and_then(|_| file.read_exact(&mut buf))
-            .map_err(|e| Error::io(path, e))?;
-        Ok(Window {
-            offset: lo,
-            bytes: buf.into(),
-        })
-    }
-
-    fn at(&self, start: u64, len: Option<usize>) -> parquet::errors::Result<bytes::Bytes> {
-        let from = start
-            .checked_sub(self.offset)
-            .and_then(|s| usize::try_from(s).ok())
-            .filter(|s| *s <= self.bytes.len());
-        let to = from.and_then(|f| match len {
-            Some(l) => f.checked_add(l).filter(|t| *t <= self.bytes.len()),
-            None => Some(self.bytes.len()),
-        });
-        match (from, to) {
-            (Some(f), Some(t)) => Ok(self.bytes.slice(f..t)),
-            _ => Err(parquet::errors::ParquetError::EOF(format!(
-                "bytes {start}+{len:?} outside the row group read"
-            ))),
-        }
-    }
-}
-
-impl parquet::file::reader::Length for Window {
-    fn len(&self) -> u64 {
-        self.offset + self.bytes.len() as u64
-    }
-}
-
-impl parquet::file::reader::ChunkReader for Window {
-    type T = bytes::buf::Reader<bytes::Bytes>;
-
-    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        use bytes::Buf;
-        Ok(self.at(start, None)?.reader())
-    }
-
-    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
-        self.at(start, Some(length))
-    }
-}
-
 /// Open a Parquet file's metadata (footer and `geo` key) once.
 pub(crate) fn load_metadata(path: &Path) -> Result<Loaded> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -572,6 +487,13 @@ pub(crate) fn read_loaded(
         roots.iter().copied(),
     );
     let attr_schema = Arc::new(schema.project(&attrs)?);
+    // The projected columns' decoders, as the reader builder would make them.
+    let levels = parquet::arrow::parquet_to_arrow_field_levels(
+        metadata.metadata().file_metadata().schema_descr(),
+        mask,
+        Some(schema.fields()),
+    )
+    .map_err(|e| Error::parquet(path, e))?;
     let groups = match bbox {
         Some(b) => groups_meeting(metadata.metadata(), meta.covering.as_deref(), b),
         None => (0..metadata.metadata().num_row_groups()).collect(),
@@ -582,12 +504,9 @@ pub(crate) fn read_loaded(
             // The row group's bytes in one read (a `File` reader would dup
             // the descriptor, seek and read for every column chunk).
             let file = Window::read(path, metadata.metadata(), rg, &roots)?;
-            let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, metadata.clone())
-                .with_projection(mask.clone())
-                .with_row_groups(vec![rg])
-                .with_batch_size(65_536)
-                .build()
-                .map_err(|e| Error::parquet(path, e))?;
+            let reader =
+                super::chunks::row_group_reader(file, metadata.metadata(), rg, &levels, 65_536)
+                    .map_err(|e| Error::parquet(path, e))?;
             // Decoding errors of the data pages come as ArrowError: keep the file in the
             // message. The parquet decoder can panic on some corrupt pages
             // (apache/arrow-rs #10722): turn that into an error naming the file.

@@ -10,6 +10,7 @@
 //! Every output is written atomically: to a temporary file in the target
 //! directory, flushed, then renamed over the target.
 
+mod chunks;
 mod columns;
 mod fgb;
 mod geojson;
