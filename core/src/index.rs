@@ -117,7 +117,7 @@ pub enum Edges {
 }
 
 /// Edge count above which a polygon's edges go into an R-tree.
-pub const EDGE_TREE_THRESHOLD: usize = 64;
+pub const EDGE_TREE_THRESHOLD: usize = 32;
 
 /// The edges whose boxes meet a query box (see [`Edges::in_envelope`]).
 pub enum EdgesIn<'a> {
@@ -423,7 +423,7 @@ impl PreparedPolygon {
         }
         let ray = AABB::from_corners(geo::Point::from(c), geo::point! { x: rect.max().x, y: c.y });
         let mut winding = 0i32;
-        let flow = self.edges.visit_in(&ray, |seg| {
+        let mut step = |seg: &Line| {
             let (a, b) = (seg.start, seg.end);
             if a.y <= c.y {
                 if b.y >= c.y {
@@ -443,7 +443,20 @@ impl PreparedPolygon {
                 }
             }
             ControlFlow::Continue(())
-        });
+        };
+        let flow = match &self.edges {
+            // The edges meeting the ray, without the box arithmetic.
+            Edges::List(v) => v
+                .iter()
+                .filter(|s| {
+                    let (a, b) = (s.start, s.end);
+                    !((a.y > c.y && b.y > c.y)
+                        || (a.y < c.y && b.y < c.y)
+                        || (a.x < c.x && b.x < c.x))
+                })
+                .try_for_each(&mut step),
+            Edges::Tree(_) => self.edges.visit_in(&ray, step),
+        };
         if flow.is_break() {
             Location::Boundary
         } else if winding != 0 {
@@ -703,6 +716,62 @@ mod tests {
         MultiPolygon(vec![
             polygon![(x: x0, y: y0), (x: x0 + s, y: y0), (x: x0 + s, y: y0 + s), (x: x0, y: y0 + s)],
         ])
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Point location and edge queries, on edges in a list (few) or in
+        /// an R-tree (many), equal brute force: `geo`'s coordinate position
+        /// and a scan of every edge. Lattice stars with holes, so points fall
+        /// on vertices, on edges and on collinear runs.
+        #[test]
+        fn edges_listed_or_indexed_answer_as_brute_force(
+            radii in proptest::collection::vec(3i32..9, 3..90),
+            hole in proptest::prelude::any::<bool>(),
+            pts in proptest::collection::vec((-10i32..=10, -10i32..=10), 40),
+        ) {
+            use geo::coordinate_position::{CoordPos, CoordinatePosition};
+            use geo::LinesIter;
+            let n = radii.len();
+            let ring: Vec<Coord> = radii
+                .iter()
+                .enumerate()
+                .map(|(k, r)| {
+                    let t = std::f64::consts::TAU * k as f64 / n as f64;
+                    coord! { x: (f64::from(*r) * t.cos()).round(), y: (f64::from(*r) * t.sin()).round() }
+                })
+                .collect();
+            let holes = if hole {
+                vec![LineString::from(vec![(-0.5, -0.5), (0.5, -0.5), (0.5, 0.5), (-0.5, 0.5)])]
+            } else {
+                vec![]
+            };
+            // Oriented, as layers are (exterior counter-clockwise, holes clockwise).
+            let poly = geo::orient::Orient::orient(
+                &Polygon::new(LineString(ring), holes),
+                geo::orient::Direction::Default,
+            );
+            let mp = MultiPolygon(vec![poly]);
+            let p = PreparedPolygon::new(mp.clone());
+            proptest::prop_assert_eq!(matches!(p.edges(), Edges::Tree(_)), p.edges().len() > EDGE_TREE_THRESHOLD);
+            let all: Vec<Line> = mp.lines_iter().filter(|l| l.start != l.end).collect();
+            proptest::prop_assert_eq!(p.edges().len(), all.len());
+            for (x, y) in &pts {
+                let c = coord! { x: f64::from(*x), y: f64::from(*y) };
+                let want = match mp.coordinate_position(&c) {
+                    CoordPos::Inside => Location::Inside,
+                    CoordPos::OnBoundary => Location::Boundary,
+                    CoordPos::Outside => Location::Outside,
+                };
+                proptest::prop_assert_eq!(p.locate(c), want, "{:?}", c);
+                let env = AABB::from_corners(geo::Point::from(c), geo::point! { x: c.x + 1.5, y: c.y + 0.5 });
+                let mut got: Vec<String> = p.edges().in_envelope(&env).map(|l| format!("{l:?}")).collect();
+                let mut brute: Vec<String> = all.iter().filter(|l| edge_meets(l, &env)).map(|l| format!("{l:?}")).collect();
+                got.sort();
+                brute.sort();
+                proptest::prop_assert_eq!(&got, &brute);
+            }
+        }
     }
 
     #[test]
