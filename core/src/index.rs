@@ -137,14 +137,11 @@ impl<'a> Iterator for EdgesIn<'a> {
     }
 }
 
-/// Whether the box of edge `l` meets `env` (as the R-tree decides it).
+/// Whether the box of edge `l` meets `env`: the R-tree's own test.
 #[inline]
 fn edge_meets(l: &Line, env: &AABB<geo::Point>) -> bool {
-    let (lo, hi) = (env.lower(), env.upper());
-    l.start.x.min(l.end.x) <= hi.x()
-        && l.start.x.max(l.end.x) >= lo.x()
-        && l.start.y.min(l.end.y) <= hi.y()
-        && l.start.y.max(l.end.y) >= lo.y()
+    use rstar::{Envelope, RTreeObject};
+    env.intersects(&l.envelope())
 }
 
 impl Edges {

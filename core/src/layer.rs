@@ -224,11 +224,7 @@ fn reduce_simple_ring(
     if !(4..=32).contains(&n) || ring[0] != ring[n - 1] {
         return None;
     }
-    if policy != InvalidPolicy::Off
-        && (ring.windows(2).any(|w| w[0] == w[1])
-            || half_twice_area(ring) == 0.0
-            || !edges_apart(ring))
-    {
+    if policy != InvalidPolicy::Off && !simple_ring(ring) {
         return None;
     }
     let reversed = ring_winding(ring) == Some(WindingOrder::Clockwise);
@@ -278,8 +274,9 @@ fn reduce_simple_ring(
     Some((centroid, rect))
 }
 
-/// `geo`'s `get_linestring_area` of a closed ring (its signed area).
-fn half_twice_area(ring: &[geo::Coord]) -> f64 {
+/// `geo`'s `get_linestring_area` of a closed ring of at least 3
+/// coordinates (its signed area).
+fn ring_signed_area(ring: &[geo::Coord]) -> f64 {
     let shift = ring[0];
     let mut prev = ring[1] - shift;
     let mut sum = 0.0;
@@ -294,23 +291,18 @@ fn half_twice_area(ring: &[geo::Coord]) -> f64 {
 /// Whether no two non-adjacent edges of closed ring `ring` meet (robust
 /// predicates; edges whose boxes are apart cannot meet).
 fn edges_apart(ring: &[geo::Coord]) -> bool {
-    use geo::{Intersects, Line};
+    use geo::{BoundingRect, Intersects, Line};
     let m = ring.len() - 1; // edges: ring[i]–ring[i + 1]
     let edge = |i: usize| Line::new(ring[i], ring[i + 1]);
-    let boxes_meet = |a: &Line, b: &Line| {
-        a.start.x.min(a.end.x) <= b.start.x.max(b.end.x)
-            && b.start.x.min(b.end.x) <= a.start.x.max(a.end.x)
-            && a.start.y.min(a.end.y) <= b.start.y.max(b.end.y)
-            && b.start.y.min(b.end.y) <= a.start.y.max(a.end.y)
-    };
     for i in 0..m {
         let e = edge(i);
+        let eb = e.bounding_rect();
         for j in i + 2..m {
             if i == 0 && j == m - 1 {
                 continue; // adjacent through the closing point
             }
             let f = edge(j);
-            if boxes_meet(&e, &f) && e.intersects(&f) {
+            if eb.intersects(&f.bounding_rect()) && e.intersects(&f) {
                 return false;
             }
         }
@@ -494,16 +486,17 @@ fn ring_winding(ring: &[geo::Coord]) -> Option<WindingOrder> {
 /// predicates). `false` means "not shown valid here": the caller then runs
 /// `geo`'s full validation.
 fn quick_valid(p: &geo::Polygon) -> bool {
-    use geo::Area;
-    let ring = &p.exterior().0;
+    p.interiors().is_empty() && simple_ring(&p.exterior().0)
+}
+
+/// [`quick_valid`] of a polygon whose exterior ring is `ring` (no holes).
+fn simple_ring(ring: &[geo::Coord]) -> bool {
     let n = ring.len();
-    if !p.interiors().is_empty() || !(4..=32).contains(&n) || ring[0] != ring[n - 1] {
-        return false;
-    }
-    if ring.windows(2).any(|w| w[0] == w[1]) || p.signed_area() == 0.0 {
-        return false;
-    }
-    edges_apart(ring)
+    (4..=32).contains(&n)
+        && ring[0] == ring[n - 1]
+        && !ring.windows(2).any(|w| w[0] == w[1])
+        && ring_signed_area(ring) != 0.0
+        && edges_apart(ring)
 }
 
 /// `make_valid`'s output in one order: `geo` builds it through hash maps,

@@ -216,74 +216,33 @@ impl<R: PageReader> Iterator for Unzstd<R> {
 
 impl<R: PageReader> PageReader for Unzstd<R> {
     fn get_next_page(&mut self) -> PqResult<Option<Page>> {
-        let Some(page) = self.0.get_next_page()? else {
+        let Some(mut page) = self.0.get_next_page()? else {
             return Ok(None);
         };
-        Ok(Some(match page {
-            Page::DictionaryPage {
-                buf,
-                num_values,
-                encoding,
-                is_sorted,
-            } => Page::DictionaryPage {
-                buf: unzstd(&buf)?,
-                num_values,
-                encoding,
-                is_sorted,
-            },
-            Page::DataPage {
-                buf,
-                num_values,
-                encoding,
-                def_level_encoding,
-                rep_level_encoding,
-                statistics,
-            } => Page::DataPage {
-                buf: unzstd(&buf)?,
-                num_values,
-                encoding,
-                def_level_encoding,
-                rep_level_encoding,
-                statistics,
-            },
+        match &mut page {
+            Page::DictionaryPage { buf, .. } | Page::DataPage { buf, .. } => *buf = unzstd(buf)?,
             Page::DataPageV2 {
                 buf,
-                num_values,
-                encoding,
-                num_nulls,
-                num_rows,
                 def_levels_byte_len,
                 rep_levels_byte_len,
                 is_compressed,
-                statistics,
-            } => {
-                let buf = if is_compressed {
-                    // The levels lead the page, uncompressed.
-                    let levels = (def_levels_byte_len as usize)
-                        .checked_add(rep_levels_byte_len as usize)
-                        .filter(|n| *n <= buf.len())
-                        .ok_or_else(|| ParquetError::General("invalid page header".into()))?;
-                    let values = unzstd(&buf[levels..])?;
-                    let mut all = Vec::with_capacity(levels + values.len());
-                    all.extend_from_slice(&buf[..levels]);
-                    all.extend_from_slice(&values);
-                    all.into()
-                } else {
-                    buf
-                };
-                Page::DataPageV2 {
-                    buf,
-                    num_values,
-                    encoding,
-                    num_nulls,
-                    num_rows,
-                    def_levels_byte_len,
-                    rep_levels_byte_len,
-                    is_compressed: false,
-                    statistics,
-                }
+                ..
+            } if *is_compressed => {
+                // The levels lead the page, uncompressed.
+                let levels = (*def_levels_byte_len as usize)
+                    .checked_add(*rep_levels_byte_len as usize)
+                    .filter(|n| *n <= buf.len())
+                    .ok_or_else(|| ParquetError::General("invalid page header".into()))?;
+                let values = unzstd(&buf[levels..])?;
+                let mut all = Vec::with_capacity(levels + values.len());
+                all.extend_from_slice(&buf[..levels]);
+                all.extend_from_slice(&values);
+                *buf = all.into();
+                *is_compressed = false;
             }
-        }))
+            Page::DataPageV2 { .. } => {}
+        }
+        Ok(Some(page))
     }
 
     fn peek_next_page(&mut self) -> PqResult<Option<PageMetadata>> {
