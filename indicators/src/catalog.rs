@@ -135,48 +135,7 @@ pub struct Catalog {
 }
 
 fn default_unit(ind: &IndicatorSpec) -> &'static str {
-    match ind.kind {
-        Kind::Count => "count",
-        Kind::Coverage | Kind::ShareWithin | Kind::CategoryShare => "fraction",
-        Kind::Area => "m²",
-        Kind::Density => "km⁻²",
-        Kind::NearestDistance => "m",
-        Kind::Zonal => match ind.stat {
-            Some(crate::spec::Stat::Frac | crate::spec::Stat::Coverage) => "fraction",
-            Some(crate::spec::Stat::Count) => "pixels",
-            Some(crate::spec::Stat::Variety) => "count",
-            _ => "",
-        },
-        _ => "",
-    }
-}
-
-fn zonal_definition(ind: &IndicatorSpec) -> String {
-    use crate::spec::Stat;
-    let r = ind.raster.as_deref().unwrap_or("?");
-    let over = "over the pixels of the zone with a valid (not nodata) value, c being the exact fraction of each pixel covered by the zone (area(pixel ∩ zone) / area(pixel), in the raster's CRS) and v its value";
-    let stat = match ind.stat.unwrap_or_default() {
-        Stat::Count => format!("Σ c of raster `{r}` {over}; 0 when none"),
-        Stat::Sum => format!("Σ c·v of raster `{r}` {over}; 0 when none"),
-        Stat::Mean | Stat::Median => format!("Σ c·v / Σ c of raster `{r}` {over}"),
-        Stat::Min => format!("Minimum of v of raster `{r}` {over}, among pixels with c > 0"),
-        Stat::Max => format!("Maximum of v of raster `{r}` {over}, among pixels with c > 0"),
-        Stat::Stdev => format!("√(Σ c·(v − mean)² / Σ c), the coverage-weighted population standard deviation of raster `{r}` {over}"),
-        Stat::Majority => format!("The value of raster `{r}` with the largest Σ c (ties: the largest value) {over}"),
-        Stat::Minority => format!("The value of raster `{r}` with the smallest Σ c (ties: the smallest value) {over}"),
-        Stat::Variety => format!("The number of distinct values of raster `{r}` with c > 0 {over}"),
-        Stat::Frac => format!("For each value x of raster `{r}`, Σ c over pixels of value x / Σ c, {over}; one column `{}_<x>` per value", ind.name),
-        Stat::WeightedMean => format!("Σ c·w·v / Σ c·w of raster `{r}`, w from raster `{}` (pixels whose weight is nodata skipped), {over}", ind.weights.as_deref().unwrap_or("?")),
-        Stat::Coverage => {
-            let what = match (&ind.where_, &ind.values) {
-                (Some(w), _) => format!("`{w}`"),
-                (None, Some(v)) => format!("value ∈ {v:?}"),
-                _ => "?".into(),
-            };
-            format!("Share Σ c [{what}] / Σ c of raster `{r}` {over}")
-        }
-    };
-    format!("{stat}. Null when the zone has no valid pixel (exactextract's definitions).")
+    ind.kind.imp().default_unit(ind)
 }
 
 /// The definition of an indicator, in words, as written in the catalog.
@@ -199,49 +158,15 @@ pub fn definition(ind: &IndicatorSpec) -> String {
         .map(|w| format!(", weighted by `{w}`"))
         .unwrap_or_default();
     let other = ind.other.as_deref().unwrap_or("?");
-    match ind.kind {
-        Kind::Count => format!("Number of `{layer}` {assign}{filter}. 0 when none."),
-        Kind::Sum => format!("Σ `{col}` over `{layer}` {assign}{filter}; nulls ignored. 0 when none."),
-        Kind::Mean => format!("Mean of `{col}` over `{layer}` {assign}{filter}{weight}: Σ w·v / Σ w. Null when none."),
-        Kind::Min => format!("Minimum of `{col}` over `{layer}` {assign}{filter}. Null when none."),
-        Kind::Max => format!("Maximum of `{col}` over `{layer}` {assign}{filter}. Null when none."),
-        Kind::Median => format!("Weighted median of `{col}` over `{layer}` {assign}{filter}{weight} (equal weights: the usual median). Null when none."),
-        Kind::Extensive => {
-            if ind.allocate_total.unwrap_or(true) {
-                format!("Areal interpolation of the extensive column `{col}` of `{layer}`{filter}: Σ_f v_f · area(f ∩ z) / Σ_k area(f ∩ z_k) (each feature's whole value shared among the zones it touches; tobler allocate_total=True).")
-            } else {
-                format!("Areal interpolation of the extensive column `{col}` of `{layer}`{filter}: Σ_f v_f · area(f ∩ z) / area(f) (tobler allocate_total=False).")
-            }
-        }
-        Kind::Intensive => format!("Area-weighted mean of the intensive column `{col}` of `{layer}`{filter} over the part of the zone the layer covers: Σ_f v_f · area(f ∩ z) / Σ_f area(f ∩ z). Null where the layer does not reach."),
-        Kind::Coverage => format!("area(union of `{layer}`{filter} ∩ zone) / area(zone); overlapping features counted once."),
-        Kind::Area => match &ind.layer {
-            Some(_) => format!("area(union of `{layer}`{filter} ∩ zone) in m² of the working CRS."),
-            None => "Area of the zone in m² of the working CRS.".into(),
-        },
-        Kind::ShareWithin => format!(
-            "Among `{layer}` {assign}{filter}{weight}, the share of those that {} `{other}`. Null when none.",
-            match ind.predicate.unwrap_or(terrastat_core::Predicate::Intersects) {
-                terrastat_core::Predicate::Centroid => "have their centroid in",
-                _ => "intersect (touching counts)",
-            }
-        ),
-        Kind::Density => match &ind.column {
-            Some(c) => format!("Σ `{c}` over `{layer}` {assign}{filter}, per km² of zone area."),
-            None => format!("Number of `{layer}` {assign}{filter}, per km² of zone area."),
-        },
-        Kind::CategoryShare => format!("For each value c of `{col}`, the share of `{layer}` {assign}{filter}{weight} with `{col}` = c; one column `{}_<c>` per value; null in zones without features.", ind.name),
-        Kind::NearestDistance => format!(
-            "{} over `{layer}` {assign}{filter}{weight} of the Euclidean distance from each feature's geometry to the nearest geometry of `{other}` (0 when they touch). Null when none.",
-            match ind.stat.unwrap_or_default() {
-                crate::spec::Stat::Median => "Median",
-                crate::spec::Stat::Max => "Maximum",
-                _ => "Mean",
-            }
-        ),
-        Kind::Zonal => zonal_definition(ind),
-        Kind::Ratio => format!("`{}` per zone; null when an operand is null or a divisor is 0.", ind.expr.as_deref().unwrap_or("")),
-    }
+    let words = crate::kinds::Words {
+        layer,
+        column: col,
+        other,
+        assign,
+        filter: &filter,
+        weight: &weight,
+    };
+    ind.kind.imp().definition(ind, &words)
 }
 
 /// The input files indicator `i` depends on, through the indicators it reads.

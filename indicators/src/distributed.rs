@@ -266,13 +266,9 @@ fn to_table(
                     rows.sum(at, v);
                 }
             }
-            Partial::Extreme(v) => {
-                let o = if spec.indicators[*i].get_ref().kind == crate::spec::Kind::Min {
-                    "min"
-                } else {
-                    "max"
-                };
-                for (z, x) in v.iter().enumerate() {
+            Partial::Extreme { max, acc } => {
+                let o = if *max { "max" } else { "min" };
+                for (z, x) in acc.iter().enumerate() {
                     if let Some(x) = x {
                         rows.push((zl, z as i64, name, "", 0), o, 0, 0, *x);
                     }
@@ -417,9 +413,14 @@ pub(crate) fn from_table(
                 }
                 continue;
             }
-            let p = out.entry((zl.value(r).to_string(), i)).or_insert_with(|| {
-                Partial::new(spec.indicators[i].get_ref(), nz, &BTreeMap::new())
-            });
+            let p = match out.entry((zl.value(r).to_string(), i)) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(Partial::new(
+                    spec.indicators[i].get_ref(),
+                    nz,
+                    &BTreeMap::new(),
+                )?),
+            };
             let (s, v, c) = (slot.value(r), value.value(r), cat.value(r));
             let (k, d) = (scale.value(r), digit.value(r));
             if k != SPECIAL as i64 && !(LOWEST_DIGIT as i64..=31).contains(&k) {
@@ -439,8 +440,8 @@ pub(crate) fn from_table(
                 Partial::Sums { slots, acc } if zi >= 0 && (s as usize) < *slots => {
                     add(&mut acc[zi as usize * *slots + s as usize]);
                 }
-                Partial::Extreme(e) if zi >= 0 => {
-                    keep_extreme(&mut e[zi as usize], v, op.value(r) == "max");
+                Partial::Extreme { acc, .. } if zi >= 0 => {
+                    keep_extreme(&mut acc[zi as usize], v, op.value(r) == "max");
                 }
                 Partial::Categories { names, total, seen } => {
                     if c.is_empty() && s == 1 && zi >= 0 {

@@ -49,6 +49,13 @@ pub enum Error {
     /// Arrow failed.
     #[error("arrow: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// An invariant of the engine was broken: a bug, not bad input. Please
+    /// report it with the spec that shows it.
+    #[error("internal error (a bug of terrastat, please report it): {what}")]
+    Internal {
+        /// What went wrong.
+        what: String,
+    },
     /// Something else about one indicator.
     #[error("indicator `{indicator}`: {message}")]
     Indicator {

@@ -13,13 +13,14 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
 use terrastat_core::{
-    read_layer, relate, Crs, ExactSum, Layer, ManyTerms, NoProgress, Overlay, Predicate, Progress,
+    read_layer, relate, Crs, ExactSum, Layer, NoProgress, Overlay, Predicate, Progress,
     ReadOptions, Zones,
 };
 
 use crate::error::{Error, Result};
 use crate::expr::{Arith, Filter, Literal};
-use crate::spec::{Assign, IndicatorSpec, Kind, Spec, Stat};
+use crate::kinds::{Evaluation, PerFeature, Reads};
+use crate::spec::{Assign, IndicatorSpec, Kind, Spec};
 
 /// A file read for a run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -151,12 +152,7 @@ pub(crate) fn centroids_suffice(spec: &Spec, name: &str) -> bool {
             continue;
         }
         used = true;
-        // Distances are measured from the features' shapes.
-        let ok = ind.kind.takes_assign()
-            && ind.kind != Kind::NearestDistance
-            && ind.assign.unwrap_or_default() == Assign::Centroid
-            && (ind.kind != Kind::ShareWithin || ind.predicate == Some(Predicate::Centroid));
-        if !ok {
+        if !ind.kind.imp().centroids_suffice(ind) {
             return false;
         }
     }
@@ -572,26 +568,35 @@ pub struct ZoneTable {
 }
 
 /// Features attributed to each zone, with their weights (CSR by zone).
-struct Attribution {
+pub(crate) struct Attribution {
     offsets: Vec<usize>,
     features: Vec<u32>,
     weights: Vec<f64>,
 }
 
 impl Attribution {
-    fn zone(&self, z: usize) -> (&[u32], &[f64]) {
+    /// The features attributed to zone `z` (ascending) and their weights.
+    pub(crate) fn zone(&self, z: usize) -> (&[u32], &[f64]) {
         let (a, b) = (self.offsets[z], self.offsets[z + 1]);
         (&self.features[a..b], &self.weights[a..b])
     }
 }
 
 /// Computed values of one output column.
-enum Values {
+pub(crate) enum Values {
+    /// Counts.
     Int(Vec<i64>),
     /// Counts some of which may be withheld (see [`crate::quality`]).
     IntOpt(Vec<Option<i64>>),
+    /// Numbers, null where undefined.
     Float(Vec<Option<f64>>),
 }
+
+/// The output columns of one indicator: (column name, values).
+pub(crate) type Columns = Vec<(String, Values)>;
+
+/// The columns computed so far for a zone layer, by indicator name.
+type Done = BTreeMap<String, Columns>;
 
 impl Values {
     fn to_array(&self) -> ArrayRef {
@@ -601,7 +606,8 @@ impl Values {
             Values::Float(v) => Arc::new(Float64Array::from(v.clone())),
         }
     }
-    fn get(&self, z: usize) -> Option<f64> {
+    /// The value of zone `z`, as a number.
+    pub(crate) fn get(&self, z: usize) -> Option<f64> {
         match self {
             Values::Int(v) => Some(v[z] as f64),
             Values::IntOpt(v) => v[z].map(|x| x as f64),
@@ -654,7 +660,12 @@ pub(crate) enum Partial {
         acc: Vec<ExactSum>,
     },
     /// A running minimum or maximum per zone.
-    Extreme(Vec<Option<f64>>),
+    Extreme {
+        /// Maximum (else minimum).
+        max: bool,
+        /// The running extreme of each zone.
+        acc: Vec<Option<f64>>,
+    },
     /// Per category (in byte order) the weight per zone, and the total.
     Categories {
         /// Category → weight per zone.
@@ -668,32 +679,33 @@ pub(crate) enum Partial {
 }
 
 impl Partial {
+    /// The empty state of a streamable indicator for `nz` zones.
     pub(crate) fn new(
         ind: &IndicatorSpec,
         nz: usize,
         seeds: &BTreeMap<String, Vec<String>>,
-    ) -> Partial {
-        let sums = |slots: usize| Partial::Sums {
-            slots,
-            acc: vec![ExactSum::new(); nz * slots],
-        };
-        match ind.kind {
-            Kind::Count | Kind::Density | Kind::Sum => sums(1),
-            Kind::Min | Kind::Max => Partial::Extreme(vec![None; nz]),
-            Kind::NearestDistance if ind.stat == Some(Stat::Max) => {
-                Partial::Extreme(vec![None; nz])
-            }
-            Kind::CategoryShare => Partial::Categories {
-                names: seeds
-                    .get(&ind.name)
-                    .into_iter()
-                    .flatten()
-                    .map(|n| (n.clone(), vec![ExactSum::new(); nz]))
-                    .collect(),
-                total: vec![ExactSum::new(); nz],
-                seen: Default::default(),
-            },
-            _ => sums(2),
+    ) -> Result<Partial> {
+        match ind.kind.imp().evaluation(ind) {
+            Evaluation::Accumulate(a) => Ok(a.state(ind, nz, seeds)),
+            Evaluation::AtOnce(_) => Err(Error::Internal {
+                what: format!("indicator `{}` has no partial state", ind.name),
+            }),
+        }
+    }
+
+    /// The sums of a count-like state.
+    pub(crate) fn sums_mut(&mut self, cx: &Cx<'_, '_>) -> Result<&mut [ExactSum]> {
+        match self {
+            Partial::Sums { acc, .. } => Ok(acc),
+            _ => Err(cx.internal("a sum without its state")),
+        }
+    }
+
+    /// The sums of a count-like state, taken.
+    pub(crate) fn into_sums(self, cx: &Cx<'_, '_>) -> Result<Vec<ExactSum>> {
+        match self {
+            Partial::Sums { acc, .. } => Ok(acc),
+            _ => Err(cx.internal("a sum without its state")),
         }
     }
 }
@@ -712,29 +724,16 @@ pub(crate) fn keep_extreme(e: &mut Option<f64>, x: f64, max: bool) {
 /// one after the other. Medians and the union areas of `coverage` / `area`
 /// need every feature at once.
 pub(crate) fn streamable(ind: &IndicatorSpec) -> bool {
-    match ind.kind {
-        Kind::Count
-        | Kind::Density
-        | Kind::Sum
-        | Kind::Mean
-        | Kind::Min
-        | Kind::Max
-        | Kind::Extensive
-        | Kind::Intensive
-        | Kind::ShareWithin
-        | Kind::CategoryShare => ind.layer.is_some(),
-        Kind::NearestDistance => {
-            ind.layer.is_some() && matches!(ind.stat.unwrap_or_default(), Stat::Mean | Stat::Max)
-        }
-        _ => false,
-    }
+    ind.layer.is_some() && matches!(ind.kind.imp().evaluation(ind), Evaluation::Accumulate(_))
 }
 
 /// What an indicator reads of its layer (see `Evaluator::feature_inputs`).
-struct FeatureInputs {
-    layer: Arc<Layer>,
+pub(crate) struct FeatureInputs {
+    /// The layer.
+    pub(crate) layer: Arc<Layer>,
     mask: Option<Arc<Vec<bool>>>,
-    ov: Arc<Overlay>,
+    /// Its overlay on the (base) zones.
+    pub(crate) ov: Arc<Overlay>,
     assign: Assign,
     /// The `weight` column, if any.
     weights: Option<Vec<Option<f64>>>,
@@ -742,12 +741,12 @@ struct FeatureInputs {
 
 impl FeatureInputs {
     /// The filter's mask (`None`: every feature).
-    fn mask(&self) -> Option<&[bool]> {
+    pub(crate) fn mask(&self) -> Option<&[bool]> {
         self.mask.as_deref().map(|v| v.as_slice())
     }
 
     /// Feature `f`'s weight: 1 without a `weight` column, `None` when null.
-    fn weight(&self, f: usize) -> Option<f64> {
+    pub(crate) fn weight(&self, f: usize) -> Option<f64> {
         match &self.weights {
             Some(w) => w[f],
             None => Some(1.0),
@@ -932,9 +931,9 @@ impl<'a> Evaluator<'a> {
         let fi = self.feature_inputs(i, &layer_name, &base_name)?;
         // Area kinds count the features by their centroid: the attribution
         // the count-like indicators share (cached), not a second one.
-        let assign = match ind.kind {
-            Kind::Extensive | Kind::Intensive | Kind::Coverage | Kind::Area => Assign::Centroid,
-            _ => fi.assign,
+        let assign = match ind.kind.imp().reads(ind) {
+            Reads::Pieces(_) => Assign::Centroid,
+            Reads::Features(..) | Reads::NoLayer => fi.assign,
         };
         let (used, all) = self.used_and_all(i, zl, &fi, assign, members)?;
         // The columns the indicator needs, as validity masks.
@@ -1541,7 +1540,7 @@ impl<'a> Evaluator<'a> {
             if !done.contains_key(&ind.name) {
                 continue;
             }
-            let mut r = if ind.kind == Kind::Ratio {
+            let mut r = if ind.kind.imp().keys().expr {
                 let names = Arith::parse(ind.expr.as_deref().unwrap_or_default())?.names();
                 let parts: Vec<(&str, &Record)> = out
                     .iter()
@@ -1598,151 +1597,41 @@ impl<'a> Evaluator<'a> {
         Ok(out)
     }
 
-    /// Compute indicator `i` for zone layer `zl`: one or more (column name, values).
-    fn compute(
-        &mut self,
-        i: usize,
-        zl: &str,
-        done: &BTreeMap<String, Vec<(String, Values)>>,
-    ) -> Result<Vec<(String, Values)>> {
-        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
-        let (zones, base_name, members) = self.level(i, zl)?;
-        let nz = zones.len();
-        let members = members.as_deref();
-        let name = ind.name.clone();
-        if ind.kind == Kind::Ratio {
-            let expr = Arith::parse(ind.expr.as_deref().unwrap_or_default())?;
-            let lookup: HashMap<&str, &Values> = done
-                .values()
-                .flatten()
-                .map(|(n, v)| (n.as_str(), v))
-                .collect();
-            let mut named: HashMap<String, Vec<Option<f64>>> = HashMap::new();
-            for n in expr.names() {
-                if !lookup.contains_key(n.as_str()) {
-                    let v = self.zone_values(i, zl, &n)?;
-                    named.insert(n, v);
+    /// Compute indicator `i` for zone layer `zl`: one or more (column name,
+    /// values). A streamable indicator is finished from its partial (folded
+    /// now, unless its layer was folded batch by batch elsewhere).
+    fn compute(&mut self, i: usize, zl: &str, done: &Done) -> Result<Columns> {
+        let ind: &'a IndicatorSpec = self.spec.indicators[i].get_ref();
+        match ind.kind.imp().evaluation(ind) {
+            Evaluation::Accumulate(acc) if ind.layer.is_some() => {
+                if !self
+                    .external
+                    .contains(ind.layer.as_deref().unwrap_or_default())
+                {
+                    self.accumulate(i, zl)?;
                 }
+                let partial = match self.partials.remove(&(zl.to_string(), i)) {
+                    Some(p) => p,
+                    None => {
+                        let nz = self.level(i, zl)?.0.len();
+                        acc.state(ind, nz, &self.seeds)
+                    }
+                };
+                let mut cx = Cx::new(self, i, zl, Some(done))?;
+                acc.evaluate(&mut cx, partial)
             }
-            let v = (0..nz)
-                .map(|z| {
-                    expr.eval(&|n| match lookup.get(n) {
-                        Some(v) => v.get(z),
-                        None => named.get(n).and_then(|v| v[z]),
-                    })
-                })
-                .collect();
-            return Ok(vec![(name, Values::Float(v))]);
-        }
-        if ind.kind == Kind::Zonal {
-            let raster = ind.raster.as_deref().unwrap_or_default();
-            let weights = crate::zonal::weights_of(ind);
-            let (pass, predicates) = self.passes.get(
-                self.spec,
-                self.inputs,
-                (raster, weights),
-                &base_name,
-                self.progress,
-            )?;
-            let merged;
-            let stats = match members {
-                None => &pass.stats,
-                Some(m) => {
-                    merged = m
-                        .par_iter()
-                        .map(|zs| {
-                            let mut acc = terrastat_core::raster::ZonalStats::default();
-                            let mut it = zs.iter();
-                            if let Some(&first) = it.next() {
-                                acc = pass.stats[first as usize].clone();
-                            }
-                            for &z in it {
-                                acc.merge(&pass.stats[z as usize]);
-                            }
-                            acc
-                        })
-                        .collect::<Vec<_>>();
-                    &merged
+            Evaluation::Accumulate(_) => Err(Error::Internal {
+                what: format!("streamable indicator `{}` without a layer", ind.name),
+            }),
+            Evaluation::AtOnce(at_once) => {
+                self.count_quality(i, zl)?;
+                let mut cx = Cx::new(self, i, zl, Some(done))?;
+                if ind.layer.is_some() {
+                    cx.features()?;
                 }
-            };
-            return Ok(crate::zonal::columns(self.spec, i, stats, &predicates)
-                .into_iter()
-                .map(|(n, v)| (n, Values::Float(v)))
-                .collect());
-        }
-        if ind.kind == Kind::Area && ind.layer.is_none() {
-            return Ok(vec![(
-                name,
-                Values::Float(zones.prepared().iter().map(|p| Some(p.area())).collect()),
-            )]);
-        }
-        let layer_name = ind.layer.clone().unwrap_or_default();
-        if streamable(ind) {
-            if !self.external.contains(&layer_name) {
-                self.accumulate(i, zl)?;
+                at_once.compute(&mut cx)
             }
-            return self.finish(i, zl, &zones);
         }
-        self.count_quality(i, zl)?;
-        let fi = self.feature_inputs(i, &layer_name, &base_name)?;
-        let (layer, ov, assign) = (fi.layer.clone(), fi.ov.clone(), fi.assign);
-        let mask = fi.mask();
-        let wcol = |f: usize| fi.weight(f);
-        let out = match ind.kind {
-            // The statistics that are not streamable: medians (of a column or
-            // of distances to the nearest feature of another layer).
-            Kind::Median | Kind::NearestDistance => {
-                let v = self.feature_values(i, &layer_name, &layer)?;
-                let a = self.attribution_at(
-                    &ov,
-                    assign,
-                    mask,
-                    members,
-                    (&layer_name, zl, ind.filter.as_deref()),
-                )?;
-                Values::Float(
-                    (0..nz)
-                        .into_par_iter()
-                        .map(|z| {
-                            let (fs, ws) = a.zone(z);
-                            let items: Vec<(f64, f64)> = fs
-                                .iter()
-                                .zip(ws)
-                                .filter_map(|(f, w)| {
-                                    let f = *f as usize;
-                                    Some((v[f]?, w * wcol(f)?))
-                                })
-                                .filter(|(_, w)| *w > 0.0)
-                                .collect();
-                            stat_of(Kind::Median, &items)
-                        })
-                        .collect(),
-                )
-            }
-            Kind::Coverage | Kind::Area => {
-                let mut covered = ov.covered_areas(mask, self.progress)?;
-                if let Some(m) = members {
-                    // Member zones do not overlap: their covered areas add up.
-                    covered = m
-                        .iter()
-                        .map(|g| g.iter().map(|z| covered[*z as usize]).sum())
-                        .collect();
-                }
-                if ind.kind == Kind::Area {
-                    Values::Float(covered.into_iter().map(Some).collect())
-                } else {
-                    Values::Float(
-                        covered
-                            .iter()
-                            .zip(zones.prepared())
-                            .map(|(c, p)| (p.area() > 0.0).then(|| (c / p.area()).min(1.0)))
-                            .collect(),
-                    )
-                }
-            }
-            _ => unreachable_kind()?,
-        };
-        Ok(vec![(name, out)])
     }
 
     /// The per-feature values an indicator reduces: its `column`, or for
@@ -1754,7 +1643,7 @@ impl<'a> Evaluator<'a> {
         layer: &Layer,
     ) -> Result<Arc<Vec<Option<f64>>>> {
         let ind = self.spec.indicators[i].get_ref();
-        if ind.kind != Kind::NearestDistance {
+        if ind.kind.imp().reads(ind).per_feature() != PerFeature::Distance {
             let col = ind.column.as_deref().unwrap_or_default();
             return Ok(Arc::new(self.numeric(i, layer, "column", col)?));
         }
@@ -1769,6 +1658,37 @@ impl<'a> Evaluator<'a> {
         Ok(d)
     }
 
+    /// Whether each feature of `layer_name` relates to a feature of `other`
+    /// as `predicate` says (`share_within`); computed once per key.
+    fn flags(
+        &mut self,
+        layer_name: &str,
+        layer: &Arc<Layer>,
+        other: &str,
+        predicate: Predicate,
+    ) -> Result<Arc<Vec<bool>>> {
+        let fkey = (layer_name.to_string(), other.to_string(), predicate);
+        if let Some(f) = self.flags.get(&fkey) {
+            return Ok(f.clone());
+        }
+        // A partition that no feature of `other` meets.
+        if self.absent_is_empty && !self.inputs.layers.contains_key(other) {
+            return Ok(Arc::new(vec![false; layer.len()]));
+        }
+        let r = match self.relators.get(other) {
+            Some(r) => r.clone(),
+            None => {
+                let o = self.layer(other)?.clone();
+                let r = Arc::new(relate::Relator::new(o, layer.len()));
+                self.relators.insert(other.to_string(), r.clone());
+                r
+            }
+        };
+        let f = Arc::new(r.flags(layer, predicate, self.progress)?);
+        self.flags.insert(fkey, f.clone());
+        Ok(f)
+    }
+
     /// Fold the features of indicator `i`'s layer, as loaded now, into its
     /// partial for zone layer `zl` (created empty on first use). Every zone's
     /// state continues from where the previous batch left it, features met in
@@ -1776,346 +1696,25 @@ impl<'a> Evaluator<'a> {
     /// as one batch of all of them.
     fn accumulate(&mut self, i: usize, zl: &str) -> Result<()> {
         self.count_quality(i, zl)?;
-        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
-        let (zones, base_name, members) = self.level(i, zl)?;
-        let nz = zones.len();
-        let members = members.as_deref();
-        let layer_name = ind.layer.clone().unwrap_or_default();
-        let fi = self.feature_inputs(i, &layer_name, &base_name)?;
-        let (layer, ov, assign) = (fi.layer.clone(), fi.ov.clone(), fi.assign);
-        let mask = fi.mask();
-        let wcol = |f: usize| fi.weight(f);
+        let ind: &'a IndicatorSpec = self.spec.indicators[i].get_ref();
+        let Evaluation::Accumulate(acc) = ind.kind.imp().evaluation(ind) else {
+            return Err(Error::Internal {
+                what: format!("indicator `{}` is not streamable", ind.name),
+            });
+        };
         let key = (zl.to_string(), i);
-        let mut partial = self
-            .partials
-            .remove(&key)
-            .unwrap_or_else(|| Partial::new(ind, nz, &self.seeds));
-        match (ind.kind, &mut partial) {
-            (Kind::Count | Kind::Density, Partial::Sums { acc, .. }) if ind.column.is_none() => {
-                let a = self.attribution_at(
-                    &ov,
-                    assign,
-                    mask,
-                    members,
-                    (&layer_name, zl, ind.filter.as_deref()),
-                )?;
-                acc.par_iter_mut().enumerate().for_each(|(z, s)| {
-                    let ws = a.zone(z).1;
-                    if !ws.is_empty() {
-                        let mut t = ManyTerms::new();
-                        ws.iter().for_each(|w| t.add(*w));
-                        t.add_to(s);
-                    }
-                });
+        let mut partial = match self.partials.remove(&key) {
+            Some(p) => p,
+            None => {
+                let nz = self.level(i, zl)?.0.len();
+                acc.state(ind, nz, &self.seeds)
             }
-            (Kind::Sum | Kind::Density, Partial::Sums { acc, .. }) => {
-                let col = ind.column.as_deref().unwrap_or_default();
-                let v = self.numeric(i, &layer, "column", col)?;
-                let a = self.attribution_at(
-                    &ov,
-                    assign,
-                    mask,
-                    members,
-                    (&layer_name, zl, ind.filter.as_deref()),
-                )?;
-                acc.par_iter_mut().enumerate().for_each(|(z, s)| {
-                    let (fs, ws) = a.zone(z);
-                    if fs.is_empty() {
-                        return;
-                    }
-                    let mut t = ManyTerms::new();
-                    for (f, w) in fs.iter().zip(ws) {
-                        if let Some(x) = v[*f as usize] {
-                            t.add(x * w);
-                        }
-                    }
-                    t.add_to(s);
-                });
-            }
-            (Kind::Mean | Kind::NearestDistance, Partial::Sums { acc, .. }) => {
-                let v = self.feature_values(i, &layer_name, &layer)?;
-                let a = self.attribution_at(
-                    &ov,
-                    assign,
-                    mask,
-                    members,
-                    (&layer_name, zl, ind.filter.as_deref()),
-                )?;
-                acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
-                    let (fs, ws) = a.zone(z);
-                    if fs.is_empty() {
-                        return;
-                    }
-                    let (mut num, mut den) = (ManyTerms::new(), ManyTerms::new());
-                    for (f, w) in fs.iter().zip(ws) {
-                        let f = *f as usize;
-                        let (Some(x), Some(wc)) = (v[f], wcol(f)) else {
-                            continue;
-                        };
-                        let w = w * wc;
-                        if w > 0.0 {
-                            num.add(x * w);
-                            den.add(w);
-                        }
-                    }
-                    num.add_to(&mut s[0]);
-                    den.add_to(&mut s[1]);
-                });
-            }
-            (Kind::Min | Kind::Max | Kind::NearestDistance, Partial::Extreme(acc)) => {
-                let v = self.feature_values(i, &layer_name, &layer)?;
-                let a = self.attribution_at(
-                    &ov,
-                    assign,
-                    mask,
-                    members,
-                    (&layer_name, zl, ind.filter.as_deref()),
-                )?;
-                let max = ind.kind != Kind::Min;
-                acc.par_iter_mut().enumerate().for_each(|(z, e)| {
-                    let (fs, ws) = a.zone(z);
-                    for (f, w) in fs.iter().zip(ws) {
-                        let f = *f as usize;
-                        let (Some(x), Some(wc)) = (v[f], wcol(f)) else {
-                            continue;
-                        };
-                        if w * wc > 0.0 {
-                            keep_extreme(e, x, max);
-                        }
-                    }
-                });
-            }
-            (Kind::Extensive | Kind::Intensive, Partial::Sums { acc, .. }) => {
-                let col = ind.column.as_deref().unwrap_or_default();
-                let v = self.numeric(i, &layer, "column", col)?;
-                let grouped;
-                let pairs = match members {
-                    Some(m) => {
-                        grouped = group_pairs(ov.pairs(self.progress)?, m);
-                        &grouped
-                    }
-                    None => ov.pairs(self.progress)?,
-                };
-                let fm = ov.feature_measures()?;
-                let allocate = ind.allocate_total.unwrap_or(true);
-                let intensive = ind.kind == Kind::Intensive;
-                acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
-                    let (fs, ms) = pairs.zone(z);
-                    if fs.is_empty() {
-                        return;
-                    }
-                    let (mut num, mut den) = (ManyTerms::new(), ManyTerms::new());
-                    for (f, m) in fs.iter().zip(ms) {
-                        let f = *f as usize;
-                        if mask.is_some_and(|mk| !mk[f]) {
-                            continue;
-                        }
-                        let Some(x) = v[f] else { continue };
-                        if intensive {
-                            num.add(x * m);
-                            den.add(*m);
-                        } else {
-                            let d = if allocate { pairs.totals[f] } else { fm[f] };
-                            if d > 0.0 {
-                                num.add(x * m / d);
-                            }
-                        }
-                    }
-                    num.add_to(&mut s[0]);
-                    den.add_to(&mut s[1]);
-                });
-            }
-            (Kind::ShareWithin, Partial::Sums { acc, .. }) => {
-                let other = ind.other.clone().unwrap_or_default();
-                let predicate = ind.predicate.unwrap_or(Predicate::Intersects);
-                let fkey = (layer_name.clone(), other.clone(), predicate);
-                let flags = match self.flags.get(&fkey) {
-                    Some(f) => f.clone(),
-                    // A partition that no feature of `other` meets.
-                    None if self.absent_is_empty && !self.inputs.layers.contains_key(&other) => {
-                        Arc::new(vec![false; layer.len()])
-                    }
-                    None => {
-                        let r = match self.relators.get(&other) {
-                            Some(r) => r.clone(),
-                            None => {
-                                let o = self.layer(&other)?.clone();
-                                let r = Arc::new(relate::Relator::new(o, layer.len()));
-                                self.relators.insert(other.clone(), r.clone());
-                                r
-                            }
-                        };
-                        let f = Arc::new(r.flags(&layer, predicate, self.progress)?);
-                        self.flags.insert(fkey, f.clone());
-                        f
-                    }
-                };
-                let a = self.attribution_at(
-                    &ov,
-                    assign,
-                    mask,
-                    members,
-                    (&layer_name, zl, ind.filter.as_deref()),
-                )?;
-                acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
-                    let (fs, ws) = a.zone(z);
-                    if fs.is_empty() {
-                        return;
-                    }
-                    let (mut num, mut den) = (ManyTerms::new(), ManyTerms::new());
-                    for (f, w) in fs.iter().zip(ws) {
-                        let f = *f as usize;
-                        let Some(wc) = wcol(f) else { continue };
-                        den.add(w * wc);
-                        if flags[f] {
-                            num.add(w * wc);
-                        }
-                    }
-                    num.add_to(&mut s[0]);
-                    den.add_to(&mut s[1]);
-                });
-            }
-            (
-                Kind::CategoryShare,
-                Partial::Categories {
-                    names, total, seen, ..
-                },
-            ) => {
-                let col = ind.column.as_deref().unwrap_or_default();
-                let cats = layer
-                    .string_column(col)
-                    .map_err(|e| self.spec.indicator_error(i, "column", e.to_string()))?;
-                // Every category met (attributed to a zone or not) gets its column.
-                let mut here: Vec<&str> = cats
-                    .iter()
-                    .enumerate()
-                    .filter(|(f, _)| mask.is_none_or(|m| m[*f]))
-                    .filter_map(|(_, c)| c.as_deref())
-                    .collect();
-                here.sort_unstable();
-                here.dedup();
-                for n in &here {
-                    if !names.contains_key(*n) {
-                        names.insert(n.to_string(), vec![ExactSum::new(); nz]);
-                    }
-                    if !seen.contains(*n) {
-                        seen.insert(n.to_string());
-                    }
-                }
-                let code: HashMap<&str, usize> =
-                    here.iter().enumerate().map(|(k, n)| (*n, k)).collect();
-                let a = self.attribution_at(
-                    &ov,
-                    assign,
-                    mask,
-                    members,
-                    (&layer_name, zl, ind.filter.as_deref()),
-                )?;
-                let columns: Vec<&Vec<ExactSum>> = here.iter().map(|n| &names[*n]).collect();
-                let mut rows: Vec<(Vec<ExactSum>, ExactSum)> = (0..nz)
-                    .into_par_iter()
-                    .map(|z| {
-                        let mut row: Vec<ExactSum> = columns.iter().map(|c| c[z].clone()).collect();
-                        let mut t = total[z].clone();
-                        let (fs, ws) = a.zone(z);
-                        for (f, w) in fs.iter().zip(ws) {
-                            let f = *f as usize;
-                            let (Some(c), Some(wc)) = (cats[f].as_deref(), wcol(f)) else {
-                                continue;
-                            };
-                            row[code[c]] += w * wc;
-                            t += w * wc;
-                        }
-                        (row, t)
-                    })
-                    .collect();
-                for (k, n) in here.iter().enumerate() {
-                    if let Some(col) = names.get_mut(*n) {
-                        for (z, (row, _)) in rows.iter_mut().enumerate() {
-                            col[z] = std::mem::take(&mut row[k]);
-                        }
-                    }
-                }
-                for (z, (_, t)) in rows.into_iter().enumerate() {
-                    total[z] = t;
-                }
-            }
-            _ => {
-                return Err(self.spec.indicator_error(
-                    i,
-                    "kind",
-                    "internal: no partial state for this kind".to_string(),
-                ))
-            }
-        }
+        };
+        let mut cx = Cx::new(self, i, zl, None)?;
+        cx.features()?;
+        acc.update(&mut cx, &mut partial)?;
         self.partials.insert(key, partial);
         Ok(())
-    }
-
-    /// The output columns of a streamable indicator, from its partial.
-    fn finish(&mut self, i: usize, zl: &str, zones: &Zones) -> Result<Vec<(String, Values)>> {
-        let ind: &IndicatorSpec = self.spec.indicators[i].get_ref();
-        let name = ind.name.clone();
-        let partial = self
-            .partials
-            .remove(&(zl.to_string(), i))
-            .unwrap_or_else(|| Partial::new(ind, zones.len(), &self.seeds));
-        let ratio = |s: &[ExactSum]| {
-            let d = s[1].value();
-            (d > 0.0).then(|| s[0].value() / d)
-        };
-        let per_km2 = |acc: Vec<ExactSum>| {
-            Values::Float(
-                acc.iter()
-                    .zip(zones.prepared())
-                    .map(|(c, p)| {
-                        let a = p.area() / 1e6;
-                        (a > 0.0).then(|| c.value() / a)
-                    })
-                    .collect(),
-            )
-        };
-        let out = match (ind.kind, partial) {
-            (Kind::Density, Partial::Sums { acc, .. }) => per_km2(acc),
-            (Kind::Count, Partial::Sums { acc, .. }) => {
-                if ind.assign.unwrap_or_default() == Assign::AreaWeighted {
-                    Values::Float(acc.iter().map(|c| Some(c.value())).collect())
-                } else {
-                    Values::Int(acc.iter().map(|c| c.value() as i64).collect())
-                }
-            }
-            (Kind::Sum | Kind::Extensive, Partial::Sums { acc, slots }) => {
-                Values::Float(acc.chunks(slots).map(|s| Some(s[0].value())).collect())
-            }
-            (
-                Kind::Mean | Kind::NearestDistance | Kind::Intensive | Kind::ShareWithin,
-                Partial::Sums { acc, .. },
-            ) => Values::Float(acc.chunks(2).map(ratio).collect()),
-            (_, Partial::Extreme(acc)) => Values::Float(acc),
-            (_, Partial::Categories { names, total, seen }) => {
-                self.categories
-                    .insert(name.clone(), (names.keys().cloned().collect(), seen));
-                return Ok(names
-                    .into_iter()
-                    .map(|(n, col)| {
-                        (
-                            format!("{name}_{}", sanitize(&n)),
-                            Values::Float(
-                                col.iter()
-                                    .zip(&total)
-                                    .map(|(x, t)| {
-                                        let t = t.value();
-                                        (t > 0.0).then(|| x.value() / t)
-                                    })
-                                    .collect(),
-                            ),
-                        )
-                    })
-                    .collect());
-            }
-            _ => unreachable_kind()?,
-        };
-        Ok(vec![(name, out)])
     }
 
     /// Evaluate every indicator for every zone layer.
@@ -2234,6 +1833,201 @@ impl<'a> Evaluator<'a> {
     }
 }
 
+/// What a kind sees of the executor while it evaluates one indicator for
+/// one zone layer (see [`crate::kinds`]): the indicator, the zones, and the
+/// shared, cached work (overlays, attributions, filter masks, relations,
+/// distances, raster passes) built once for every indicator that needs it.
+pub(crate) struct Cx<'e, 'a> {
+    ev: &'e mut Evaluator<'a>,
+    i: usize,
+    zl: &'e str,
+    zones: Arc<Zones>,
+    base: String,
+    members: Option<Members>,
+    features: Option<Arc<FeatureInputs>>,
+    done: Option<&'e Done>,
+}
+
+impl<'e, 'a> Cx<'e, 'a> {
+    fn new(
+        ev: &'e mut Evaluator<'a>,
+        i: usize,
+        zl: &'e str,
+        done: Option<&'e Done>,
+    ) -> Result<Self> {
+        let (zones, base, members) = ev.level(i, zl)?;
+        Ok(Cx {
+            ev,
+            i,
+            zl,
+            zones,
+            base,
+            members,
+            features: None,
+            done,
+        })
+    }
+
+    /// The indicator.
+    pub(crate) fn ind(&self) -> &'a IndicatorSpec {
+        let spec: &'a Spec = self.ev.spec;
+        spec.indicators[self.i].get_ref()
+    }
+
+    /// The spec.
+    pub(crate) fn spec(&self) -> &'a Spec {
+        self.ev.spec
+    }
+
+    /// The indicator's index in the spec.
+    pub(crate) fn index(&self) -> usize {
+        self.i
+    }
+
+    /// The zones.
+    pub(crate) fn zones(&self) -> &Zones {
+        &self.zones
+    }
+
+    /// The number of zones.
+    pub(crate) fn nz(&self) -> usize {
+        self.zones.len()
+    }
+
+    /// At a roll-up level, the base zones of each zone.
+    pub(crate) fn members(&self) -> Option<&[Vec<u32>]> {
+        self.members.as_deref()
+    }
+
+    /// Where progress is reported.
+    pub(crate) fn progress(&self) -> &'a dyn Progress {
+        self.ev.progress
+    }
+
+    /// The error for key `key` of the indicator.
+    pub(crate) fn error(&self, key: &str, message: impl Into<String>) -> Error {
+        self.ev.spec.indicator_error(self.i, key, message)
+    }
+
+    /// An internal invariant broken while evaluating the indicator.
+    pub(crate) fn internal(&self, what: &str) -> Error {
+        Error::Internal {
+            what: format!("indicator `{}`: {what}", self.ind().name),
+        }
+    }
+
+    /// What the indicator reads of its layer: the layer, its filter's mask,
+    /// its overlay on the (base) zones, its weights (built on first use).
+    pub(crate) fn features(&mut self) -> Result<Arc<FeatureInputs>> {
+        if let Some(f) = &self.features {
+            return Ok(f.clone());
+        }
+        let layer = self.ind().layer.as_deref().unwrap_or_default();
+        let f = Arc::new(self.ev.feature_inputs(self.i, layer, &self.base)?);
+        self.features = Some(f.clone());
+        Ok(f)
+    }
+
+    /// The features attributed to each zone (as the indicator's `assign`
+    /// says, passing its filter), with their weights; shared by every
+    /// indicator that agrees on them.
+    pub(crate) fn attribution(&mut self) -> Result<Arc<Attribution>> {
+        let fi = self.features()?;
+        let ind = self.ind();
+        let layer = ind.layer.as_deref().unwrap_or_default();
+        self.ev.attribution_at(
+            &fi.ov,
+            fi.assign,
+            fi.mask(),
+            self.members.as_deref(),
+            (layer, self.zl, ind.filter.as_deref()),
+        )
+    }
+
+    /// Per feature, the number the kind reduces: its `column`, or its
+    /// distance to `other` (see [`crate::kinds::PerFeature`]).
+    pub(crate) fn values(&mut self) -> Result<Arc<Vec<Option<f64>>>> {
+        let fi = self.features()?;
+        let layer = self.ind().layer.as_deref().unwrap_or_default();
+        self.ev.feature_values(self.i, layer, &fi.layer)
+    }
+
+    /// Column `column` of the layer as numbers (errors name key `key`).
+    pub(crate) fn numeric(&mut self, key: &str, column: &str) -> Result<Vec<Option<f64>>> {
+        let fi = self.features()?;
+        self.ev.numeric(self.i, &fi.layer, key, column)
+    }
+
+    /// Per feature, whether it relates to a feature of `other` as the
+    /// indicator's `predicate` says (default: intersects).
+    pub(crate) fn flags(&mut self) -> Result<Arc<Vec<bool>>> {
+        let fi = self.features()?;
+        let ind = self.ind();
+        let other = ind.other.as_deref().unwrap_or_default();
+        let predicate = ind.predicate.unwrap_or(Predicate::Intersects);
+        let layer = ind.layer.as_deref().unwrap_or_default();
+        self.ev.flags(layer, &fi.layer, other, predicate)
+    }
+
+    /// The pieces of the features inside each zone (feature, measure), with
+    /// each feature's measure inside all zones; at a roll-up level, the
+    /// measures in member zones added up.
+    pub(crate) fn pairs<'f>(
+        &self,
+        fi: &'f FeatureInputs,
+    ) -> Result<std::borrow::Cow<'f, terrastat_core::Pairs>> {
+        let pairs = fi.ov.pairs(self.ev.progress)?;
+        Ok(match self.members.as_deref() {
+            Some(m) => std::borrow::Cow::Owned(group_pairs(pairs, m)),
+            None => std::borrow::Cow::Borrowed(pairs),
+        })
+    }
+
+    /// Record a `category_share`'s categories (its columns) and those met
+    /// in the features folded.
+    pub(crate) fn record_categories(
+        &mut self,
+        names: Vec<String>,
+        seen: std::collections::BTreeSet<String>,
+    ) {
+        let name = self.ind().name.clone();
+        self.ev.categories.insert(name, (names, seen));
+    }
+
+    /// The columns computed before this indicator for this zone layer, by
+    /// column name (what a ratio reads first).
+    pub(crate) fn computed_columns(&self) -> HashMap<&'e str, &'e Values> {
+        self.done
+            .into_iter()
+            .flat_map(|d| d.values().flatten())
+            .map(|(n, v)| (n.as_str(), v))
+            .collect()
+    }
+
+    /// The values of `name` per zone that is not an indicator: a zone column
+    /// or a joined table's column (see `Evaluator::zone_values`).
+    pub(crate) fn zone_values(&self, name: &str) -> Result<Vec<Option<f64>>> {
+        self.ev.zone_values(self.i, self.zl, name)
+    }
+
+    /// The pass of `raster` (with `weights`) over the (base) zones, and the
+    /// index of each coverage indicator's predicate in it.
+    pub(crate) fn raster_pass(
+        &mut self,
+        raster: &str,
+        weights: Option<&str>,
+    ) -> Result<crate::zonal::Pass> {
+        let ev = &mut *self.ev;
+        ev.passes.get(
+            ev.spec,
+            ev.inputs,
+            (raster, weights),
+            &self.base,
+            ev.progress,
+        )
+    }
+}
+
 /// The (feature, value) entries of several member zones as one zone,
 /// ascending by feature: duplicates are summed (`add`) or kept once.
 /// Entries of one feature are met in member order, so sums are deterministic.
@@ -2281,72 +2075,6 @@ fn group_pairs(p: &terrastat_core::Pairs, members: &[Vec<u32>]) -> terrastat_cor
         out.offsets.push(out.features.len());
     }
     out
-}
-
-fn unreachable_kind() -> Result<Values> {
-    Err(Error::Indicator {
-        indicator: "ratio".into(),
-        message: "internal: ratio handled above".into(),
-    })
-}
-
-/// Category values made safe for column names.
-fn sanitize(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// Weighted statistics of `(value, weight)` pairs with positive weights.
-///
-/// - mean: Σ w·v / Σ w;
-/// - min / max: over all pairs;
-/// - median: the weighted median, the value where the cumulative weight (in
-///   ascending value order) first exceeds half the total; if it reaches
-///   exactly half at a value, the mean of that value and the next (so equal
-///   weights give the usual median).
-pub fn stat_of(kind: Kind, items: &[(f64, f64)]) -> Option<f64> {
-    if items.is_empty() {
-        return None;
-    }
-    match kind {
-        Kind::Mean => {
-            let (mut num, mut den) = (0.0, 0.0);
-            for (v, w) in items {
-                num += v * w;
-                den += w;
-            }
-            (den > 0.0).then(|| num / den)
-        }
-        Kind::Min => items.iter().map(|(v, _)| *v).min_by(f64::total_cmp),
-        Kind::Max => items.iter().map(|(v, _)| *v).max_by(f64::total_cmp),
-        _ => {
-            let mut s = items.to_vec();
-            s.sort_by(|a, b| a.0.total_cmp(&b.0));
-            let total: f64 = s.iter().map(|(_, w)| w).sum();
-            let half = total / 2.0;
-            let mut cum = 0.0;
-            for k in 0..s.len() {
-                cum += s[k].1;
-                if cum > half {
-                    return Some(s[k].0);
-                }
-                if cum == half {
-                    return Some(match s.get(k + 1) {
-                        Some(next) => (s[k].0 + next.0) / 2.0,
-                        None => s[k].0,
-                    });
-                }
-            }
-            s.last().map(|x| x.0)
-        }
-    }
 }
 
 /// Load the inputs of a spec and evaluate it (no output written).
@@ -2401,8 +2129,9 @@ pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
         let Some(layer) = inputs.layers.get(ln) else {
             continue;
         };
+        let kind = ind.kind.imp();
         if let Some(c) = &ind.column {
-            if ind.kind == Kind::CategoryShare {
+            if kind.reads(ind).per_feature() == PerFeature::Category {
                 layer
                     .string_column(c)
                     .map_err(|e| spec.indicator_error(i, "column", e.to_string()))?;
@@ -2427,49 +2156,23 @@ pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
                     .map_err(|e| spec.indicator_error(i, "filter", e.to_string()))?;
             }
         }
-        if matches!(ind.kind, Kind::Coverage | Kind::Area)
-            && layer.kind() != terrastat_core::GeomKind::Polygon
-        {
-            return Err(spec.indicator_error(
-                i,
-                "layer",
-                format!(
-                    "`{}` needs a polygon layer; `{ln}` has {:?} geometries",
-                    if ind.kind == Kind::Coverage {
-                        "coverage"
-                    } else {
-                        "area"
-                    },
-                    layer.kind()
-                ),
-            ));
+        match kind.needs_geometry() {
+            Some(g) if layer.kind() != g => {
+                return Err(spec.indicator_error(
+                    i,
+                    "layer",
+                    format!(
+                        "`{}` needs a {} layer; `{ln}` has {:?} geometries",
+                        kind.name(),
+                        format!("{g:?}").to_lowercase(),
+                        layer.kind()
+                    ),
+                ));
+            }
+            _ => {}
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn medians() {
-        assert_eq!(
-            stat_of(Kind::Median, &[(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)]),
-            Some(2.0)
-        );
-        assert_eq!(
-            stat_of(
-                Kind::Median,
-                &[(4.0, 1.0), (1.0, 1.0), (2.0, 1.0), (3.0, 1.0)]
-            ),
-            Some(2.5)
-        );
-        assert_eq!(stat_of(Kind::Median, &[(1.0, 3.0), (10.0, 1.0)]), Some(1.0));
-        assert_eq!(stat_of(Kind::Median, &[]), None);
-        assert_eq!(stat_of(Kind::Mean, &[(1.0, 1.0), (4.0, 2.0)]), Some(3.0));
-        assert_eq!(stat_of(Kind::Max, &[(1.0, 1.0), (4.0, 2.0)]), Some(4.0));
-    }
 }
 
 /// How one value was computed (see [`crate::explain`]).
@@ -2568,7 +2271,7 @@ impl Evaluator<'_> {
         };
         t.columns = cols.iter().map(|(n, v)| (n.clone(), v.get(z))).collect();
         t.value = t.columns.first().and_then(|c| c.1);
-        if ind.kind == Kind::Ratio {
+        if ind.expr.is_some() {
             let names = Arith::parse(ind.expr.as_deref().unwrap_or_default())?.names();
             for n in names {
                 let v = match done.get(&n) {
@@ -2582,16 +2285,14 @@ impl Evaluator<'_> {
         let Some(layer_name) = ind.layer.clone() else {
             return Ok(t);
         };
-        if ind.kind == Kind::Zonal {
+        let reads = ind.kind.imp().reads(ind);
+        if reads == Reads::NoLayer {
             return Ok(t);
         }
         let (_, base_name, members) = self.level(target, zl)?;
         let members = members.as_deref();
         let fi = self.feature_inputs(target, &layer_name, &base_name)?;
-        let area_kinds = matches!(
-            ind.kind,
-            Kind::Extensive | Kind::Intensive | Kind::Coverage | Kind::Area
-        );
+        let area_kinds = matches!(reads, Reads::Pieces(_));
         let assign = if area_kinds {
             Assign::AreaWeighted
         } else {
@@ -2600,9 +2301,14 @@ impl Evaluator<'_> {
         t.assign = (!area_kinds).then_some(assign);
         let (used, all) = self.used_and_all(target, zl, &fi, assign, members)?;
         t.filtered_out = all.zone(z).0.len() - used.zone(z).0.len();
-        let values = match (ind.kind, &ind.column) {
-            (Kind::CategoryShare, _) | (_, None) if ind.kind != Kind::NearestDistance => None,
-            _ => Some(self.feature_values(target, &layer_name, &fi.layer)?),
+        let values = match (reads.per_feature(), &ind.column) {
+            (PerFeature::Distance, _) => {
+                Some(self.feature_values(target, &layer_name, &fi.layer)?)
+            }
+            (PerFeature::Category, _) | (_, None) => None,
+            (PerFeature::Column | PerFeature::Nothing, Some(_)) => {
+                Some(self.feature_values(target, &layer_name, &fi.layer)?)
+            }
         };
         let text = |col: &str, f: usize| -> Option<String> {
             let a = fi.layer.attributes().column_by_name(col)?;
@@ -2640,7 +2346,7 @@ impl Evaluator<'_> {
         // What an extensive interpolation divides by: the feature's measure
         // inside all zones (`allocate_total`, the default) or its whole measure.
         let denominators: Vec<f64> =
-            if ind.kind == Kind::Extensive && ind.allocate_total.unwrap_or(true) {
+            if ind.allocate_total.unwrap_or(true) && ind.kind.imp().keys().allocate_total {
                 fi.ov.pairs(self.progress)?.totals.clone()
             } else {
                 fi.ov.feature_measures()?.to_vec()
@@ -2655,7 +2361,7 @@ impl Evaluator<'_> {
                 measure_inside: inside.get(f).copied(),
                 measure: area_kinds.then(|| denominators[fu]),
                 value: values.as_ref().and_then(|v| v[fu]),
-                category: (ind.kind == Kind::CategoryShare)
+                category: (reads.per_feature() == PerFeature::Category)
                     .then(|| ind.column.as_deref().and_then(|c| text(c, fu)))
                     .flatten(),
                 weight_column: ind.weight.as_ref().and_then(|_| fi.weight(fu)),

@@ -26,6 +26,7 @@ pub mod explain;
 pub mod expr;
 pub mod generate;
 pub mod incremental;
+mod kinds;
 pub mod quality;
 pub mod run;
 pub mod spec;

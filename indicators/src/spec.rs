@@ -27,6 +27,7 @@ use terrastat_core::{InvalidPolicy, Predicate};
 
 use crate::error::{Error, Result};
 use crate::expr::{Arith, Filter};
+use crate::kinds::Key;
 
 fn default_crs() -> String {
     "EPSG:2154".into()
@@ -193,64 +194,7 @@ pub struct ZoneSpec {
     pub description: Option<String>,
 }
 
-/// The kinds of indicator. See the README for their exact semantics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Kind {
-    /// Number of features.
-    Count,
-    /// Sum of a column.
-    Sum,
-    /// (Weighted) mean of a column.
-    Mean,
-    /// Minimum of a column.
-    Min,
-    /// Maximum of a column.
-    Max,
-    /// (Weighted) median of a column.
-    Median,
-    /// Areal interpolation of a count-like column.
-    Extensive,
-    /// Area-weighted mean of a rate-like column.
-    Intensive,
-    /// Share of the zone covered by the union of the layer.
-    Coverage,
-    /// Area in m² (of the zone, or of the layer's union inside it).
-    Area,
-    /// Share of features related to another layer.
-    ShareWithin,
-    /// Count or sum per km².
-    Density,
-    /// Share of each category of a column.
-    CategoryShare,
-    /// Statistic of the distance from features to another layer.
-    NearestDistance,
-    /// Expression over other indicators.
-    Ratio,
-    /// Statistic of a raster's pixels, weighted by their exact coverage fractions.
-    Zonal,
-}
-
-impl Kind {
-    /// Whether the kind attributes each feature to zones as `assign` says
-    /// (counts, sums, statistics, shares and distances of features).
-    pub fn takes_assign(self) -> bool {
-        matches!(
-            self,
-            Kind::Count
-                | Kind::Sum
-                | Kind::Mean
-                | Kind::Min
-                | Kind::Max
-                | Kind::Median
-                | Kind::ShareWithin
-                | Kind::Density
-                | Kind::CategoryShare
-                | Kind::NearestDistance
-        )
-    }
-}
+pub use crate::kinds::Kind;
 
 /// How features are attributed to zones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Deserialize, serde::Serialize)]
@@ -389,6 +333,11 @@ pub struct IndicatorSpec {
     /// The values of `stat = "coverage"`, e.g. `[41, 42, 43]`.
     #[serde(default)]
     pub values: Option<Vec<f64>>,
+    /// The keys of the indicator's own kind that no other kind takes (such
+    /// as `q` of `quantile`), as written: each kind lists them
+    /// (`IndicatorKind::params`) and checks their values.
+    #[serde(skip)]
+    pub params: BTreeMap<String, toml::Value>,
 }
 
 impl IndicatorSpec {
@@ -491,8 +440,18 @@ impl Spec {
                     ))
                 }
             };
-            for t in tables {
+            for mut t in tables {
                 let w = what(&t, out.len());
+                // The kind's own keys are set aside before the common keys
+                // are read (any other key is unknown).
+                let own: &[&str] = match t.get("kind").cloned().map(Kind::deserialize) {
+                    Some(Ok(k)) => k.imp().params(),
+                    _ => &[],
+                };
+                let params: BTreeMap<String, toml::Value> = own
+                    .iter()
+                    .filter_map(|k| t.remove(*k).map(|v| (k.to_string(), v)))
+                    .collect();
                 let mut ind: IndicatorSpec =
                     toml::Value::Table(t)
                         .try_into()
@@ -517,6 +476,7 @@ impl Spec {
                     ind.unit = Some(c.to_string());
                 }
                 ind.template = template.clone();
+                ind.params = params;
                 out.push(toml::Spanned::new(span.clone(), ind));
             }
         }
@@ -916,82 +876,25 @@ impl Spec {
         Ok(order)
     }
 
-    fn validate_zonal(&self, i: usize, ind: &IndicatorSpec) -> Result<()> {
-        let e = |key: &str, msg: String| Err(self.indicator_error(i, key, msg));
-        let zonal = ind.kind == Kind::Zonal;
-        let raster_names = || self.rasters.keys().cloned().collect::<Vec<_>>().join(", ");
-        match (&ind.raster, zonal) {
-            (None, true) => return e("raster", "missing: a zonal indicator needs `raster`".into()),
-            (Some(_), false) => return e("raster", "applies to zonal only".into()),
-            (Some(r), true) if !self.rasters.contains_key(r) => {
-                return e(
-                    "raster",
-                    format!("no raster `{r}` (rasters: {})", raster_names()),
-                )
-            }
-            _ => {}
-        }
-        let stat = ind.stat.filter(|_| zonal);
-        match (&ind.weights, stat) {
-            (None, Some(Stat::WeightedMean)) => {
-                return e(
-                    "weights",
-                    "missing: `weighted_mean` needs `weights = \"<raster>\"`".into(),
-                )
-            }
-            (Some(w), Some(Stat::WeightedMean)) if !self.rasters.contains_key(w) => {
-                return e(
-                    "weights",
-                    format!("no raster `{w}` (rasters: {})", raster_names()),
-                )
-            }
-            (Some(_), Some(Stat::WeightedMean)) | (None, _) => {}
-            (Some(_), _) => {
-                return e(
-                    "weights",
-                    "applies to `stat = \"weighted_mean\"` only".into(),
-                )
-            }
-        }
-        match (&ind.where_, &ind.values, stat) {
-            (None, None, Some(Stat::Coverage)) => {
-                return e(
-                    "where",
-                    "missing: `coverage` needs `where = \"value > …\"` or `values = [...]`".into(),
-                )
-            }
-            (Some(_), Some(_), _) => {
-                return e("values", "give `where` or `values`, not both".into())
-            }
-            (Some(w), None, Some(Stat::Coverage)) => {
-                let f = Filter::parse(w)
-                    .map_err(|err| self.indicator_error(i, "where", err.to_string()))?;
-                if let Some(c) = f.columns().into_iter().find(|c| c != "value") {
-                    return e(
-                        "where",
-                        format!("`{c}`: a pixel predicate reads `value` only"),
-                    );
-                }
-            }
-            (None, Some(v), Some(Stat::Coverage)) if v.is_empty() => {
-                return e("values", "is empty".into())
-            }
-            (None, None, _) | (_, _, Some(Stat::Coverage)) => {}
-            _ => {
-                return e(
-                    "where",
-                    "`where` and `values` apply to `stat = \"coverage\"` only".into(),
-                )
-            }
-        }
-        Ok(())
-    }
-
+    /// Check indicator `i`'s keys: those its kind takes and needs (from
+    /// [`crate::kinds::Keys`]), then the kind's own checks.
     fn validate_indicator(&self, i: usize, ind: &IndicatorSpec) -> Result<()> {
-        use Kind::*;
-        let k = ind.kind;
+        let kind = ind.kind.imp();
+        let keys = kind.keys();
+        let takers = |taken: fn(&crate::kinds::Keys) -> bool| {
+            let names: Vec<&str> = Kind::ALL
+                .iter()
+                .filter(|k| taken(&k.imp().keys()))
+                .map(|k| k.name())
+                .collect();
+            match names.split_last() {
+                Some((last, [])) => last.to_string(),
+                Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+                None => String::new(),
+            }
+        };
         // A filter reading the zone's columns is evaluated per feature and
-        // zone, in the attribution: not for the kinds that measure areas.
+        // zone, in the attribution: only for the kinds that attribute features.
         if let Some(f) = &ind.filter {
             let zone_cols = Filter::parse(f)
                 .map(|p| {
@@ -1000,7 +903,7 @@ impl Spec {
                         .any(|c| c.starts_with(crate::eval::ZONE_PREFIX))
                 })
                 .unwrap_or(false);
-            if zone_cols && matches!(k, Extensive | Intensive | Coverage | Area) {
+            if zone_cols && !keys.assign && keys.filter {
                 return Err(self.indicator_error(
                     i,
                     "filter",
@@ -1009,46 +912,14 @@ impl Spec {
             }
         }
         let e = |key: &str, msg: &str| Err(self.indicator_error(i, key, msg.to_string()));
-        // Which keys each kind takes.
-        let takes_layer = !matches!(k, Ratio | Zonal);
-        let needs_layer = !matches!(k, Ratio | Area | Zonal);
-        let takes_assign = matches!(
-            k,
-            Count
-                | Sum
-                | Mean
-                | Min
-                | Max
-                | Median
-                | ShareWithin
-                | Density
-                | CategoryShare
-                | NearestDistance
-        );
-        let needs_column = matches!(
-            k,
-            Sum | Mean | Min | Max | Median | Extensive | Intensive | CategoryShare
-        );
-        let takes_column = needs_column || matches!(k, Density);
-        let takes_weight = matches!(
-            k,
-            Mean | Median | ShareWithin | CategoryShare | NearestDistance
-        );
-        let needs_other = matches!(k, ShareWithin | NearestDistance);
-        if needs_layer && ind.layer.is_none() {
+        if keys.layer == Key::Required && ind.layer.is_none() {
             return e("layer", "missing: this kind needs a source layer");
         }
-        if !takes_layer && ind.layer.is_some() {
-            return e(
-                "layer",
-                if k == Zonal {
-                    "a zonal indicator reads a `raster`, not a layer"
-                } else {
-                    "a ratio has no layer: it reads other indicators in `expr`"
-                },
-            );
+        let check = crate::kinds::Check { spec: self, i, ind };
+        kind.check(&check)?;
+        if !keys.raster {
+            crate::zonal::check_keys(&check, false)?;
         }
-        self.validate_zonal(i, ind)?;
         if let Some(l) = &ind.layer {
             if !self.layers.contains_key(l) {
                 return Err(self.indicator_error(
@@ -1061,22 +932,31 @@ impl Spec {
                 ));
             }
         }
-        if ind.assign.is_some() && !takes_assign {
+        if ind.assign.is_some() && !keys.assign {
             return e("assign", "does not apply to this kind");
         }
-        if needs_column && ind.column.is_none() {
+        if keys.column == Key::Required && ind.column.is_none() {
             return e("column", "missing: this kind needs an attribute column");
         }
-        if ind.column.is_some() && !takes_column {
+        if ind.column.is_some() && !keys.column.taken() {
             return e("column", "does not apply to this kind");
         }
-        if ind.weight.is_some() && !takes_weight {
-            return e("weight", "does not apply to this kind (only mean, median, share_within, category_share, nearest_distance)");
+        if ind.weight.is_some() && !keys.weight {
+            let only: Vec<&str> = Kind::ALL
+                .iter()
+                .filter(|k| k.imp().keys().weight)
+                .map(|k| k.name())
+                .collect();
+            return Err(self.indicator_error(
+                i,
+                "weight",
+                format!("does not apply to this kind (only {})", only.join(", ")),
+            ));
         }
-        if ind.allocate_total.is_some() && k != Extensive {
+        if ind.allocate_total.is_some() && !keys.allocate_total {
             return e("allocate_total", "applies to `extensive` only");
         }
-        if needs_other {
+        if keys.other {
             match &ind.other {
                 None => return e("other", "missing: this kind needs the other layer"),
                 Some(o) if !self.layers.contains_key(o) => {
@@ -1085,33 +965,47 @@ impl Spec {
                 _ => {}
             }
         } else if ind.other.is_some() {
-            return e("other", "applies to share_within and nearest_distance only");
+            return Err(self.indicator_error(
+                i,
+                "other",
+                format!("applies to {} only", takers(|k| k.other)),
+            ));
         }
-        if ind.predicate.is_some() && k != ShareWithin {
-            return e("predicate", "applies to share_within only");
+        if ind.predicate.is_some() && !keys.predicate {
+            return Err(self.indicator_error(
+                i,
+                "predicate",
+                format!("applies to {} only", takers(|k| k.predicate)),
+            ));
         }
-        match (k, ind.stat) {
-            (NearestDistance, Some(Stat::Mean | Stat::Median | Stat::Max) | None) => {}
-            (NearestDistance, Some(_)) => {
-                return e("stat", "nearest_distance takes `mean`, `median` or `max`")
-            }
-            (Zonal, Some(Stat::Median)) => {
-                return e("stat", "`median` is not a zonal statistic (count, sum, mean, min, max, stdev, majority, minority, variety, frac, weighted_mean, coverage)")
-            }
-            (Zonal, Some(_)) => {}
-            (Zonal, None) => return e("stat", "missing: count, sum, mean, min, max, stdev, majority, minority, variety, frac, weighted_mean or coverage"),
-            (_, Some(_)) => return e("stat", "applies to nearest_distance and zonal only"),
-            (_, None) => {}
+        if ind.stat.is_some() && !keys.stat {
+            return Err(self.indicator_error(
+                i,
+                "stat",
+                format!("applies to {} only", takers(|k| k.stat)),
+            ));
         }
-        if k == Ratio && ind.expr.is_none() {
-            return e("expr", "missing: a ratio needs an expression");
+        if keys.expr && ind.expr.is_none() {
+            return Err(self.indicator_error(
+                i,
+                "expr",
+                format!("missing: a {} needs an expression", kind.name()),
+            ));
         }
-        if k != Ratio && ind.expr.is_some() {
-            return e("expr", "applies to ratio only");
+        if !keys.expr && ind.expr.is_some() {
+            return Err(self.indicator_error(
+                i,
+                "expr",
+                format!("applies to {} only", takers(|k| k.expr)),
+            ));
         }
         if let Some(f) = &ind.filter {
-            if k == Ratio {
-                return e("filter", "a ratio has no filter");
+            if !keys.filter {
+                return Err(self.indicator_error(
+                    i,
+                    "filter",
+                    format!("a {} has no filter", kind.name()),
+                ));
             }
             Filter::parse(f).map_err(|err| self.indicator_error(i, "filter", err.to_string()))?;
         }
