@@ -2,7 +2,8 @@
 //! expressions, units, labels and hidden helpers, and `terrastat catalog`.
 //!
 //! Golden files: `tests/golden/`. After an intended change of the sample
-//! outputs, rewrite them with `UPDATE_GOLDEN=1 cargo test --test catalog`.
+//! outputs, rewrite them with
+//! `UPDATE_GOLDEN=1 cargo test -p terrastat-cli --test catalog`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
