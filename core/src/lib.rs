@@ -46,7 +46,6 @@
 //! assert_eq!(pairs.zone(0).1, &[4.0]); // half of the 8 m² building
 //! # Ok::<(), terrastat_core::Error>(())
 //! ```
-#![warn(missing_docs)]
 
 pub mod crs;
 pub mod error;

@@ -1,5 +1,6 @@
 //! H3 zones and index: exact shares, selection modes, O(1) centroid keys,
 //! each checked against an independent brute force.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::sync::Arc;
 

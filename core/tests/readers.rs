@@ -1,4 +1,5 @@
 //! Every reader returns the same features for the same data, with its CRS.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use geo::{Area, Geometry};
 use terrastat_core::{read_layer, Crs, ReadOptions};

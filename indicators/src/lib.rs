@@ -15,7 +15,6 @@
 //! assert!(out.path().join("catalog.json").exists());
 //! # Ok::<(), terrastat_indicators::Error>(())
 //! ```
-#![warn(missing_docs)]
 
 pub mod catalog;
 pub mod distributed;

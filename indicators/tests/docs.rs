@@ -4,6 +4,7 @@
 //!
 //! Without Chromium the browser part says SKIPPED, unless
 //! `TERRASTAT_REQUIRE_CHROMIUM` is set (CI installs it and sets it).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::path::{Path, PathBuf};
 

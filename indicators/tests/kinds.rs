@@ -3,6 +3,7 @@
 //! real Hauts-de-Seine communes and buildings, on lines made of their real
 //! boundaries and seeded random segments, and through the partials of a
 //! distributed run (the kernel under `terrastat.spark`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -419,7 +420,7 @@ fn length_equals_the_brute_force_on_real_boundaries() {
     let areas: Vec<f64> = communes
         .geometries()
         .iter()
-        .map(|g| geo::Area::unsigned_area(g))
+        .map(geo::Area::unsigned_area)
         .collect();
     for z in 0..areas.len() {
         let want = all[z].unwrap() / 1000.0 / (areas[z] / 1e6);

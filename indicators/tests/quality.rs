@@ -2,6 +2,7 @@
 //! coverage of the source's declared extent, feature counts, thresholds
 //! from `[quality]` and per indicator, withheld values written as null, the
 //! same records whatever the batches of a streamed layer.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::path::Path;
 use std::sync::Arc;

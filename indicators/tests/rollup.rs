@@ -4,6 +4,7 @@
 //! the same spec run directly on the gathered polygons (written by the first
 //! run's `--geo`). Counts: to the last bit; floating point: 1e-9 relative
 //! (unions included: both sides use the exact union sweep).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // tests fail by panicking
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
