@@ -305,10 +305,7 @@ pub(crate) fn from_table(
     let mut report = terrastat_core::ReadReport::default();
     let mut quality = QualityState::default();
     let mut extents: BTreeMap<String, [f64; 4]> = BTreeMap::new();
-    let bad = |m: String| Error::Indicator {
-        indicator: "partials".into(),
-        message: m,
-    };
+    let bad = |m: String| Error::Partials { message: m };
     let index: BTreeMap<&str, usize> = spec
         .indicators
         .iter()

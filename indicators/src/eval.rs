@@ -118,9 +118,8 @@ pub(crate) fn to_working_crs(layer: Layer, working: &Crs) -> Result<Layer> {
 /// How layer `name` of the spec is read: its CRS override, invalid-geometry
 /// policy, source layer and the columns its indicators use.
 pub(crate) fn layer_read_options(spec: &Spec, name: &str) -> Result<ReadOptions> {
-    let ls = spec.layers.get(name).ok_or_else(|| Error::Indicator {
-        indicator: name.to_string(),
-        message: format!("layer `{name}` is not in the spec"),
+    let ls = spec.layers.get(name).ok_or_else(|| Error::Internal {
+        what: format!("layer `{name}` is not in the spec"),
     })?;
     let centroids = if centroids_suffice(spec, name) {
         Some(Crs::parse(&spec.crs)?)
@@ -374,17 +373,17 @@ impl Inputs {
                 (None, Some(e)) => {
                     if let Some(z) = inputs.zones.get(e) {
                         (
-                            z.bounding_rect().ok_or_else(|| Error::Indicator {
-                                indicator: name.clone(),
-                                message: "empty extent".into(),
+                            z.bounding_rect().ok_or_else(|| Error::Input {
+                                input: format!("zones `{name}`"),
+                                message: format!("the extent `{e}` has no feature"),
                             })?,
                             Some(z.clone()),
                         )
                     } else if let Some(l) = inputs.layers.get(e) {
                         (
-                            l.bounding_rect().ok_or_else(|| Error::Indicator {
-                                indicator: name.clone(),
-                                message: "empty extent".into(),
+                            l.bounding_rect().ok_or_else(|| Error::Input {
+                                input: format!("zones `{name}`"),
+                                message: format!("the extent `{e}` has no feature"),
                             })?,
                             None,
                         )
@@ -392,9 +391,9 @@ impl Inputs {
                         let poly = crate::zonal::extent_in(r, e, &working)?;
                         (
                             geo::BoundingRect::bounding_rect(&poly).ok_or_else(|| {
-                                Error::Indicator {
-                                    indicator: name.clone(),
-                                    message: "empty extent".into(),
+                                Error::Input {
+                                    input: format!("zones `{name}`"),
+                                    message: format!("the extent `{e}` is empty"),
                                 }
                             })?,
                             None,
@@ -1033,13 +1032,9 @@ impl<'a> Evaluator<'a> {
     }
 
     fn layer(&self, name: &str) -> Result<&'a Arc<Layer>> {
-        self.inputs
-            .layers
-            .get(name)
-            .ok_or_else(|| Error::Indicator {
-                indicator: name.to_string(),
-                message: format!("layer `{name}` is not loaded"),
-            })
+        self.inputs.layers.get(name).ok_or_else(|| Error::Internal {
+            what: format!("layer `{name}` is not loaded"),
+        })
     }
 
     fn overlay(&mut self, layer: &str, zones: &str) -> Result<Arc<Overlay>> {
@@ -1053,9 +1048,8 @@ impl<'a> Evaluator<'a> {
             .zones
             .get(zones)
             .cloned()
-            .ok_or_else(|| Error::Indicator {
-                indicator: zones.to_string(),
-                message: format!("zones `{zones}` are not loaded"),
+            .ok_or_else(|| Error::Internal {
+                what: format!("zones `{zones}` are not loaded"),
             })?;
         let o = Arc::new(Overlay::new(l, z)?);
         self.overlays.insert(key, o.clone());
@@ -1727,9 +1721,8 @@ impl<'a> Evaluator<'a> {
                 .zones
                 .get(&zl)
                 .cloned()
-                .ok_or_else(|| Error::Indicator {
-                    indicator: zl.clone(),
-                    message: "zones not loaded".into(),
+                .ok_or_else(|| Error::Internal {
+                    what: format!("zones `{zl}` are not loaded"),
                 })?;
             let mut done: BTreeMap<String, Vec<(String, Values)>> = BTreeMap::new();
             for &i in &order {
@@ -1760,9 +1753,8 @@ impl<'a> Evaluator<'a> {
                     zones
                         .attributes()
                         .column_by_name(key)
-                        .ok_or_else(|| Error::Indicator {
-                            indicator: zl.clone(),
-                            message: format!("zones lost their key column `{key}`"),
+                        .ok_or_else(|| Error::Internal {
+                            what: format!("zones lost their key column `{key}`"),
                         })?;
                 fields.push(Field::new(key, col.data_type().clone(), false));
                 arrays.push(col.clone());
@@ -2238,9 +2230,8 @@ impl Evaluator<'_> {
             .zones
             .get(zl)
             .cloned()
-            .ok_or_else(|| Error::Indicator {
-                indicator: zl.to_string(),
-                message: "zones not loaded".into(),
+            .ok_or_else(|| Error::Internal {
+                what: format!("zones `{zl}` are not loaded"),
             })?;
         let mut done: BTreeMap<String, Vec<(String, Values)>> = BTreeMap::new();
         for i in self.spec.ratio_order()? {

@@ -42,10 +42,7 @@ pub struct Explanation {
 }
 
 fn not_found(what: String) -> Error {
-    Error::Indicator {
-        indicator: "explain".into(),
-        message: what,
-    }
+    Error::NotFound { what }
 }
 
 /// Explain the value of `indicator` for zone `zone_id` of the run in `out`

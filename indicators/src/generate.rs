@@ -295,8 +295,8 @@ fn write_partitioned(
     chunk: usize,
 ) -> Result<Vec<PathBuf>> {
     use terrastat_core::h3::LonLat;
-    let r = h3o::Resolution::try_from(res).map_err(|e| Error::Indicator {
-        indicator: "generate".into(),
+    let r = h3o::Resolution::try_from(res).map_err(|e| Error::Option {
+        option: "partition-h3".into(),
         message: format!("partition resolution {res}: {e}"),
     })?;
     let lonlat = LonLat::new(crs)?;
@@ -504,9 +504,9 @@ pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<
         ],
     )?;
     // Flood corridors: meandering buffered lines across the extent.
-    let extent = communes.bounding_rect().ok_or_else(|| Error::Indicator {
-        indicator: "generate".into(),
-        message: "communes have no extent".into(),
+    let extent = communes.bounding_rect().ok_or_else(|| Error::Input {
+        input: format!("communes `{}`", communes.name()),
+        message: "no extent (no feature)".into(),
     })?;
     const LEVELS: [&str; 3] = ["high", "medium", "low"];
     let flood: Vec<(geo::MultiPolygon, &str)> = (0..opts.flood)

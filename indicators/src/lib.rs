@@ -35,4 +35,4 @@ pub mod templates;
 pub mod units;
 pub mod zonal;
 
-pub use crate::error::{Error, Result};
+pub use crate::error::{Error, ErrorKind, Result};

@@ -258,9 +258,8 @@ fn execute(
             (evaluated, hashing.join())
         });
         let mut evaluated = evaluated?;
-        let mut now = hashed.map_err(|_| Error::Indicator {
-            indicator: "manifest".into(),
-            message: "hashing the inputs failed (the hashing thread panicked)".into(),
+        let mut now = hashed.map_err(|_| Error::Internal {
+            what: "hashing the inputs failed (the hashing thread panicked)".into(),
         })??;
         if let Some(n) = &now.streamed {
             let dir = spec.resolve(&spec.layers[n].path);
@@ -461,9 +460,9 @@ fn execute(
         });
     };
     let cat_path = out.join("catalog.json");
-    let text = serde_json::to_string_pretty(&cat).map_err(|e| Error::Indicator {
-        indicator: "catalog".into(),
-        message: e.to_string(),
+    let text = serde_json::to_string_pretty(&cat).map_err(|source| Error::Serialize {
+        what: "catalog.json".into(),
+        source,
     })?;
     staging.text(&cat_path, &text)?;
     files.push(cat_path);
@@ -481,9 +480,9 @@ fn execute(
             }
         }
         let path = out.join(crate::incremental::MANIFEST);
-        let text = serde_json::to_string_pretty(&m).map_err(|e| Error::Indicator {
-            indicator: "manifest".into(),
-            message: e.to_string(),
+        let text = serde_json::to_string_pretty(&m).map_err(|source| Error::Serialize {
+            what: crate::incremental::MANIFEST.into(),
+            source,
         })?;
         staging.text(&path, &text)?;
         files.push(path);

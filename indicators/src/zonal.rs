@@ -102,8 +102,8 @@ fn transform(geoms: Vec<Geometry>, from: &Crs, to: &Crs, what: &str) -> Result<V
     #[cfg(feature = "proj")]
     {
         terrastat_core::reproject::reproject_geometries(&geoms, from, to).map_err(|(i, m)| {
-            Error::Indicator {
-                indicator: what.to_string(),
+            Error::Input {
+                input: what.to_string(),
                 message: match i {
                     Some(i) => format!("zone {i}: {m}"),
                     None => m,
@@ -138,8 +138,8 @@ pub(crate) fn extent_in(r: &RasterInput, name: &str, working: &Crs) -> Result<ge
     let g = transform(vec![poly], r.crs(name)?, working, name)?;
     match g.into_iter().next() {
         Some(Geometry::Polygon(p)) => Ok(MultiPolygon(vec![p])),
-        _ => Err(Error::Indicator {
-            indicator: name.into(),
+        _ => Err(Error::Input {
+            input: format!("raster `{name}`"),
             message: "the raster's extent cannot be reprojected".into(),
         }),
     }
@@ -246,8 +246,8 @@ fn zone_polygons(
         .map(|g| match g {
             Geometry::Polygon(p) => Ok(MultiPolygon(vec![p])),
             Geometry::MultiPolygon(m) => Ok(m),
-            other => Err(Error::Indicator {
-                indicator: name.into(),
+            other => Err(Error::Input {
+                input: format!("zones `{name}`"),
                 message: format!("zones must be polygons, found {other:?}"),
             }),
         })
@@ -273,16 +273,14 @@ impl Passes {
         if let Some(p) = self.done.get(&key) {
             return Ok(p.clone());
         }
-        let r = inputs.rasters.get(raster).ok_or_else(|| Error::Indicator {
-            indicator: raster.into(),
-            message: format!("raster `{raster}` is not loaded"),
+        let r = inputs.rasters.get(raster).ok_or_else(|| Error::Internal {
+            what: format!("raster `{raster}` is not loaded"),
         })?;
         let zones = inputs
             .zones
             .get(zones_name)
-            .ok_or_else(|| Error::Indicator {
-                indicator: zones_name.into(),
-                message: format!("zones `{zones_name}` are not loaded"),
+            .ok_or_else(|| Error::Internal {
+                what: format!("zones `{zones_name}` are not loaded"),
             })?;
         let crs = r.crs(raster)?;
         let polygons = zone_polygons(inputs, zones_name, zones, crs)?;
@@ -293,9 +291,8 @@ impl Passes {
                 inputs
                     .rasters
                     .get(w)
-                    .ok_or_else(|| Error::Indicator {
-                        indicator: w.into(),
-                        message: format!("raster `{w}` is not loaded"),
+                    .ok_or_else(|| Error::Internal {
+                        what: format!("raster `{w}` is not loaded"),
                     })?
                     .open()?,
             ),
@@ -315,8 +312,8 @@ impl Passes {
             progress,
         )?;
         if z.outside == polygons.len() && !polygons.is_empty() {
-            return Err(Error::Indicator {
-                indicator: raster.into(),
+            return Err(Error::Input {
+                input: format!("raster `{raster}`"),
                 message: format!(
                     "no zone of `{zones_name}` meets raster {} (extent {:?} in {crs}): check the CRSs",
                     r.info.path.display(),

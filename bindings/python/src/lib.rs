@@ -13,13 +13,13 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyKeyboardInterrupt};
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3_arrow::PyTable;
 use terrastat_core::Progress;
 use terrastat_indicators::spec::Spec;
-use terrastat_indicators::Error;
+use terrastat_indicators::{Error, ErrorKind};
 
 create_exception!(
     _terrastat,
@@ -46,19 +46,55 @@ create_exception!(
     "A CRS is missing, unknown, or differs from the working CRS without the `proj` feature."
 );
 
-/// Map an engine error to its Python exception, keeping the message.
+create_exception!(
+    _terrastat,
+    InternalError,
+    TerrastatError,
+    "A bug of terrastat: an internal invariant was broken. Please report it."
+);
+
+/// The exceptions of I/O failures, by the operating system's reason: each
+/// an `InputError` and the built-in exception of that reason (so both
+/// `except FileNotFoundError` and `except terrastat.InputError` catch it).
+const IO_EXCEPTIONS: &std::ffi::CStr = c"
+class InputFileNotFoundError(InputError, FileNotFoundError):
+    'A file of the spec does not exist.'
+class InputPermissionError(InputError, PermissionError):
+    'A file of the spec cannot be read or written for lack of permission.'
+class InputOSError(InputError, OSError):
+    'A file of the spec could not be read or written.'
+";
+
+/// Map an engine error to its Python exception, keeping the message: every
+/// kind of error (`terrastat_indicators::ErrorKind`, a closed set) has its
+/// exception, I/O errors by their reason as polars does.
 fn to_py(e: Error) -> PyErr {
-    use terrastat_core::Error as Core;
+    use std::io::ErrorKind as Io;
     let msg = e.to_string();
-    match e {
-        Error::Spec { .. } | Error::SpecSyntax { .. } | Error::Expr { .. } => {
-            SpecError::new_err(msg)
-        }
-        Error::Core(Core::Cancelled) => PyKeyboardInterrupt::new_err("terrastat run interrupted"),
-        Error::Core(Core::MissingCrs { .. } | Core::CrsMismatch { .. } | Core::Crs(_)) => {
-            CrsError::new_err(msg)
-        }
-        _ => InputError::new_err(msg),
+    let io = |name: &str, msg: String| {
+        Python::attach(|py| {
+            match py
+                .import("terrastat._terrastat")
+                .and_then(|m| m.getattr(name))
+            {
+                Ok(t) => match t.cast_into::<pyo3::types::PyType>() {
+                    Ok(t) => PyErr::from_type(t, msg),
+                    Err(_) => InputError::new_err(msg),
+                },
+                Err(_) => InputError::new_err(msg),
+            }
+        })
+    };
+    match e.kind() {
+        ErrorKind::Spec => SpecError::new_err(msg),
+        ErrorKind::Crs => CrsError::new_err(msg),
+        ErrorKind::Io(Io::NotFound) => io("InputFileNotFoundError", msg),
+        ErrorKind::Io(Io::PermissionDenied) => io("InputPermissionError", msg),
+        ErrorKind::Io(_) => io("InputOSError", msg),
+        ErrorKind::Input | ErrorKind::NotFound => InputError::new_err(msg),
+        ErrorKind::Option => PyValueError::new_err(msg),
+        ErrorKind::Cancelled => PyKeyboardInterrupt::new_err("terrastat run interrupted"),
+        ErrorKind::Internal => InternalError::new_err(msg),
     }
 }
 
@@ -353,8 +389,8 @@ fn execute(
         let out = match threads {
             Some(n) => match rayon::ThreadPoolBuilder::new().num_threads(n).build() {
                 Ok(pool) => pool.install(work),
-                Err(e) => Err(Error::Indicator {
-                    indicator: "threads".into(),
+                Err(e) => Err(Error::Option {
+                    option: "threads".into(),
                     message: e.to_string(),
                 }),
             },
@@ -503,5 +539,19 @@ fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SpecError", py.get_type::<SpecError>())?;
     m.add("InputError", py.get_type::<InputError>())?;
     m.add("CrsError", py.get_type::<CrsError>())?;
+    m.add("InternalError", py.get_type::<InternalError>())?;
+    let classes = PyDict::new(py);
+    classes.set_item("InputError", py.get_type::<InputError>())?;
+    py.run(IO_EXCEPTIONS, Some(&classes), None)?;
+    for name in [
+        "InputFileNotFoundError",
+        "InputPermissionError",
+        "InputOSError",
+    ] {
+        if let Some(t) = classes.get_item(name)? {
+            t.setattr("__module__", "terrastat")?;
+            m.add(name, t)?;
+        }
+    }
     Ok(())
 }

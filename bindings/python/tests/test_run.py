@@ -124,6 +124,21 @@ def test_missing_input_is_an_input_error(tmp_path):
     with pytest.raises(terrastat.InputError) as e:
         terrastat.run(spec)
     assert "not found" in str(e.value) or "No such file" in str(e.value)
+    # I/O errors by kind, as Python's own: a missing file is a FileNotFoundError.
+    assert isinstance(e.value, FileNotFoundError)
+    assert isinstance(e.value, terrastat.InputFileNotFoundError)
+
+
+def test_unreadable_input_is_a_permission_error(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root reads every file")
+    for p in ["buildings", "vegetation", "flood", "communes"]:
+        shutil.copy(SPEC.parent / f"{p}.parquet", tmp_path)
+    (tmp_path / "spec.toml").write_text(SPEC.read_text())
+    (tmp_path / "buildings.parquet").chmod(0)
+    with pytest.raises(PermissionError) as e:
+        terrastat.run(tmp_path / "spec.toml")
+    assert isinstance(e.value, terrastat.InputError)
 
 
 def test_missing_crs_is_a_crs_error(tmp_path):

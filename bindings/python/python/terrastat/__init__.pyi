@@ -3,6 +3,10 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 from terrastat._terrastat import CrsError as CrsError
 from terrastat._terrastat import InputError as InputError
+from terrastat._terrastat import InputFileNotFoundError as InputFileNotFoundError
+from terrastat._terrastat import InputOSError as InputOSError
+from terrastat._terrastat import InputPermissionError as InputPermissionError
+from terrastat._terrastat import InternalError as InternalError
 from terrastat._terrastat import SpecError as SpecError
 from terrastat._terrastat import TerrastatError as TerrastatError
 from terrastat._terrastat import raster_info as raster_info
