@@ -1,4 +1,11 @@
 //! The `terrastat` command line: `run`, `check`, `generate`, `catalog`, `docs`, `explain`.
+//!
+//! clap CLI (`run`, `check`, `generate`, `catalog`, `explain`, `docs`),
+//! indicatif progress bar, `--timings`, join reports. The binary's allocator is
+//! mimalloc, with freed memory kept (no purge) and transparent huge pages off
+//! for the process (`PR_SET_THP_DISABLE` unless `MIMALLOC_ALLOW_THP` is set):
+//! first touches of huge pages stalled runs on our VM. A run's output is left
+//! to the OS at exit.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,5 +1,7 @@
 //! Coordinate reference systems: identification, comparison and (with the
 //! `proj` feature) reprojection into the working CRS.
+//!
+//! `Crs` (authority + code), parsing of `EPSG:n`, URNs, URIs, PROJJSON ids.
 
 use std::fmt;
 

@@ -1,4 +1,7 @@
 //! The error type of `terrastat-core`.
+//!
+//! `Error` (`#[non_exhaustive]`, thiserror): every variant names the file,
+//! layer, feature or column.
 
 use std::path::PathBuf;
 

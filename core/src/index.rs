@@ -1,5 +1,12 @@
 //! Spatial indexes: an R-tree of bounding boxes (features or zones) and
 //! polygons prepared for repeated queries (their edges in an R-tree).
+//!
+//! `BoxIndex` (bulk-loaded `rstar` tree of boxes carrying indexes);
+//! `PreparedPolygon` (its `Edges` in an R-tree, or a plain list up to 64 edges:
+//! scanning a commune's 27 edges is as fast as a tree query and costs nothing
+//! to build; `locate` point → Inside/Boundary/Outside with robust orientation,
+//! `boundary_near`, `piece` = measure of a feature inside); rectangle clipping
+//! of big polygons.
 
 use std::ops::ControlFlow;
 

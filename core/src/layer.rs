@@ -1,5 +1,22 @@
 //! Layers: features (a geometry plus typed Arrow attribute columns), with
 //! their CRS and a report of what was read, skipped or repaired.
+//!
+//! `RawLayer` (what a reader produced) → `Layer::from_raw`: skips
+//! null/empty/non-finite geometries, repairs or skips invalid polygons
+//! (`InvalidPolicy`), orients rings, flattens collections, keeps one dimension
+//! (`GeomKind`); `ReadReport` counts every skip and repair by reason. Attribute
+//! columns stay Arrow (`RecordBatch`), filtered to the kept rows.
+//! `make_valid`'s output is made canonical (`canonical`: geo builds it through
+//! hash maps, so its order varied between calls). A layer read with
+//! `ReadOptions::centroids` (one the spec only attributes by centroid:
+//! `eval::centroids_suffice`) holds one centroid point per feature
+//! (`Layer::is_reduced`, `RawLayer::reduced`): `reduce_polygon` checks and
+//! orients a one-ring polygon in a reused buffer and gives the centroid and box
+//! the whole path would (a ring of at most 32 coordinates in two passes,
+//! `geo`'s operations in `geo`'s order, proptested bit for bit against the path
+//! through `geo`'s types); `bounding_rect` is then the features' extent, and
+//! measuring, relating by shape, distances and reprojection are errors
+//! (`require_geometries`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,8 @@
 //! predicates and boolean operations used directly. The indexed, parallel
 //! paths of [`crate::overlay`] and [`crate::relate`] are tested against these.
 //! They are slow (quadratic): for tests and checks only.
+//!
+//! brute-force versions of all of the above (no index, one thread), for tests.
 
 use geo::line_measures::{Distance, Euclidean};
 

@@ -1,4 +1,7 @@
 //! Progress reporting and cancellation, for a CLI progress bar or a Python callback.
+//!
+//! the `Progress` trait (begin/advance/end/cancelled), used by the CLI bar and,
+//! later, Python callbacks.
 
 /// Receives progress of long computations. Implementations must be cheap and
 /// thread-safe: `advance` is called from worker threads.

@@ -1,5 +1,10 @@
 //! Relations between two layers: which features of one intersect (or have
 //! their centroid in) the other, and the distance to the nearest feature.
+//!
+//! `Relator` (another layer's R-tree, prepared polygons and grid, built once
+//! and reused by every batch of a streamed layer) and its `flags` (feature
+//! intersects / centroid in another layer) and `nearest_distances` (exact best-
+//! first search on the R-tree).
 
 use std::borrow::Borrow;
 

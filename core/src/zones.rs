@@ -1,5 +1,11 @@
 //! Zones: the territory units indicators are computed for (communes, IRIS,
 //! départements, a square grid, any polygons).
+//!
+//! `Zones`: prepared polygons + box index + lazily built `SetGrid` + id column;
+//! from a polygon layer, a square grid or H3 cells (`ZoneKind`); `key_columns`
+//! lead every output (`h3`, `h3_str` for H3). Roll-up levels (`Zones::rollup`
+//! by a column, `Zones::h3_rollup` by parent cell) carry a `Grouping` (base
+//! layer + members per zone); their polygons gather the members'.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

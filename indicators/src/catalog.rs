@@ -1,5 +1,8 @@
 //! The catalog: every indicator's definition, unit, sources and lineage,
 //! written as `catalog.json` beside the outputs.
+//!
+//! definitions in words and formulas, labels, units, themes, template ids,
+//! hidden helpers, the zone and table columns ratios read: `catalog.json`.
 
 use serde::Serialize;
 

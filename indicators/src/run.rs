@@ -1,4 +1,11 @@
 //! A whole run: evaluate a spec and write its outputs atomically.
+//!
+//! `run`: the present state (input and partition hashes: first, with
+//! `--incremental`, to plan; else on a thread beside the evaluation, filling in
+//! the streamed layer's lineage hash after it) and, with `--incremental`, the
+//! plan; evaluate (streamed); merge recomputed rows; stage
+//! `<zones>.parquet/.csv[/.geo.parquet]`, the catalog and the manifest, then
+//! rename them all (`core::io::Staging`).
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};

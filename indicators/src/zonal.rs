@@ -1,6 +1,13 @@
 //! Raster (`zonal`) indicators: the rasters a spec uses, their extents as
 //! zone covers, and one pass per (raster, weights raster, zone layer) that
 //! serves every zonal indicator of the spec on that pair.
+//!
+//! rasters of a spec (`load_rasters`: opened, checked, hashed), raster extents
+//! as zone covers, `Passes` (one `core::raster::zonal` pass per (raster,
+//! weights, zone layer), planned from every zonal indicator of the spec; zone
+//! polygons in the raster's CRS: the zone file's own geometry when it is in
+//! that CRS, else reprojected), output columns per statistic (`frac`: one per
+//! class).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
