@@ -253,7 +253,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn report_inputs(inputs: &terrastat_indicators::eval::Inputs) {
+fn report_inputs(inputs: &terrastat_indicators::inputs::Inputs) {
     for f in &inputs.files {
         if let Some(r) = f
             .role
@@ -464,8 +464,8 @@ fn real_main() -> anyhow::Result<()> {
             // Open every input and dry-run every indicator on empty work: the
             // cheapest complete check is a real evaluation of the inputs' schema.
             let inputs =
-                terrastat_indicators::eval::Inputs::load(&spec, &terrastat_core::NoProgress)?;
-            terrastat_indicators::eval::check_columns(&spec, &inputs)?;
+                terrastat_indicators::inputs::Inputs::load(&spec, &terrastat_core::NoProgress)?;
+            terrastat_indicators::inputs::check_columns(&spec, &inputs)?;
             eprintln!(
                 "{}: OK ({} layers, {} zone layers, {} indicators)",
                 spec.path.display(),

@@ -8,7 +8,8 @@ use arrow_array::{Array, ArrayRef, Float64Array, Int64Array, RecordBatch, String
 use arrow_schema::{DataType, Field, Schema};
 use geo::{Geometry, Rect};
 use terrastat_core::{Crs, Layer, NoProgress, Zones};
-use terrastat_indicators::eval::{Evaluator, Inputs};
+use terrastat_indicators::eval::Evaluator;
+use terrastat_indicators::inputs::Inputs;
 use terrastat_indicators::spec::Spec;
 
 fn rect(x0: f64, y0: f64, x1: f64, y1: f64) -> Geometry {

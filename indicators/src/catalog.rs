@@ -6,7 +6,8 @@
 
 use serde::Serialize;
 
-use crate::eval::{InputFile, ZoneTable};
+use crate::eval::ZoneTable;
+use crate::inputs::InputFile;
 use crate::spec::{Assign, IndicatorSpec, Kind, Spec};
 use crate::templates::Texts;
 

@@ -30,9 +30,8 @@ use terrastat_core::sum::LOWEST_DIGIT;
 use terrastat_core::{ExactSum, Layer, NoProgress, Zones};
 
 use crate::error::{Error, Result};
-use crate::eval::{
-    check_columns, keep_extreme, to_working_crs, Evaluator, Inputs, Partial, QualityState,
-};
+use crate::eval::{keep_extreme, Evaluator, Partial, QualityState};
+use crate::inputs::{check_columns, to_working_crs, Inputs};
 use crate::spec::Spec;
 
 /// The schema of a partials table (Spark: `zones string, zone long,
@@ -95,7 +94,7 @@ pub fn partition_partials(
             // A key with context features only.
             return Ok(RecordBatch::new_empty(partials_schema()));
         }
-        let opts = crate::eval::layer_read_options(spec, &name)?;
+        let opts = crate::inputs::layer_read_options(spec, &name)?;
         let label = std::path::PathBuf::from(format!("memory:{name}"));
         // The spec's `crs` for the layer, else the table's, else the working CRS
         // (a Spark DataFrame's WKB column carries none).

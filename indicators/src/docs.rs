@@ -355,7 +355,7 @@ fn zones_from_spec(cat: &serde_json::Value) -> Result<BTreeMap<String, Vec<Geome
         return Ok(BTreeMap::new());
     };
     let spec = crate::spec::Spec::load(Path::new(path))?;
-    let inputs = crate::eval::Inputs::load_except(
+    let inputs = crate::inputs::Inputs::load_except(
         &spec,
         &terrastat_core::NoProgress,
         Default::default(),

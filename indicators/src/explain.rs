@@ -12,7 +12,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::eval::{Evaluator, Inputs, Trace};
+use crate::eval::{Evaluator, Trace};
+use crate::inputs::Inputs;
 use crate::spec::Spec;
 
 /// An explained value.

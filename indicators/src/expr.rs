@@ -12,6 +12,9 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
 
+/// In a filter, the prefix of the zone's columns (`zone.population > 1000`).
+pub const ZONE_PREFIX: &str = "zone.";
+
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),

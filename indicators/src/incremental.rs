@@ -28,25 +28,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use rayon::prelude::*;
+
+use crate::lineage::Partition;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::spec::Spec;
-
-/// A partition of the streamed layer, as recorded in a manifest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Partition {
-    /// Path relative to the layer's directory.
-    pub path: String,
-    /// SHA-256 of the file.
-    pub sha256: String,
-    /// The bbox its GeoParquet metadata declares (`None`: not declared).
-    pub bbox: Option<[f64; 4]>,
-    /// Rows in the file (from its footer; 0 in manifests older than this key).
-    #[serde(default)]
-    pub rows: usize,
-}
 
 /// What produced an output directory.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -113,43 +101,6 @@ pub fn spec_parts(spec: &Spec, options: &str) -> Result<BTreeMap<String, String>
     Ok(parts)
 }
 
-/// SHA-256 of each `.parquet` file of a directory layer, in path order
-/// (paths relative to `dir`), hashed in parallel, with declared bboxes.
-pub fn partitions(dir: &Path) -> Result<Vec<Partition>> {
-    partitions_with(dir, true)
-}
-
-/// [`partitions`], with the footers' rows and bboxes only if `footers`
-/// (else 0 and none: a caller reading the footers anyway fills them).
-pub(crate) fn partitions_with(dir: &Path, footers: bool) -> Result<Vec<Partition>> {
-    let files = terrastat_core::io::dataset_files(dir)?;
-    files
-        .par_iter()
-        .map(|f| {
-            let (rows, bbox) = match footers {
-                true => terrastat_core::io::footer_facts(f)?,
-                false => (0, None),
-            };
-            Ok(Partition {
-                path: relative(dir, f),
-                sha256: crate::eval::sha256_file(f)?,
-                bbox,
-                rows,
-            })
-        })
-        .collect()
-}
-
-/// The hash of a directory layer from its partitions' (what
-/// [`crate::eval::sha256_file`] gives for the directory).
-pub fn directory_hash(parts: &[Partition]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(format!("{} {}\n", p.path, p.sha256).as_bytes());
-    }
-    format!("{:x}", h.finalize())
-}
-
 impl Manifest {
     /// The manifest of `dir`, if it has a readable one.
     pub fn read(dir: &Path) -> Option<Manifest> {
@@ -195,7 +146,7 @@ pub fn plan(out: &Path, prev: Option<&Manifest>, now: &Manifest) -> Plan {
     }
     // The outputs must be those the manifest describes.
     for (name, sha) in &prev.outputs {
-        let ok = crate::eval::sha256_file(&out.join(name)).is_ok_and(|s| &s == sha);
+        let ok = crate::lineage::sha256_file(&out.join(name)).is_ok_and(|s| &s == sha);
         if !ok {
             return Plan::Full(format!(
                 "output {name} is not the one the manifest describes (edited, or an interrupted run)"
@@ -256,14 +207,6 @@ pub struct IncrementalReport {
     pub read: usize,
     /// Zones recomputed per zone layer, and how many it has.
     pub zones: BTreeMap<String, (usize, usize)>,
-}
-
-/// A partition's path relative to its layer's directory, as in a manifest.
-pub(crate) fn relative(dir: &Path, f: &Path) -> String {
-    f.strip_prefix(dir)
-        .unwrap_or(f)
-        .to_string_lossy()
-        .into_owned()
 }
 
 /// Rows of `fresh` where `dirty`, of `previous` elsewhere: the previous

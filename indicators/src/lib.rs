@@ -16,6 +16,7 @@
 //! # Ok::<(), terrastat_indicators::Error>(())
 //! ```
 
+pub mod builder;
 pub mod catalog;
 pub mod distributed;
 pub mod docs;
@@ -25,8 +26,11 @@ pub mod explain;
 pub mod expr;
 pub mod generate;
 pub mod incremental;
+pub mod inputs;
 mod kinds;
+pub mod lineage;
 pub mod quality;
+pub mod rasters;
 pub mod run;
 pub mod spec;
 pub mod stream;
@@ -35,4 +39,14 @@ pub mod templates;
 pub mod units;
 pub mod zonal;
 
+pub use crate::builder::{Indicator, SpecBuilder};
 pub use crate::error::{Error, ErrorKind, Result};
+pub use crate::eval::ZoneTable;
+pub use crate::spec::Spec;
+
+/// Load the inputs of `spec` and compute every indicator: one Arrow table
+/// per zone layer (no file written; see [`run::run`] for a run with its
+/// outputs, catalog and lineage).
+pub fn compute(spec: &Spec) -> Result<Vec<ZoneTable>> {
+    Ok(eval::evaluate_quiet(spec)?.1)
+}

@@ -15,8 +15,10 @@ use terrastat_core::Progress;
 
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::eval::{sha256_file, InputFile, Inputs, ZoneTable};
+use crate::eval::ZoneTable;
 use crate::incremental::{IncrementalReport, Manifest, Plan};
+use crate::inputs::{InputFile, Inputs};
+use crate::lineage::sha256_file;
 use crate::spec::Spec;
 
 /// Options of [`run`].
@@ -108,7 +110,7 @@ pub fn compute(spec: &Spec, progress: &dyn Progress) -> Result<RunOutput> {
 }
 
 /// [`compute`] with some layers and zone layers given in memory, by name
-/// (see [`crate::eval::Inputs::load_with`]).
+/// (see [`crate::inputs::Inputs::load_with`]).
 pub fn compute_with(
     spec: &Spec,
     progress: &dyn Progress,
@@ -172,9 +174,7 @@ fn present_state(
         }
     }
     let partitions = match &streamed {
-        Some(n) => {
-            crate::incremental::partitions_with(&spec.resolve(&spec.layers[n].path), footers)?
-        }
+        Some(n) => crate::lineage::partitions_with(&spec.resolve(&spec.layers[n].path), footers)?,
         None => Vec::new(),
     };
     Ok(Manifest {
@@ -283,7 +283,7 @@ fn execute(
             let role = format!("layers.{name}");
             let unhashed = |f: &&mut InputFile| f.role == role && f.sha256.is_empty();
             for f in evaluated.0.files.iter_mut().filter(unhashed) {
-                f.sha256 = crate::incremental::directory_hash(&now.partitions);
+                f.sha256 = crate::lineage::directory_hash(&now.partitions);
             }
         }
         state = Some(now);

@@ -144,7 +144,7 @@ pub struct LayerSpec {
 }
 
 /// A zone layer: polygons from a file, or a square grid.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneSpec {
     /// The polygon file, relative to the spec.
@@ -253,6 +253,19 @@ pub enum ZonesSel {
     One(String),
     /// Several.
     Many(Vec<String>),
+}
+
+/// The parts of a spec built in code (see [`crate::builder`]).
+pub(crate) struct Parts {
+    pub title: Option<String>,
+    pub crs: String,
+    pub layers: BTreeMap<String, LayerSpec>,
+    pub rasters: BTreeMap<String, RasterSpec>,
+    pub zones: BTreeMap<String, ZoneSpec>,
+    pub tables: BTreeMap<String, TableSpec>,
+    pub quality: Option<crate::quality::Thresholds>,
+    pub indicators: Vec<toml::Table>,
+    pub path: PathBuf,
 }
 
 /// One `[[indicators]]` table.
@@ -370,6 +383,34 @@ impl Spec {
             source,
         })?;
         Self::from_str(&text, path)
+    }
+
+    /// A spec from its parts (see [`crate::builder`]), checked as a file is.
+    pub(crate) fn from_parts(p: Parts) -> Result<Spec> {
+        let mut spec = Spec {
+            title: p.title,
+            crs: p.crs,
+            layers: p.layers,
+            rasters: p.rasters,
+            zones: p
+                .zones
+                .into_iter()
+                .map(|(n, z)| (n, toml::Spanned::new(0..0, z)))
+                .collect(),
+            quality: p.quality,
+            tables: p.tables,
+            indicators: Vec::new(),
+            raw_indicators: p
+                .indicators
+                .into_iter()
+                .map(|t| toml::Spanned::new(0..0, t))
+                .collect(),
+            path: p.path,
+            text: String::new(),
+        };
+        spec.expand_indicators()?;
+        spec.validate()?;
+        Ok(spec)
     }
 
     /// Parse and check a spec given as text; `path` is used for messages and
@@ -900,7 +941,7 @@ impl Spec {
                 .map(|p| {
                     p.columns()
                         .iter()
-                        .any(|c| c.starts_with(crate::eval::ZONE_PREFIX))
+                        .any(|c| c.starts_with(crate::expr::ZONE_PREFIX))
                 })
                 .unwrap_or(false);
             if zone_cols && !keys.assign && keys.filter {
@@ -918,7 +959,7 @@ impl Spec {
         let check = crate::kinds::Check { spec: self, i, ind };
         kind.check(&check)?;
         if !keys.raster {
-            crate::zonal::check_keys(&check, false)?;
+            crate::kinds::zonal_keys(&check, false)?;
         }
         if let Some(l) = &ind.layer {
             if !self.layers.contains_key(l) {

@@ -23,8 +23,11 @@ use rayon::prelude::*;
 use terrastat_core::{io, Crs, GeomKind, Layer, Progress, ReadReport};
 
 use crate::error::Result;
-use crate::eval::{check_columns, layer_read_options, sha256_file, streamable, to_working_crs};
-use crate::eval::{Evaluator, InputFile, Inputs, ZoneTable};
+use crate::eval::streamable;
+use crate::eval::{Evaluator, ZoneTable};
+use crate::inputs::{check_columns, layer_read_options, to_working_crs};
+use crate::inputs::{InputFile, Inputs};
+use crate::lineage::sha256_file;
 use crate::spec::Spec;
 
 /// Memory a streamed feature costs while its batch is processed (geometry,
@@ -90,7 +93,7 @@ pub struct StreamOptions {
     /// [`crate::incremental`]). The other zones' values are then partial.
     pub dirty: Option<Vec<[f64; 4]>>,
     /// The streamed layer's partitions, already hashed (in path order).
-    pub partitions: Option<Vec<crate::incremental::Partition>>,
+    pub partitions: Option<Vec<crate::lineage::Partition>>,
     /// The caller hashes the streamed layer's partitions itself (at the
     /// same time as the run) and fills in its lineage entry's `sha256`,
     /// left empty here.
@@ -575,7 +578,7 @@ pub fn evaluate_streamed(
         role: format!("layers.{name}"),
         path: dir.clone(),
         sha256: match &opts.partitions {
-            Some(p) => crate::incremental::directory_hash(p),
+            Some(p) => crate::lineage::directory_hash(p),
             None if opts.hash_later => String::new(),
             None => sha256_file(&dir)?,
         },

@@ -230,7 +230,8 @@ fn without_roll_up_only_the_partitions_near_the_change_are_read() {
 /// reading of every footer.
 #[test]
 fn a_full_run_manifest_holds_every_partition_s_footer_facts() {
-    use terrastat_indicators::incremental::{partitions, Manifest};
+    use terrastat_indicators::incremental::Manifest;
+    use terrastat_indicators::lineage::partitions;
     let dir = tempfile::tempdir().unwrap();
     let (gen, spec) = setup(dir.path(), false);
     let out = dir.path().join("out");

@@ -99,11 +99,8 @@ pub(crate) fn weighted_quantile(cx: &mut Cx<'_, '_>, q: f64) -> Result<Columns> 
 /// weight passes `q` × the total; if it lands exactly on it at a value, the
 /// mean of that value and the next. `q = 0.5` is the weighted median (equal
 /// weights: the usual median); with unit weights, `numpy.quantile(method =
-/// "averaged_inverted_cdf")`. `None` without pairs.
-///
-/// ```ignore
-/// assert_eq!(quantile(&[(3.0, 1.0), (1.0, 1.0), (2.0, 1.0)], 0.5), Some(2.0));
-/// ```
+/// "averaged_inverted_cdf")`. `None` without pairs. For example the
+/// median of 3, 1 and 2 with unit weights is 2 (see the tests below).
 pub(crate) fn quantile(items: &[(f64, f64)], q: f64) -> Option<f64> {
     if items.is_empty() {
         return None;

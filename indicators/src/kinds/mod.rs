@@ -335,6 +335,8 @@ pub(crate) trait AtOnce: Sync {
     fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns>;
 }
 
+pub(crate) use zonal::check_keys as zonal_keys;
+
 /// The state of counts and sums: `slots` exact sums per zone.
 pub(crate) fn sums(slots: usize, nz: usize) -> Partial {
     Partial::Sums {
