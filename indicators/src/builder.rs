@@ -196,6 +196,42 @@ impl SpecBuilder {
         self
     }
 
+    /// A builder from a JSON object of the spec's parts: `crs`, and the
+    /// keys of each `layers`, `rasters` and `zones` entry and of each
+    /// `indicators` item, as in a spec file (what the Python `Engine`
+    /// passes). Relative paths resolve against `base`.
+    pub fn from_json(parts: &serde_json::Value, base: &Path) -> Result<SpecBuilder> {
+        let fail = |what: &str, m: String| Error::Spec {
+            path: base.join("<builder>"),
+            line: 1,
+            what: what.to_string(),
+            message: m,
+        };
+        let table = |what: &str, v: &serde_json::Value| -> Result<toml::Table> {
+            toml::Table::try_from(v).map_err(|e| fail(what, e.to_string()))
+        };
+        let crs = parts
+            .get("crs")
+            .and_then(|c| c.as_str())
+            .unwrap_or("EPSG:2154");
+        let mut b = Spec::builder(crs).base_dir(base);
+        if let Some(t) = parts.get("title").and_then(|t| t.as_str()) {
+            b = b.title(t);
+        }
+        for section in ["layers", "rasters", "zones"] {
+            let entries = parts.get(section).and_then(|s| s.as_object());
+            for (name, keys) in entries.into_iter().flatten() {
+                let t = table(&format!("{section} `{name}`"), keys)?;
+                b = b.section_keys(section, name, t);
+            }
+        }
+        let inds = parts.get("indicators").and_then(|s| s.as_array());
+        for (k, keys) in inds.into_iter().flatten().enumerate() {
+            b = b.indicator_keys(table(&format!("indicator #{}", k + 1), keys)?);
+        }
+        Ok(b)
+    }
+
     /// The spec, checked as a spec file is (kinds, keys, references, units).
     pub fn build(mut self) -> Result<Spec> {
         if !self.errors.is_empty() {

@@ -186,6 +186,29 @@ fn compute(
     execute(py, spec, memory, threads, progress, geometry, None)
 }
 
+/// `compute` of an `Engine`: the spec from its parts (JSON: `crs`,
+/// `layers`, `rasters`, `zones`, `indicators`), built with the Rust
+/// builder, with layers from Arrow tables by name.
+#[pyfunction]
+#[pyo3(signature = (parts, base, data, threads=None, progress=None, geometry=false))]
+fn compute_parts(
+    py: Python<'_>,
+    parts: String,
+    base: PathBuf,
+    data: HashMap<String, PyTable>,
+    threads: Option<usize>,
+    progress: Option<Py<PyAny>>,
+    geometry: bool,
+) -> PyResult<(Py<PyDict>, String)> {
+    let value: serde_json::Value =
+        serde_json::from_str(&parts).map_err(|e| SpecError::new_err(e.to_string()))?;
+    let spec = terrastat_indicators::SpecBuilder::from_json(&value, &base)
+        .and_then(|b| b.build())
+        .map_err(to_py)?;
+    let memory = raw_layers(data)?;
+    execute(py, spec, memory, threads, progress, geometry, None)
+}
+
 /// Arrow tables by name as raw layers (checked later, like files).
 fn raw_layers(
     data: HashMap<String, PyTable>,
@@ -527,6 +550,7 @@ fn version() -> &'static str {
 fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(compute, m)?)?;
+    m.add_function(wrap_pyfunction!(compute_parts, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(raster_info, m)?)?;
     m.add_function(wrap_pyfunction!(partition_partials, m)?)?;

@@ -34,6 +34,7 @@ from terrastat._terrastat import (
     version,
 )
 from terrastat._terrastat import compute as _compute
+from terrastat._terrastat import compute_parts as _compute_parts
 from terrastat._terrastat import run as _run
 
 __all__ = [
@@ -191,6 +192,19 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot put {v!r} ({type(v).__name__}) in a terrastat spec")
 
 
+def _plain(v: Any) -> Any:
+    """A spec value as JSON sees it (paths as text, tuples as lists)."""
+    if isinstance(v, bool) or isinstance(v, (int, float, str)):
+        return v
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items() if x is not None}
+    raise TypeError(f"cannot put {v!r} ({type(v).__name__}) in a terrastat spec")
+
+
 def _table(header: str, keys: dict) -> str:
     lines = [header] if header else []
     lines += [f"{k} = {_toml_value(v)}" for k, v in keys.items() if v is not None]
@@ -286,10 +300,20 @@ class Engine:
         as_pyarrow: bool = True,
         geometry: bool = False,
     ) -> Results:
-        """Compute every indicator; same arguments, results and errors as :func:`run`."""
-        tables, catalog = _compute(
-            self.spec_text(),
-            os.path.join(os.getcwd(), "<engine>.toml"),
+        """Compute every indicator; same arguments, results and errors as :func:`run`.
+
+        The spec is built from the engine's parts by terrastat's Rust builder
+        (:meth:`spec_text` shows the same spec as TOML)."""
+        parts = {
+            "crs": self._crs,
+            "layers": _plain(self._layers),
+            "rasters": _plain(self._rasters),
+            "zones": _plain(self._zones),
+            "indicators": [_plain(k) for k in self._indicators],
+        }
+        tables, catalog = _compute_parts(
+            json.dumps(parts),
+            os.getcwd(),
             self._data,
             threads,
             progress,
