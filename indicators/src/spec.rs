@@ -648,7 +648,15 @@ impl Spec {
         self.fail(self.indicator_line(i), what, message)
     }
 
+    /// Check the whole spec: sources, zone layers, indicators.
     fn validate(&self) -> Result<()> {
+        self.validate_sources()?;
+        self.validate_zones()?;
+        self.validate_indicators()
+    }
+
+    /// The working CRS, the layers' and rasters' keys.
+    fn validate_sources(&self) -> Result<()> {
         terrastat_core::Crs::parse(&self.crs)
             .map_err(|e| self.fail(1, "key `crs`".into(), e.to_string()))?;
         let crs_of = self
@@ -705,6 +713,12 @@ impl Spec {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Each zone layer: exactly one of a file, a grid or H3 cells, with the
+    /// keys that kind of zones takes.
+    fn validate_zones(&self) -> Result<()> {
         for (name, z) in &self.zones {
             let line = line_of(&self.text, z.span().start);
             let what = format!("zones `{name}`");
@@ -825,6 +839,11 @@ impl Spec {
                 "no zone layer: add a `[zones.<name>]` table",
             ));
         }
+        Ok(())
+    }
+
+    /// The indicators: unique names, their keys, the names ratios read.
+    fn validate_indicators(&self) -> Result<()> {
         let mut names = std::collections::BTreeMap::new();
         for (i, ind) in self.indicators.iter().enumerate() {
             let ind = ind.get_ref();
