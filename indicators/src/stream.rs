@@ -643,6 +643,18 @@ fn finish_distributed(
     Ok((context, tables, report))
 }
 
+/// The indicators over `layer` that need all its features at once (not
+/// streamable: medians, quantiles, union areas), as (name, kind): they keep a
+/// layer from streaming, and cannot be spread over a cluster.
+pub fn at_once(spec: &Spec, layer: &str) -> Vec<(String, &'static str)> {
+    spec.indicators
+        .iter()
+        .map(|s| s.get_ref())
+        .filter(|i| i.layer.as_deref() == Some(layer) && !streamable(i))
+        .map(|i| (i.name.clone(), i.kind.name()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

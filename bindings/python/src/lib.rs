@@ -209,6 +209,17 @@ fn compute_parts(
     execute(py, spec, memory, threads, progress, geometry, None)
 }
 
+/// The indicators of the spec over `layer` that need all its features at
+/// once, as (name, kind) (see `terrastat.spark`).
+#[pyfunction]
+fn at_once(text: String, path: PathBuf, layer: String) -> PyResult<Vec<(String, String)>> {
+    let spec = Spec::from_str(&text, &path).map_err(to_py)?;
+    Ok(terrastat_indicators::stream::at_once(&spec, &layer)
+        .into_iter()
+        .map(|(n, k)| (n, k.to_string()))
+        .collect())
+}
+
 /// Arrow tables by name as raw layers (checked later, like files).
 fn raw_layers(
     data: HashMap<String, PyTable>,
@@ -551,6 +562,7 @@ fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
     m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(compute_parts, m)?)?;
+    m.add_function(wrap_pyfunction!(at_once, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     m.add_function(wrap_pyfunction!(raster_info, m)?)?;
     m.add_function(wrap_pyfunction!(partition_partials, m)?)?;

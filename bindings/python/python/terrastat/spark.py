@@ -58,6 +58,7 @@ import tomllib
 from typing import Any, Dict, Optional
 
 from terrastat import Results, _results
+from terrastat._terrastat import at_once as _at_once
 from terrastat._terrastat import centroid_keys, finish_partials, max_extent, meeting_keys
 from terrastat._terrastat import partition_partials as _partition_partials
 
@@ -110,13 +111,16 @@ def run(
     working = doc.get("crs", "")
     crs_of = {n: (l.get("crs") or working) for n, l in doc.get("layers", {}).items()}
     mine = [i for i in doc.get("indicators", []) if i.get("layer") == streamed]
-    for i in mine:
-        kind, stat = i.get("kind"), i.get("stat", "mean")
-        if kind == "median" or (kind == "nearest_distance") or kind in ("coverage", "area"):
-            raise ValueError(
-                f"indicator `{i.get('name')}` ({kind}, stat {stat}) needs every feature of "
-                f"`{streamed}` at once: it cannot be spread over a cluster"
-            )
+    # What needs every feature at once, as the engine says (medians,
+    # quantiles, union areas); and distances to the nearest feature of another
+    # layer, which a partition cannot bound.
+    whole = _at_once(text, path, streamed)
+    whole += [(i.get("name"), "nearest_distance") for i in mine if i.get("kind") == "nearest_distance"]
+    for name, kind in whole:
+        raise ValueError(
+            f"indicator `{name}` ({kind}) needs every feature of "
+            f"`{streamed}` at once: it cannot be spread over a cluster"
+        )
     others = sorted({i["other"] for i in mine if i.get("other")})
     for o in others:
         if o not in layers:
