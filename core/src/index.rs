@@ -5,15 +5,15 @@
 //! `PreparedPolygon` (its `Edges` in an R-tree, or a plain list up to 64 edges:
 //! scanning a commune's 27 edges is as fast as a tree query and costs nothing
 //! to build; `locate` point → Inside/Boundary/Outside with robust orientation,
-//! `boundary_near`, `piece` = measure of a feature inside); rectangle clipping
-//! of big polygons.
+//! `boundary_near`, `piece` = measure of a feature inside, big polygons
+//! clipped to the feature's box first); the cell marks of a grid over a
+//! polygon (`mark_cells`, shared with `setgrid`).
 
 use std::ops::ControlFlow;
 
-use crate::setgrid::{mark_cells, Frame, EDGE, IN, OUT};
-use geo::line_measures::Euclidean;
+use crate::geometry::{as_multipolygon, clip_multipolygon_to_rect, grow, Frame};
 use geo::{
-    Area, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length, Line, LineString,
+    Area, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Line, LineString,
     MultiPolygon, Orientation, Polygon, Rect,
 };
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -280,54 +280,6 @@ impl CellGrid {
             }
         }
         first
-    }
-}
-
-/// The smallest box holding both (either may be absent).
-///
-/// ```
-/// use geo::Rect;
-/// use terrastat_core::index::union_rects;
-/// let u = union_rects(Some(Rect::new((0., 0.), (1., 1.))), Some(Rect::new((2., -1.), (3., 0.))));
-/// assert_eq!(u, Some(Rect::new((0., -1.), (3., 1.))));
-/// assert_eq!(union_rects(None, None), None);
-/// ```
-pub fn union_rects(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(Rect::new(
-            Coord {
-                x: a.min().x.min(b.min().x),
-                y: a.min().y.min(b.min().y),
-            },
-            Coord {
-                x: a.max().x.max(b.max().x),
-                y: a.max().y.max(b.max().y),
-            },
-        )),
-        (x, None) | (None, x) => x,
-    }
-}
-
-/// `r` widened by `m` on every side.
-pub(crate) fn grow(r: &Rect, m: f64) -> Rect {
-    Rect::new(
-        Coord {
-            x: r.min().x - m,
-            y: r.min().y - m,
-        },
-        Coord {
-            x: r.max().x + m,
-            y: r.max().y + m,
-        },
-    )
-}
-
-/// The polygonal geometry `g` as a multipolygon (`None` for points and lines).
-pub fn as_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
-    match g {
-        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
-        Geometry::MultiPolygon(mp) => Some(mp.clone()),
-        _ => None,
     }
 }
 
@@ -625,94 +577,63 @@ fn between(x: f64, a: f64, b: f64) -> bool {
     (a <= x && x <= b) || (b <= x && x <= a)
 }
 
-/// The measure of a geometry: area, length, or number of points.
-pub fn measure(g: &Geometry) -> f64 {
-    match g {
-        Geometry::Point(_) => 1.0,
-        Geometry::MultiPoint(mp) => mp.0.len() as f64,
-        Geometry::Line(l) => Euclidean.length(l),
-        Geometry::LineString(l) => Euclidean.length(l),
-        Geometry::MultiLineString(l) => Euclidean.length(l),
-        other => other.unsigned_area(),
-    }
-}
-
-/// Clip a ring to a rectangle (Sutherland–Hodgman against the four sides).
-/// The result may have zero-width spikes along the rectangle's sides; its
-/// signed area is exactly the area of the ring inside the rectangle.
-fn clip_ring(ring: &LineString, r: &Rect) -> Vec<Coord> {
-    let mut pts: Vec<Coord> = ring.0.clone();
-    if pts.len() > 1 && pts.first() == pts.last() {
-        pts.pop();
-    }
-    type Inside = fn(Coord, f64) -> bool;
-    type Cut = fn(Coord, Coord, f64) -> Coord;
-    fn cut_x(a: Coord, b: Coord, x: f64) -> Coord {
-        let t = (x - a.x) / (b.x - a.x);
-        Coord {
-            x,
-            y: a.y + t * (b.y - a.y),
-        }
-    }
-    fn cut_y(a: Coord, b: Coord, y: f64) -> Coord {
-        let t = (y - a.y) / (b.y - a.y);
-        Coord {
-            x: a.x + t * (b.x - a.x),
-            y,
-        }
-    }
-    let sides: [(Inside, Cut, f64); 4] = [
-        (|c, v| c.x >= v, cut_x, r.min().x),
-        (|c, v| c.x <= v, cut_x, r.max().x),
-        (|c, v| c.y >= v, cut_y, r.min().y),
-        (|c, v| c.y <= v, cut_y, r.max().y),
-    ];
-    for (inside, cut, v) in sides {
-        if pts.is_empty() {
-            break;
-        }
-        let mut out = Vec::with_capacity(pts.len() + 4);
-        let mut prev = pts[pts.len() - 1];
-        for &cur in &pts {
-            let (ci, pi) = (inside(cur, v), inside(prev, v));
-            if ci {
-                if !pi {
-                    out.push(cut(prev, cur, v));
-                }
-                out.push(cur);
-            } else if pi {
-                out.push(cut(prev, cur, v));
+/// Mark the cells of `f` over box `r` for polygon `p`: `EDGE` where its
+/// boundary may pass, then `IN`/`OUT` for runs of edge-free cells, each run
+/// located by the exact location of its first cell's centre (a run crossed by
+/// no boundary lies all inside or all outside). Returns the cell range and
+/// the marks, row-major.
+pub(crate) fn mark_cells(
+    f: &Frame,
+    r: &Rect,
+    edges: &Edges,
+    locate: impl Fn(Coord) -> Location,
+) -> (usize, usize, usize, usize, Vec<u8>) {
+    // The box widened by the guard: no boundary point lies outside it.
+    let (ax, bx, ay, by) = f.cells(&grow(r, f.eps));
+    let bw = bx + 1 - ax;
+    let mut m = vec![OUT; bw * (by + 1 - ay)];
+    edges.for_each(|e| {
+        f.segment_cells(e.start, e.end, |i0, i1, j| {
+            if j < ay || j > by {
+                return;
             }
-            prev = cur;
+            let row = (j - ay) * bw;
+            for i in i0.max(ax)..=i1.min(bx) {
+                m[row + i - ax] = EDGE;
+            }
+        });
+    });
+    for j in ay..=by {
+        let row = &mut m[(j - ay) * bw..(j - ay + 1) * bw];
+        let mut i = 0;
+        while i < bw {
+            if row[i] == EDGE {
+                i += 1;
+                continue;
+            }
+            let v = if locate(f.centre(ax + i, j)) == Location::Inside {
+                IN
+            } else {
+                OUT
+            };
+            while i < bw && row[i] != EDGE {
+                row[i] = v;
+                i += 1;
+            }
         }
-        pts = out;
     }
-    pts
+    (ax, bx, ay, by, m)
 }
 
-/// Clip a multipolygon to a rectangle; rings that vanish are dropped.
-pub fn clip_multipolygon_to_rect(mp: &MultiPolygon, r: &Rect) -> MultiPolygon {
-    let mut out = Vec::new();
-    for p in mp {
-        let ext = clip_ring(p.exterior(), r);
-        if ext.len() < 3 {
-            continue;
-        }
-        let holes: Vec<LineString> = p
-            .interiors()
-            .iter()
-            .map(|h| clip_ring(h, r))
-            .filter(|h| h.len() >= 3)
-            .map(LineString::from)
-            .collect();
-        out.push(Polygon::new(LineString::from(ext), holes));
-    }
-    MultiPolygon(out)
-}
+/// The marks of [`mark_cells`]: outside, inside, crossed by the boundary.
+pub(crate) const OUT: u8 = 0;
+pub(crate) const IN: u8 = 1;
+pub(crate) const EDGE: u8 = 2;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::measure;
     use geo::BooleanOps;
     use geo::{coord, polygon};
 

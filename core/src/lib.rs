@@ -50,6 +50,7 @@
 pub mod crs;
 pub mod error;
 pub mod exact;
+mod geometry;
 pub mod h3;
 pub mod index;
 pub mod io;
@@ -68,6 +69,7 @@ pub mod zones;
 
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
+pub use crate::geometry::{centroid, clip_multipolygon_to_rect, union_rects};
 pub use crate::index::{BoxIndex, Location, PreparedPolygon};
 pub use crate::io::{read_layer, ReadOptions};
 pub use crate::layer::{

@@ -10,10 +10,10 @@ use geo::line_measures::{Distance, Euclidean};
 use geo::{Area, BooleanOps, Contains, Geometry, Intersects, MultiPolygon, TriangulateEarcut};
 
 use crate::layer::Layer;
-use crate::overlay::centroid;
 use crate::relate::Predicate;
 
-use crate::index::as_multipolygon as as_mp;
+use crate::geometry::as_multipolygon as as_mp;
+use crate::geometry::centroid;
 
 /// The centroid zone of each feature: first zone strictly containing the
 /// centroid, else first zone whose boundary it is on.
@@ -35,7 +35,7 @@ fn triangles(mp: &MultiPolygon) -> Vec<Vec<geo::Coord>> {
         .flat_map(|p| p.earcut_triangles_iter())
         .map(|t| {
             let mut r = vec![t.v1(), t.v2(), t.v3()];
-            if crate::exact::signed_area(&r) < 0.0 {
+            if crate::geometry::signed_area(&r) < 0.0 {
                 r.reverse();
             }
             r
@@ -69,7 +69,7 @@ pub fn union_area_small(polys: &[MultiPolygon]) -> f64 {
         .map(|p| {
             triangles(p)
                 .into_iter()
-                .filter(|t| crate::exact::signed_area(t) > 0.0)
+                .filter(|t| crate::geometry::signed_area(t) > 0.0)
                 .collect()
         })
         .collect();
@@ -93,7 +93,7 @@ pub fn union_area_small(polys: &[MultiPolygon]) -> f64 {
         }
         let area: f64 = partial
             .iter()
-            .map(|r| crate::exact::signed_area(r).abs())
+            .map(|r| crate::geometry::signed_area(r).abs())
             .sum();
         if members.len() % 2 == 1 {
             total += area;

@@ -8,11 +8,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use geo::{Area, BoundingRect, Centroid, Coord, Geometry, Rect};
+use geo::{Area, BoundingRect, Coord, Geometry, Rect};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::index::{measure, BoxIndex, Location};
+use crate::geometry::{centroid, clip_multipolygon_to_rect, grow, measure, union_rects};
+use crate::index::{BoxIndex, Location};
 use crate::layer::{GeomKind, Layer};
 use crate::progress::{Progress, CHUNK};
 use crate::setgrid::Cell;
@@ -51,12 +52,6 @@ pub struct Overlay {
     centroid_zone: OnceLock<Vec<Option<u32>>>,
     pairs: OnceLock<Pairs>,
     feature_index: OnceLock<BoxIndex>,
-}
-
-/// The point a feature is attributed by under `assign = "centroid"`: the
-/// area centroid of polygons, the length centroid of lines, the mean of points.
-pub fn centroid(g: &Geometry) -> Option<Coord> {
-    g.centroid().map(|p| p.0)
 }
 
 /// The zone of a point: the first zone (in zone order) that contains it
@@ -335,7 +330,7 @@ fn covered_in_zone(
             alone += geoms[*f].unsigned_area();
             continue;
         }
-        bbox = crate::index::union_rects(bbox, r.copied());
+        bbox = union_rects(bbox, r.copied());
         match &geoms[*f] {
             Geometry::Polygon(p) => swept.push(p),
             Geometry::MultiPolygon(mp) => swept.extend(mp.0.iter()),
@@ -347,8 +342,8 @@ fn covered_in_zone(
     };
     // The zone near the swept features only: a margin keeps the clip's cut
     // points away from them.
-    let around = crate::index::grow(&b, 1.0 + b.width().max(b.height()));
-    let z = crate::index::clip_multipolygon_to_rect(zone.geometry(), &around);
+    let around = grow(&b, 1.0 + b.width().max(b.height()));
+    let z = clip_multipolygon_to_rect(zone.geometry(), &around);
     let zp: Vec<&geo::Polygon> = z.0.iter().collect();
     alone + crate::exact::covered_area(Some(&zp), &swept)
 }

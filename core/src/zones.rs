@@ -76,8 +76,8 @@ pub struct Grouping {
     pub members: Vec<Vec<u32>>,
 }
 
+use crate::geometry::as_multipolygon as to_multipolygon;
 use crate::h3::{CellMode, H3Zones, LonLat};
-use crate::index::as_multipolygon as to_multipolygon;
 use crate::setgrid::{default_cells, SetGrid};
 
 impl Zones {

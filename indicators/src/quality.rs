@@ -195,7 +195,7 @@ pub fn coverage(zones: &terrastat_core::Zones, extent: Option<&Rect>) -> Vec<Opt
             {
                 return Some(0.0);
             }
-            let inside = terrastat_core::index::clip_multipolygon_to_rect(p.geometry(), e);
+            let inside = terrastat_core::clip_multipolygon_to_rect(p.geometry(), e);
             Some((inside.unsigned_area() / a).min(1.0))
         })
         .collect()
