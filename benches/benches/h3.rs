@@ -19,7 +19,7 @@ use geo::Geometry;
 use rayon::prelude::*;
 use terrastat_core::centroid;
 use terrastat_core::h3::CellMode;
-use terrastat_core::overlay::locate_zone_exact;
+use terrastat_core::locate_zone_exact;
 use terrastat_core::{read_layer, Layer, NoProgress, Overlay, ReadOptions, Zones};
 use terrastat_indicators::generate::{generate, GenerateOptions};
 

@@ -18,7 +18,7 @@ use crate::geometry::signed_area;
 
 /// Convex parts of a polygon, each a counter-clockwise ring without the
 /// closing point, whose union is the polygon and whose interiors are disjoint.
-pub fn convex_parts(p: &Polygon) -> Vec<Vec<Coord>> {
+pub(crate) fn convex_parts(p: &Polygon) -> Vec<Vec<Coord>> {
     let ext = &p.exterior().0;
     if p.interiors().is_empty() && ext.len() >= 4 && p.exterior().is_convex() {
         let mut ring: Vec<Coord> = ext[..ext.len() - 1].to_vec();
@@ -64,13 +64,13 @@ fn cut(a: Coord, b: Coord, c: Coord, d: Coord) -> Coord {
 
 /// Clip a ring (open or closed) against a convex counter-clockwise ring;
 /// returns the signed area of the result.
-pub fn clipped_signed_area(ring: &[Coord], clip: &[Coord]) -> f64 {
+pub(crate) fn clipped_signed_area(ring: &[Coord], clip: &[Coord]) -> f64 {
     signed_area(&clip_to_convex(ring, clip))
 }
 
 /// A ring (open or closed) clipped to a convex counter-clockwise ring
 /// (Sutherland–Hodgman with robust side tests); open, possibly degenerate.
-pub fn clip_to_convex(ring: &[Coord], clip: &[Coord]) -> Vec<Coord> {
+pub(crate) fn clip_to_convex(ring: &[Coord], clip: &[Coord]) -> Vec<Coord> {
     let mut pts: Vec<Coord> = ring.to_vec();
     if pts.len() > 1 && pts.first() == pts.last() {
         pts.pop();

@@ -13,7 +13,7 @@ pub fn centroid(g: &Geometry) -> Option<Coord> {
 }
 
 /// The measure of a geometry: area, length, or number of points.
-pub fn measure(g: &Geometry) -> f64 {
+pub(crate) fn measure(g: &Geometry) -> f64 {
     match g {
         Geometry::Point(_) => 1.0,
         Geometry::MultiPoint(mp) => mp.0.len() as f64,
@@ -64,7 +64,7 @@ pub(crate) fn grow(r: &Rect, m: f64) -> Rect {
 }
 
 /// The polygonal geometry `g` as a multipolygon (`None` for points and lines).
-pub fn as_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
+pub(crate) fn as_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
     match g {
         Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
         Geometry::MultiPolygon(mp) => Some(mp.clone()),
@@ -79,7 +79,7 @@ pub fn as_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
 /// layer checks (it is, operation for operation, `geo`'s
 /// `get_linestring_area` of a closed ring, the area `geo` orients and
 /// validates by) and raster coverage all use it.
-pub fn signed_area(ring: &[Coord]) -> f64 {
+pub(crate) fn signed_area(ring: &[Coord]) -> f64 {
     if ring.len() < 3 {
         return 0.0;
     }

@@ -27,7 +27,7 @@ pub struct BoxIndex {
 }
 
 /// The axis-aligned envelope of a rectangle.
-pub fn aabb(r: &Rect) -> AABB<[f64; 2]> {
+pub(crate) fn aabb(r: &Rect) -> AABB<[f64; 2]> {
     AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
 }
 
@@ -104,7 +104,7 @@ pub enum Location {
 /// The measure of the part of a feature inside a polygon, and whether they
 /// intersect at all (touching counts).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Piece {
+pub(crate) struct Piece {
     /// Area (polygons), length (lines) or number of points inside or on the
     /// boundary (points) of feature ∩ polygon.
     pub measure: f64,
@@ -116,7 +116,7 @@ pub struct Piece {
 /// plain list when there are few (scanning them is as fast as a tree query,
 /// and costs nothing to build), else an R-tree.
 #[derive(Debug, Clone)]
-pub enum Edges {
+pub(crate) enum Edges {
     /// At most [`EDGE_TREE_THRESHOLD`] edges, scanned.
     List(Vec<Line>),
     /// More edges, in an R-tree.
@@ -124,10 +124,10 @@ pub enum Edges {
 }
 
 /// Edge count above which a polygon's edges go into an R-tree.
-pub const EDGE_TREE_THRESHOLD: usize = 32;
+pub(crate) const EDGE_TREE_THRESHOLD: usize = 32;
 
 /// The edges whose boxes meet a query box (see [`Edges::in_envelope`]).
-pub enum EdgesIn<'a> {
+pub(crate) enum EdgesIn<'a> {
     /// From a list.
     List(std::slice::Iter<'a, Line>, AABB<geo::Point>),
     /// From an R-tree.
@@ -154,18 +154,6 @@ fn edge_meets(l: &Line, env: &AABB<geo::Point>) -> bool {
 impl Edges {
     /// `edges` in a list or, when there are more than
     /// [`EDGE_TREE_THRESHOLD`], in an R-tree.
-    ///
-    /// ```
-    /// use geo::{coord, Line};
-    /// use terrastat_core::index::Edges;
-    /// let square = [(0., 0.), (1., 0.), (1., 1.), (0., 1.), (0., 0.)];
-    /// let lines: Vec<Line> = square.windows(2).map(|w| Line::new(w[0], w[1])).collect();
-    /// let edges = Edges::new(lines);
-    /// assert!(matches!(edges, Edges::List(_)));
-    /// assert_eq!(edges.len(), 4);
-    /// let env = rstar::AABB::from_corners(geo::point! { x: 0.5, y: -0.5 }, geo::point! { x: 2., y: 0.5 });
-    /// assert_eq!(edges.in_envelope(&env).count(), 2); // the bottom and right sides
-    /// ```
     pub fn new(edges: Vec<Line>) -> Self {
         if edges.len() > EDGE_TREE_THRESHOLD {
             Edges::Tree(RTree::bulk_load(edges))
@@ -175,16 +163,12 @@ impl Edges {
     }
 
     /// The number of edges.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         match self {
             Edges::List(v) => v.len(),
             Edges::Tree(t) => t.size(),
         }
-    }
-
-    /// Whether there is no edge.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Every edge once (in no particular order for a tree).
@@ -225,7 +209,7 @@ impl Edges {
 
 /// A polygonal geometry prepared for repeated point-location and
 /// intersection queries: its edges are held in an R-tree (or, when there
-/// are few, a list: [`Edges`]), so a point is located in O(log n) and a
+/// are few, a list), so a point is located in O(log n) and a
 /// small feature far from the boundary is classified without touching the
 /// edges.
 #[derive(Debug, Clone)]
@@ -335,7 +319,7 @@ impl PreparedPolygon {
     }
 
     /// The boundary edges (every ring).
-    pub fn edges(&self) -> &Edges {
+    pub(crate) fn edges(&self) -> &Edges {
         &self.edges
     }
 
@@ -452,7 +436,7 @@ impl PreparedPolygon {
     /// The part of `g` inside this polygon: area for polygons, length for
     /// lines, number of points for points. `g_rect` is `g`'s bounding box and
     /// `g_measure` its full measure (returned as is when `g` is entirely inside).
-    pub fn piece(&self, g: &Geometry, g_rect: &Rect, g_measure: f64) -> Option<Piece> {
+    pub(crate) fn piece(&self, g: &Geometry, g_rect: &Rect, g_measure: f64) -> Option<Piece> {
         let rect = self.rect?;
         if !g_rect.intersects(&rect) {
             return None;
@@ -636,6 +620,21 @@ mod tests {
     use crate::geometry::measure;
     use geo::BooleanOps;
     use geo::{coord, polygon};
+
+    #[test]
+    fn few_edges_are_a_list_queried_by_box() {
+        let square = [(0., 0.), (1., 0.), (1., 1.), (0., 1.), (0., 0.)];
+        let lines: Vec<Line> = square.windows(2).map(|w| Line::new(w[0], w[1])).collect();
+        let edges = Edges::new(lines);
+        assert!(matches!(edges, Edges::List(_)));
+        assert_eq!(edges.len(), 4);
+        let env = AABB::from_corners(
+            geo::point! { x: 0.5, y: -0.5 },
+            geo::point! { x: 2., y: 0.5 },
+        );
+        // The bottom and right sides.
+        assert_eq!(edges.in_envelope(&env).count(), 2);
+    }
 
     fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {
         MultiPolygon(vec![

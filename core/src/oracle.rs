@@ -1,9 +1,12 @@
 //! Brute-force reference computations: no index, one thread, `geo`'s
 //! predicates and boolean operations used directly. The indexed, parallel
-//! paths of [`crate::overlay`] and [`crate::relate`] are tested against these.
-//! They are slow (quadratic): for tests and checks only.
+//! paths of the overlay ([`Overlay`](crate::Overlay)) and of [`crate::relate`]
+//! are tested against these. They are slow (quadratic): for tests and checks
+//! only.
 //!
-//! brute-force versions of all of the above (no index, one thread), for tests.
+//! Compiled only with the `testing` feature (and in the crate's own unit
+//! tests); not part of the stable API. Crates whose tests use it enable the
+//! feature in their `[dev-dependencies]`.
 
 use geo::line_measures::{Distance, Euclidean};
 
@@ -14,6 +17,10 @@ use crate::relate::Predicate;
 
 use crate::geometry::as_multipolygon as as_mp;
 use crate::geometry::centroid;
+
+/// The engine's own polygon validity (what the layer checks run), to be
+/// compared with `geo`'s `Validation` (the `validity_check` example).
+pub use crate::validity::multi_polygon_is_valid;
 
 /// The centroid zone of each feature: first zone strictly containing the
 /// centroid, else first zone whose boundary it is on.

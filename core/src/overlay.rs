@@ -58,7 +58,7 @@ pub struct Overlay {
 /// strictly; if none, the first whose boundary it lies on; so a point on a
 /// boundary shared by two zones goes to exactly one of them. For H3 zones,
 /// the zone of H3's own cell of the point (O(1)).
-pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
+pub(crate) fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
     if let Some(h) = zones.h3() {
         return h.zone_of(c);
     }
@@ -77,7 +77,10 @@ pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
     locate_zone_exact(zones, c)
 }
 
-/// [`locate_zone`] without the grid (the oracle of the grid path).
+/// The zone of point `c`: the first zone (in zone order) that contains it
+/// strictly; if none, the first whose boundary it lies on. What the overlay
+/// computes for a centroid, by the zones' R-tree alone (no grid, no H3
+/// shortcut): the oracle of the fast paths.
 pub fn locate_zone_exact(zones: &Zones, c: Coord) -> Option<u32> {
     first_containing(zones, zones.index().at_point(c), c)
 }
@@ -163,7 +166,9 @@ impl Overlay {
             .get_or_init(|| BoxIndex::new(self.facts().0.iter().map(|r| r.as_ref())))
     }
 
-    /// For each feature, the zone its centroid lies in (see [`locate_zone`]).
+    /// For each feature, the zone its centroid lies in: the first zone (in
+    /// zone order) containing it strictly, else the first whose boundary it
+    /// lies on ([`locate_zone_exact`], with faster paths to the same answer).
     pub fn centroid_zones(&self, progress: &dyn Progress) -> Result<&[Option<u32>]> {
         if let Some(v) = self.centroid_zone.get() {
             return Ok(v);

@@ -22,7 +22,7 @@ const EDGE_AT: usize = 1;
 
 /// The grid; see the module docs.
 #[derive(Debug, Clone)]
-pub struct SetGrid {
+pub(crate) struct SetGrid {
     f: Frame,
     /// Per cell, side by side (one cache line per query): `[INSIDE]` the
     /// first polygon containing the whole cell (`NONE`: none); `[EDGE_AT]`
@@ -53,7 +53,7 @@ const MAX_NEAR: u8 = u8::MAX;
 
 /// What the grid says about a point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cell {
+pub(crate) enum Cell {
     /// No polygon contains or comes near the point.
     Empty,
     /// The first polygon strictly containing the point, and no polygon
@@ -223,11 +223,6 @@ impl SetGrid {
             })
             .then_some(z)
     }
-
-    /// Grid size `(nx, ny)`.
-    pub fn size(&self) -> (usize, usize) {
-        (self.f.nx, self.f.ny)
-    }
 }
 
 /// The cells of a polygon's marks (see [`mark_cells`]) in a grid `nx`
@@ -248,7 +243,7 @@ fn marked_cells(
 
 /// A cell budget for a set of polygons: about 8 cells per vertex, at least
 /// 4 per polygon, between 64 Ki and 4 Mi.
-pub fn default_cells(polygons: &[PreparedPolygon]) -> usize {
+pub(crate) fn default_cells(polygons: &[PreparedPolygon]) -> usize {
     let vertices: usize = polygons.iter().map(PreparedPolygon::n_coords).sum();
     (8 * vertices)
         .max(4 * polygons.len())
