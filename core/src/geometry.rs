@@ -76,9 +76,11 @@ pub(crate) fn as_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
 /// A closing point equal to the first adds nothing.
 ///
 /// The one signed area of the crate: exact areas, ring orientation, the
-/// layer checks (it is, operation for operation, `geo`'s
-/// `get_linestring_area` of a closed ring, the area `geo` orients and
-/// validates by) and raster coverage all use it.
+/// layer checks and raster coverage all use it. For a ring of 3 or more
+/// points it is, operation for operation, `geo`'s `get_linestring_area` (the
+/// area `geo` orients and validates by; the layer checks had their own copy
+/// of it): the same shifted differences, the same products (up to operand
+/// order, which IEEE multiplication ignores), summed in the same order.
 pub(crate) fn signed_area(ring: &[Coord]) -> f64 {
     if ring.len() < 3 {
         return 0.0;
