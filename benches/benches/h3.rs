@@ -17,8 +17,9 @@ use arrow_schema::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, Criterion};
 use geo::Geometry;
 use rayon::prelude::*;
+use terrastat_core::centroid;
 use terrastat_core::h3::CellMode;
-use terrastat_core::overlay::{centroid, locate_zone_exact};
+use terrastat_core::locate_zone_exact;
 use terrastat_core::{read_layer, Layer, NoProgress, Overlay, ReadOptions, Zones};
 use terrastat_indicators::generate::{generate, GenerateOptions};
 

@@ -73,7 +73,7 @@ fn bench(c: &mut Criterion) {
                         geo::coord! {x: x0 + px, y: y1},
                         geo::coord! {x: x0, y: y1},
                     ];
-                    total += terrastat_core::exact::area_in_part(&one.0, &sq);
+                    total += terrastat_core::area_in_part(&one.0, &sq);
                 }
             }
             total

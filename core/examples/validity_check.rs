@@ -1,5 +1,5 @@
-//! `geo`'s validity against `terrastat_core::validity` on a polygon layer:
-//! `cargo run --release -p terrastat-core --example validity_check -- FILE.parquet`.
+//! `geo`'s validity against terrastat's own on a polygon layer:
+//! `cargo run --release -p terrastat-core --features testing --example validity_check -- FILE.parquet`.
 use geo::Validation;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let a = mp.is_valid();
         t_geo += t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        let b = terrastat_core::validity::multi_polygon_is_valid(&mp);
+        let b = terrastat_core::oracle::multi_polygon_is_valid(&mp);
         t_ours += t.elapsed().as_secs_f64();
         n += 1;
         invalid += usize::from(!a);

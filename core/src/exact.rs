@@ -14,9 +14,11 @@
 use geo::line_intersection::{line_intersection, LineIntersection};
 use geo::{Coord, IsConvex, Kernel, LineString, Orientation, Polygon, TriangulateEarcut};
 
+use crate::geometry::signed_area;
+
 /// Convex parts of a polygon, each a counter-clockwise ring without the
 /// closing point, whose union is the polygon and whose interiors are disjoint.
-pub fn convex_parts(p: &Polygon) -> Vec<Vec<Coord>> {
+pub(crate) fn convex_parts(p: &Polygon) -> Vec<Vec<Coord>> {
     let ext = &p.exterior().0;
     if p.interiors().is_empty() && ext.len() >= 4 && p.exterior().is_convex() {
         let mut ring: Vec<Coord> = ext[..ext.len() - 1].to_vec();
@@ -36,24 +38,6 @@ pub fn convex_parts(p: &Polygon) -> Vec<Vec<Coord>> {
         })
         .filter(|r| signed_area(r) > 0.0)
         .collect()
-}
-
-/// Signed area of a ring (open or closed): positive when counter-clockwise.
-/// A closing point equal to the first adds nothing.
-pub fn signed_area(ring: &[Coord]) -> f64 {
-    if ring.len() < 3 {
-        return 0.0;
-    }
-    // Relative to the first point: with projected coordinates in the
-    // millions, the plain shoelace would lose ~1e-3 m² to cancellation.
-    let o = ring[0];
-    let mut s = 0.0;
-    let n = ring.len();
-    for i in 1..n - 1 {
-        let (a, b) = (ring[i], ring[i + 1]);
-        s += (a.x - o.x) * (b.y - o.y) - (b.x - o.x) * (a.y - o.y);
-    }
-    s / 2.0
 }
 
 fn cut(a: Coord, b: Coord, c: Coord, d: Coord) -> Coord {
@@ -80,13 +64,13 @@ fn cut(a: Coord, b: Coord, c: Coord, d: Coord) -> Coord {
 
 /// Clip a ring (open or closed) against a convex counter-clockwise ring;
 /// returns the signed area of the result.
-pub fn clipped_signed_area(ring: &[Coord], clip: &[Coord]) -> f64 {
+pub(crate) fn clipped_signed_area(ring: &[Coord], clip: &[Coord]) -> f64 {
     signed_area(&clip_to_convex(ring, clip))
 }
 
 /// A ring (open or closed) clipped to a convex counter-clockwise ring
 /// (Sutherland–Hodgman with robust side tests); open, possibly degenerate.
-pub fn clip_to_convex(ring: &[Coord], clip: &[Coord]) -> Vec<Coord> {
+pub(crate) fn clip_to_convex(ring: &[Coord], clip: &[Coord]) -> Vec<Coord> {
     let mut pts: Vec<Coord> = ring.to_vec();
     if pts.len() > 1 && pts.first() == pts.last() {
         pts.pop();

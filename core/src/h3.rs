@@ -44,9 +44,9 @@ use robust::{orient2d, Coord as RCoord};
 
 use crate::crs::Crs;
 use crate::error::{Error, Result};
-use crate::index::{clip_multipolygon_to_rect, grow, BoxIndex, Location, PreparedPolygon};
+use crate::geometry::{centroid, clip_multipolygon_to_rect, grow, signed_area_unshifted};
+use crate::index::{BoxIndex, Location, PreparedPolygon};
 use crate::layer::Layer;
-use crate::overlay::centroid;
 use crate::setgrid::{default_cells, Cell, SetGrid};
 
 /// How cells are chosen for a cover polygon; see the module docs.
@@ -207,7 +207,7 @@ impl LonLat {
 
     /// Orient, check and close the projected corners of `cell`.
     fn ring_to_cell(&self, cell: CellIndex, mut ring: Vec<Coord>) -> Result<Polygon> {
-        if signed_area(&ring) < 0.0 {
+        if signed_area_unshifted(&ring) < 0.0 {
             ring.reverse();
         }
         // A cell cut by the projection's discontinuity (the antimeridian of
@@ -267,17 +267,6 @@ impl LonLat {
     pub fn cell_of(&self, c: Coord, res: Resolution) -> Result<CellIndex> {
         Ok(self.to_latlng(c)?.to_cell(res))
     }
-}
-
-fn signed_area(ring: &[Coord]) -> f64 {
-    let n = ring.len();
-    (0..n)
-        .map(|i| {
-            let (a, b) = (ring[i], ring[(i + 1) % n]);
-            a.x * b.y - b.x * a.y
-        })
-        .sum::<f64>()
-        / 2.0
 }
 
 /// Parse an H3 resolution (0 to 15).

@@ -5,15 +5,15 @@
 //! `PreparedPolygon` (its `Edges` in an R-tree, or a plain list up to 64 edges:
 //! scanning a commune's 27 edges is as fast as a tree query and costs nothing
 //! to build; `locate` point → Inside/Boundary/Outside with robust orientation,
-//! `boundary_near`, `piece` = measure of a feature inside); rectangle clipping
-//! of big polygons.
+//! `boundary_near`, `piece` = measure of a feature inside, big polygons
+//! clipped to the feature's box first); the cell marks of a grid over a
+//! polygon (`mark_cells`, shared with `setgrid`).
 
 use std::ops::ControlFlow;
 
-use crate::setgrid::{mark_cells, Frame, EDGE, IN, OUT};
-use geo::line_measures::Euclidean;
+use crate::geometry::{as_multipolygon, clip_multipolygon_to_rect, grow, Frame};
 use geo::{
-    Area, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Length, Line, LineString,
+    Area, BoundingRect, Coord, CoordsIter, Geometry, Intersects, Kernel, Line, LineString,
     MultiPolygon, Orientation, Polygon, Rect,
 };
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -27,7 +27,7 @@ pub struct BoxIndex {
 }
 
 /// The axis-aligned envelope of a rectangle.
-pub fn aabb(r: &Rect) -> AABB<[f64; 2]> {
+pub(crate) fn aabb(r: &Rect) -> AABB<[f64; 2]> {
     AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y])
 }
 
@@ -104,7 +104,7 @@ pub enum Location {
 /// The measure of the part of a feature inside a polygon, and whether they
 /// intersect at all (touching counts).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Piece {
+pub(crate) struct Piece {
     /// Area (polygons), length (lines) or number of points inside or on the
     /// boundary (points) of feature ∩ polygon.
     pub measure: f64,
@@ -116,7 +116,7 @@ pub struct Piece {
 /// plain list when there are few (scanning them is as fast as a tree query,
 /// and costs nothing to build), else an R-tree.
 #[derive(Debug, Clone)]
-pub enum Edges {
+pub(crate) enum Edges {
     /// At most [`EDGE_TREE_THRESHOLD`] edges, scanned.
     List(Vec<Line>),
     /// More edges, in an R-tree.
@@ -124,10 +124,10 @@ pub enum Edges {
 }
 
 /// Edge count above which a polygon's edges go into an R-tree.
-pub const EDGE_TREE_THRESHOLD: usize = 32;
+pub(crate) const EDGE_TREE_THRESHOLD: usize = 32;
 
 /// The edges whose boxes meet a query box (see [`Edges::in_envelope`]).
-pub enum EdgesIn<'a> {
+pub(crate) enum EdgesIn<'a> {
     /// From a list.
     List(std::slice::Iter<'a, Line>, AABB<geo::Point>),
     /// From an R-tree.
@@ -154,18 +154,6 @@ fn edge_meets(l: &Line, env: &AABB<geo::Point>) -> bool {
 impl Edges {
     /// `edges` in a list or, when there are more than
     /// [`EDGE_TREE_THRESHOLD`], in an R-tree.
-    ///
-    /// ```
-    /// use geo::{coord, Line};
-    /// use terrastat_core::index::Edges;
-    /// let square = [(0., 0.), (1., 0.), (1., 1.), (0., 1.), (0., 0.)];
-    /// let lines: Vec<Line> = square.windows(2).map(|w| Line::new(w[0], w[1])).collect();
-    /// let edges = Edges::new(lines);
-    /// assert!(matches!(edges, Edges::List(_)));
-    /// assert_eq!(edges.len(), 4);
-    /// let env = rstar::AABB::from_corners(geo::point! { x: 0.5, y: -0.5 }, geo::point! { x: 2., y: 0.5 });
-    /// assert_eq!(edges.in_envelope(&env).count(), 2); // the bottom and right sides
-    /// ```
     pub fn new(edges: Vec<Line>) -> Self {
         if edges.len() > EDGE_TREE_THRESHOLD {
             Edges::Tree(RTree::bulk_load(edges))
@@ -175,16 +163,12 @@ impl Edges {
     }
 
     /// The number of edges.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         match self {
             Edges::List(v) => v.len(),
             Edges::Tree(t) => t.size(),
         }
-    }
-
-    /// Whether there is no edge.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// Every edge once (in no particular order for a tree).
@@ -225,7 +209,7 @@ impl Edges {
 
 /// A polygonal geometry prepared for repeated point-location and
 /// intersection queries: its edges are held in an R-tree (or, when there
-/// are few, a list: [`Edges`]), so a point is located in O(log n) and a
+/// are few, a list), so a point is located in O(log n) and a
 /// small feature far from the boundary is classified without touching the
 /// edges.
 #[derive(Debug, Clone)]
@@ -283,54 +267,6 @@ impl CellGrid {
     }
 }
 
-/// The smallest box holding both (either may be absent).
-///
-/// ```
-/// use geo::Rect;
-/// use terrastat_core::index::union_rects;
-/// let u = union_rects(Some(Rect::new((0., 0.), (1., 1.))), Some(Rect::new((2., -1.), (3., 0.))));
-/// assert_eq!(u, Some(Rect::new((0., -1.), (3., 1.))));
-/// assert_eq!(union_rects(None, None), None);
-/// ```
-pub fn union_rects(a: Option<Rect>, b: Option<Rect>) -> Option<Rect> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(Rect::new(
-            Coord {
-                x: a.min().x.min(b.min().x),
-                y: a.min().y.min(b.min().y),
-            },
-            Coord {
-                x: a.max().x.max(b.max().x),
-                y: a.max().y.max(b.max().y),
-            },
-        )),
-        (x, None) | (None, x) => x,
-    }
-}
-
-/// `r` widened by `m` on every side.
-pub(crate) fn grow(r: &Rect, m: f64) -> Rect {
-    Rect::new(
-        Coord {
-            x: r.min().x - m,
-            y: r.min().y - m,
-        },
-        Coord {
-            x: r.max().x + m,
-            y: r.max().y + m,
-        },
-    )
-}
-
-/// The polygonal geometry `g` as a multipolygon (`None` for points and lines).
-pub fn as_multipolygon(g: &Geometry) -> Option<MultiPolygon> {
-    match g {
-        Geometry::Polygon(p) => Some(MultiPolygon(vec![p.clone()])),
-        Geometry::MultiPolygon(mp) => Some(mp.clone()),
-        _ => None,
-    }
-}
-
 /// Vertex count above which a polygon is clipped to the feature's box
 /// before the exact overlay.
 const CLIP_THRESHOLD: usize = 16;
@@ -383,7 +319,7 @@ impl PreparedPolygon {
     }
 
     /// The boundary edges (every ring).
-    pub fn edges(&self) -> &Edges {
+    pub(crate) fn edges(&self) -> &Edges {
         &self.edges
     }
 
@@ -500,7 +436,7 @@ impl PreparedPolygon {
     /// The part of `g` inside this polygon: area for polygons, length for
     /// lines, number of points for points. `g_rect` is `g`'s bounding box and
     /// `g_measure` its full measure (returned as is when `g` is entirely inside).
-    pub fn piece(&self, g: &Geometry, g_rect: &Rect, g_measure: f64) -> Option<Piece> {
+    pub(crate) fn piece(&self, g: &Geometry, g_rect: &Rect, g_measure: f64) -> Option<Piece> {
         let rect = self.rect?;
         if !g_rect.intersects(&rect) {
             return None;
@@ -625,96 +561,80 @@ fn between(x: f64, a: f64, b: f64) -> bool {
     (a <= x && x <= b) || (b <= x && x <= a)
 }
 
-/// The measure of a geometry: area, length, or number of points.
-pub fn measure(g: &Geometry) -> f64 {
-    match g {
-        Geometry::Point(_) => 1.0,
-        Geometry::MultiPoint(mp) => mp.0.len() as f64,
-        Geometry::Line(l) => Euclidean.length(l),
-        Geometry::LineString(l) => Euclidean.length(l),
-        Geometry::MultiLineString(l) => Euclidean.length(l),
-        other => other.unsigned_area(),
-    }
-}
-
-/// Clip a ring to a rectangle (Sutherland–Hodgman against the four sides).
-/// The result may have zero-width spikes along the rectangle's sides; its
-/// signed area is exactly the area of the ring inside the rectangle.
-fn clip_ring(ring: &LineString, r: &Rect) -> Vec<Coord> {
-    let mut pts: Vec<Coord> = ring.0.clone();
-    if pts.len() > 1 && pts.first() == pts.last() {
-        pts.pop();
-    }
-    type Inside = fn(Coord, f64) -> bool;
-    type Cut = fn(Coord, Coord, f64) -> Coord;
-    fn cut_x(a: Coord, b: Coord, x: f64) -> Coord {
-        let t = (x - a.x) / (b.x - a.x);
-        Coord {
-            x,
-            y: a.y + t * (b.y - a.y),
-        }
-    }
-    fn cut_y(a: Coord, b: Coord, y: f64) -> Coord {
-        let t = (y - a.y) / (b.y - a.y);
-        Coord {
-            x: a.x + t * (b.x - a.x),
-            y,
-        }
-    }
-    let sides: [(Inside, Cut, f64); 4] = [
-        (|c, v| c.x >= v, cut_x, r.min().x),
-        (|c, v| c.x <= v, cut_x, r.max().x),
-        (|c, v| c.y >= v, cut_y, r.min().y),
-        (|c, v| c.y <= v, cut_y, r.max().y),
-    ];
-    for (inside, cut, v) in sides {
-        if pts.is_empty() {
-            break;
-        }
-        let mut out = Vec::with_capacity(pts.len() + 4);
-        let mut prev = pts[pts.len() - 1];
-        for &cur in &pts {
-            let (ci, pi) = (inside(cur, v), inside(prev, v));
-            if ci {
-                if !pi {
-                    out.push(cut(prev, cur, v));
-                }
-                out.push(cur);
-            } else if pi {
-                out.push(cut(prev, cur, v));
+/// Mark the cells of `f` over box `r` for polygon `p`: `EDGE` where its
+/// boundary may pass, then `IN`/`OUT` for runs of edge-free cells, each run
+/// located by the exact location of its first cell's centre (a run crossed by
+/// no boundary lies all inside or all outside). Returns the cell range and
+/// the marks, row-major.
+pub(crate) fn mark_cells(
+    f: &Frame,
+    r: &Rect,
+    edges: &Edges,
+    locate: impl Fn(Coord) -> Location,
+) -> (usize, usize, usize, usize, Vec<u8>) {
+    // The box widened by the guard: no boundary point lies outside it.
+    let (ax, bx, ay, by) = f.cells(&grow(r, f.eps));
+    let bw = bx + 1 - ax;
+    let mut m = vec![OUT; bw * (by + 1 - ay)];
+    edges.for_each(|e| {
+        f.segment_cells(e.start, e.end, |i0, i1, j| {
+            if j < ay || j > by {
+                return;
             }
-            prev = cur;
+            let row = (j - ay) * bw;
+            for i in i0.max(ax)..=i1.min(bx) {
+                m[row + i - ax] = EDGE;
+            }
+        });
+    });
+    for j in ay..=by {
+        let row = &mut m[(j - ay) * bw..(j - ay + 1) * bw];
+        let mut i = 0;
+        while i < bw {
+            if row[i] == EDGE {
+                i += 1;
+                continue;
+            }
+            let v = if locate(f.centre(ax + i, j)) == Location::Inside {
+                IN
+            } else {
+                OUT
+            };
+            while i < bw && row[i] != EDGE {
+                row[i] = v;
+                i += 1;
+            }
         }
-        pts = out;
     }
-    pts
+    (ax, bx, ay, by, m)
 }
 
-/// Clip a multipolygon to a rectangle; rings that vanish are dropped.
-pub fn clip_multipolygon_to_rect(mp: &MultiPolygon, r: &Rect) -> MultiPolygon {
-    let mut out = Vec::new();
-    for p in mp {
-        let ext = clip_ring(p.exterior(), r);
-        if ext.len() < 3 {
-            continue;
-        }
-        let holes: Vec<LineString> = p
-            .interiors()
-            .iter()
-            .map(|h| clip_ring(h, r))
-            .filter(|h| h.len() >= 3)
-            .map(LineString::from)
-            .collect();
-        out.push(Polygon::new(LineString::from(ext), holes));
-    }
-    MultiPolygon(out)
-}
+/// The marks of [`mark_cells`]: outside, inside, crossed by the boundary.
+pub(crate) const OUT: u8 = 0;
+pub(crate) const IN: u8 = 1;
+pub(crate) const EDGE: u8 = 2;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::geometry::measure;
     use geo::BooleanOps;
     use geo::{coord, polygon};
+
+    #[test]
+    fn few_edges_are_a_list_queried_by_box() {
+        let square = [(0., 0.), (1., 0.), (1., 1.), (0., 1.), (0., 0.)];
+        let lines: Vec<Line> = square.windows(2).map(|w| Line::new(w[0], w[1])).collect();
+        let edges = Edges::new(lines);
+        assert!(matches!(edges, Edges::List(_)));
+        assert_eq!(edges.len(), 4);
+        let env = AABB::from_corners(
+            geo::point! { x: 0.5, y: -0.5 },
+            geo::point! { x: 2., y: 0.5 },
+        );
+        // The bottom and right sides.
+        assert_eq!(edges.in_envelope(&env).count(), 2);
+    }
 
     fn square(x0: f64, y0: f64, s: f64) -> MultiPolygon {
         MultiPolygon(vec![

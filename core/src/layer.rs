@@ -168,12 +168,12 @@ impl Reduced {
     /// Append the rows of `other`.
     pub fn append(&mut self, other: Reduced) {
         self.done.extend(other.done);
-        self.extent = crate::index::union_rects(self.extent, other.extent);
+        self.extent = crate::geometry::union_rects(self.extent, other.extent);
     }
 }
 
 /// The centroid and bounding box that [`Layer::from_raw`] followed by
-/// [`crate::overlay::centroid`] would give for a polygon whose exterior
+/// [`crate::geometry::centroid`] would give for a polygon whose exterior
 /// ring is `ring` (a multi-polygon of that one polygon if `multi`),
 /// without building it: `None` when the polygon is not one that the
 /// checks keep as it is (empty, non-finite, invalid), which the caller
@@ -211,7 +211,7 @@ fn reduce_polygon_general(
         g = orient(g);
     }
     let out = valid
-        .then(|| crate::overlay::centroid(&g).zip(g.bounding_rect()))
+        .then(|| crate::geometry::centroid(&g).zip(g.bounding_rect()))
         .flatten();
     let p = match g {
         Geometry::MultiPolygon(mut mp) => mp.0.pop(),
@@ -289,20 +289,6 @@ fn reduce_simple_ring(
     }
     let rect = geo::Rect::new(geo::Coord { x: x.0, y: y.0 }, geo::Coord { x: x.1, y: y.1 });
     Some((centroid, rect))
-}
-
-/// `geo`'s `get_linestring_area` of a closed ring of at least 3
-/// coordinates (its signed area).
-fn ring_signed_area(ring: &[geo::Coord]) -> f64 {
-    let shift = ring[0];
-    let mut prev = ring[1] - shift;
-    let mut sum = 0.0;
-    for c in &ring[2..] {
-        let e = *c - shift;
-        sum += prev.x * e.y - prev.y * e.x;
-        prev = e;
-    }
-    sum / 2.0
 }
 
 /// Whether no two non-adjacent edges of closed ring `ring` meet (robust
@@ -512,7 +498,7 @@ fn simple_ring(ring: &[geo::Coord]) -> bool {
     (4..=32).contains(&n)
         && ring[0] == ring[n - 1]
         && !ring.windows(2).any(|w| w[0] == w[1])
-        && ring_signed_area(ring) != 0.0
+        && crate::geometry::signed_area(ring) != 0.0
         && edges_apart(ring)
 }
 
@@ -862,13 +848,13 @@ impl Layer {
                 .filter(|(_, row)| done.get(**row as usize) != Some(&true))
                 .map(|(g, _)| {
                     let r = g.bounding_rect();
-                    if let Some(c) = crate::overlay::centroid(g) {
+                    if let Some(c) = crate::geometry::centroid(g) {
                         *g = Geometry::Point(geo::Point(c));
                     }
                     r
                 })
-                .reduce(|| None, crate::index::union_rects);
-            extent = extent.map(|e| crate::index::union_rects(e, boxes));
+                .reduce(|| None, crate::geometry::union_rects);
+            extent = extent.map(|e| crate::geometry::union_rects(e, boxes));
             report.centroids = geometries.len();
         }
         Ok(Layer {
@@ -1018,13 +1004,13 @@ impl Layer {
             return extent;
         }
         self.geometries.iter().fold(None, |acc, g| {
-            crate::index::union_rects(acc, g.bounding_rect())
+            crate::geometry::union_rects(acc, g.bounding_rect())
         })
     }
 
     /// Whether the layer was read for its features' centroids only
     /// ([`crate::ReadOptions::centroids`]): [`Self::geometries`] are then
-    /// one point per feature, the centroid [`crate::overlay::centroid`]
+    /// one point per feature, the centroid [`crate::geometry::centroid`]
     /// gives for the feature, and [`Self::kind`] is still the features'
     /// kind. Measuring such a layer (areas, intersections, distances) is an
     /// error, never a silent answer.

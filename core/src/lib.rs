@@ -8,12 +8,20 @@
 //! - [`io`]: GeoParquet, GeoJSON and FlatGeobuf readers (pure Rust), any OGR
 //!   format with the `gdal` feature; Parquet, CSV and GeoParquet writers that
 //!   write atomically.
-//! - [`Zones`]: territory units (polygons with an id, or a square grid).
-//! - [`index`]: `rstar` R-trees of boxes, and [`PreparedPolygon`] for fast
-//!   exact point location and intersection.
+//! - [`Zones`]: territory units (polygons with an id, or a square grid);
+//!   [`h3`] zones.
+//! - [`BoxIndex`]: an `rstar` R-tree of boxes, and [`PreparedPolygon`] for
+//!   fast exact point location and intersection.
 //! - [`Overlay`]: the (zone, feature, measure) table of one layer on one zone
 //!   layer, computed once in parallel and reused by every indicator.
 //! - [`relate`]: feature-to-layer predicates and nearest distances.
+//! - [`raster`]: zonal statistics of rasters; `reproject` (with `proj`).
+//! - Exact measures ([`covered_area`], [`union_area`], [`area_in_part`]),
+//!   exact sums ([`ExactSum`]) and small geometric helpers ([`centroid`],
+//!   [`union_rects`], [`clip_multipolygon_to_rect`]).
+//!
+//! Everything else is private: the modules are implementation, and the
+//! crate root re-exports what the other crates use.
 //!
 //! ## Features
 //!
@@ -21,6 +29,7 @@
 //! |---|---|---|
 //! | `gdal` | any OGR vector format (Shapefile, GeoPackage, OSM PBF, CSV…) | `libgdal-dev` |
 //! | `proj` | reprojection of layers into the working CRS | PROJ ≥ 9.6, built from source (`cmake`, `libsqlite3-dev`) |
+//! | `testing` | the brute-force `oracle` module the tests compare the engine with (not a stable API) | |
 //!
 //! ## Example
 //!
@@ -47,37 +56,41 @@
 //! # Ok::<(), terrastat_core::Error>(())
 //! ```
 
-pub mod crs;
-pub mod error;
-pub mod exact;
+mod crs;
+mod error;
+mod exact;
+mod geometry;
 pub mod h3;
-pub mod index;
+mod index;
 pub mod io;
-pub mod layer;
+mod layer;
+#[cfg(any(test, feature = "testing"))]
 pub mod oracle;
-pub mod overlay;
-pub mod progress;
+mod overlay;
+mod progress;
 pub mod raster;
 pub mod relate;
 #[cfg(feature = "proj")]
 pub mod reproject;
-pub mod setgrid;
-pub mod sum;
-pub mod validity;
-pub mod zones;
+mod setgrid;
+mod sum;
+mod validity;
+mod zones;
 
 pub use crate::crs::Crs;
 pub use crate::error::{Error, Result};
+pub use crate::exact::{area_in_part, covered_area, union_area};
+pub use crate::geometry::{centroid, clip_multipolygon_to_rect, union_rects};
 pub use crate::index::{BoxIndex, Location, PreparedPolygon};
 pub use crate::io::{read_layer, ReadOptions};
 pub use crate::layer::{
     numeric_values, GeomKind, InvalidPolicy, Layer, RawLayer, ReadReport, Reduced,
 };
-pub use crate::overlay::{Overlay, Pairs};
+pub use crate::overlay::{locate_zone_exact, Overlay, Pairs};
 pub use crate::progress::{NoProgress, Progress};
 pub use crate::relate::Predicate;
-pub use crate::sum::{ExactSum, ManyTerms};
-pub use crate::zones::{ZoneKind, Zones};
+pub use crate::sum::{ExactSum, ManyTerms, LOWEST_DIGIT};
+pub use crate::zones::{Grouping, ZoneKind, Zones};
 
 /// The engine version, recorded in every catalog.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,19 +1,26 @@
 //! Brute-force reference computations: no index, one thread, `geo`'s
 //! predicates and boolean operations used directly. The indexed, parallel
-//! paths of [`crate::overlay`] and [`crate::relate`] are tested against these.
-//! They are slow (quadratic): for tests and checks only.
+//! paths of the overlay ([`Overlay`](crate::Overlay)) and of [`crate::relate`]
+//! are tested against these. They are slow (quadratic): for tests and checks
+//! only.
 //!
-//! brute-force versions of all of the above (no index, one thread), for tests.
+//! Compiled only with the `testing` feature (and in the crate's own unit
+//! tests); not part of the stable API. Crates whose tests use it enable the
+//! feature in their `[dev-dependencies]`.
 
 use geo::line_measures::{Distance, Euclidean};
 
 use geo::{Area, BooleanOps, Contains, Geometry, Intersects, MultiPolygon, TriangulateEarcut};
 
 use crate::layer::Layer;
-use crate::overlay::centroid;
 use crate::relate::Predicate;
 
-use crate::index::as_multipolygon as as_mp;
+use crate::geometry::as_multipolygon as as_mp;
+use crate::geometry::centroid;
+
+/// The engine's own polygon validity (what the layer checks run), to be
+/// compared with `geo`'s `Validation` (the `validity_check` example).
+pub use crate::validity::multi_polygon_is_valid;
 
 /// The centroid zone of each feature: first zone strictly containing the
 /// centroid, else first zone whose boundary it is on.
@@ -35,7 +42,7 @@ fn triangles(mp: &MultiPolygon) -> Vec<Vec<geo::Coord>> {
         .flat_map(|p| p.earcut_triangles_iter())
         .map(|t| {
             let mut r = vec![t.v1(), t.v2(), t.v3()];
-            if crate::exact::signed_area(&r) < 0.0 {
+            if crate::geometry::signed_area(&r) < 0.0 {
                 r.reverse();
             }
             r
@@ -69,7 +76,7 @@ pub fn union_area_small(polys: &[MultiPolygon]) -> f64 {
         .map(|p| {
             triangles(p)
                 .into_iter()
-                .filter(|t| crate::exact::signed_area(t) > 0.0)
+                .filter(|t| crate::geometry::signed_area(t) > 0.0)
                 .collect()
         })
         .collect();
@@ -93,7 +100,7 @@ pub fn union_area_small(polys: &[MultiPolygon]) -> f64 {
         }
         let area: f64 = partial
             .iter()
-            .map(|r| crate::exact::signed_area(r).abs())
+            .map(|r| crate::geometry::signed_area(r).abs())
             .sum();
         if members.len() % 2 == 1 {
             total += area;

@@ -8,11 +8,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use geo::{Area, BoundingRect, Centroid, Coord, Geometry, Rect};
+use geo::{Area, BoundingRect, Coord, Geometry, Rect};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::index::{measure, BoxIndex, Location};
+use crate::geometry::{centroid, clip_multipolygon_to_rect, grow, measure, union_rects};
+use crate::index::{BoxIndex, Location};
 use crate::layer::{GeomKind, Layer};
 use crate::progress::{Progress, CHUNK};
 use crate::setgrid::Cell;
@@ -53,17 +54,11 @@ pub struct Overlay {
     feature_index: OnceLock<BoxIndex>,
 }
 
-/// The point a feature is attributed by under `assign = "centroid"`: the
-/// area centroid of polygons, the length centroid of lines, the mean of points.
-pub fn centroid(g: &Geometry) -> Option<Coord> {
-    g.centroid().map(|p| p.0)
-}
-
 /// The zone of a point: the first zone (in zone order) that contains it
 /// strictly; if none, the first whose boundary it lies on; so a point on a
 /// boundary shared by two zones goes to exactly one of them. For H3 zones,
 /// the zone of H3's own cell of the point (O(1)).
-pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
+pub(crate) fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
     if let Some(h) = zones.h3() {
         return h.zone_of(c);
     }
@@ -82,7 +77,10 @@ pub fn locate_zone(zones: &Zones, c: Coord) -> Option<u32> {
     locate_zone_exact(zones, c)
 }
 
-/// [`locate_zone`] without the grid (the oracle of the grid path).
+/// The zone of point `c`: the first zone (in zone order) that contains it
+/// strictly; if none, the first whose boundary it lies on. What the overlay
+/// computes for a centroid, by the zones' R-tree alone (no grid, no H3
+/// shortcut): the oracle of the fast paths.
 pub fn locate_zone_exact(zones: &Zones, c: Coord) -> Option<u32> {
     first_containing(zones, zones.index().at_point(c), c)
 }
@@ -168,7 +166,9 @@ impl Overlay {
             .get_or_init(|| BoxIndex::new(self.facts().0.iter().map(|r| r.as_ref())))
     }
 
-    /// For each feature, the zone its centroid lies in (see [`locate_zone`]).
+    /// For each feature, the zone its centroid lies in: the first zone (in
+    /// zone order) containing it strictly, else the first whose boundary it
+    /// lies on ([`locate_zone_exact`], with faster paths to the same answer).
     pub fn centroid_zones(&self, progress: &dyn Progress) -> Result<&[Option<u32>]> {
         if let Some(v) = self.centroid_zone.get() {
             return Ok(v);
@@ -335,7 +335,7 @@ fn covered_in_zone(
             alone += geoms[*f].unsigned_area();
             continue;
         }
-        bbox = crate::index::union_rects(bbox, r.copied());
+        bbox = union_rects(bbox, r.copied());
         match &geoms[*f] {
             Geometry::Polygon(p) => swept.push(p),
             Geometry::MultiPolygon(mp) => swept.extend(mp.0.iter()),
@@ -347,8 +347,8 @@ fn covered_in_zone(
     };
     // The zone near the swept features only: a margin keeps the clip's cut
     // points away from them.
-    let around = crate::index::grow(&b, 1.0 + b.width().max(b.height()));
-    let z = crate::index::clip_multipolygon_to_rect(zone.geometry(), &around);
+    let around = grow(&b, 1.0 + b.width().max(b.height()));
+    let z = clip_multipolygon_to_rect(zone.geometry(), &around);
     let zp: Vec<&geo::Polygon> = z.0.iter().collect();
     alone + crate::exact::covered_area(Some(&zp), &swept)
 }

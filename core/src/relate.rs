@@ -13,9 +13,9 @@ use geo::{BoundingRect, CoordsIter, Geometry, Intersects, Rect};
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::geometry::centroid;
 use crate::index::{BoxIndex, Location, PreparedPolygon};
 use crate::layer::{GeomKind, Layer};
-use crate::overlay::centroid;
 use crate::progress::{Progress, CHUNK};
 use crate::setgrid::{default_cells, Cell, SetGrid};
 

@@ -12,129 +12,17 @@
 use geo::{Coord, Rect};
 use rayon::prelude::*;
 
-use crate::index::{Edges, Location, PreparedPolygon};
+use crate::geometry::{grow, union_rects, Frame};
+use crate::index::{mark_cells, PreparedPolygon, EDGE, IN, OUT};
 
 const NONE: u32 = u32::MAX;
 /// The two items of a [`SetGrid`] cell.
 const INSIDE: usize = 0;
 const EDGE_AT: usize = 1;
 
-/// A regular grid laid over a box: cell arithmetic shared by [`SetGrid`]
-/// and the per-polygon grid of [`PreparedPolygon`].
-#[derive(Debug, Clone)]
-pub(crate) struct Frame {
-    pub(crate) x0: f64,
-    pub(crate) y0: f64,
-    pub(crate) w: f64,
-    pub(crate) h: f64,
-    pub(crate) nx: usize,
-    pub(crate) ny: usize,
-    /// Rounding guard: well above the error of the interpolations below,
-    /// far below any cell size.
-    eps: f64,
-}
-
-impl Frame {
-    /// About `cells` square-ish cells over `r` (at most 2¹⁴ per side);
-    /// `None` when `r` is degenerate or not finite.
-    pub(crate) fn new(r: &Rect, cells: f64) -> Option<Frame> {
-        let (wd, ht) = (r.width(), r.height());
-        if !(wd > 0.0 && ht > 0.0 && wd.is_finite() && ht.is_finite()) {
-            return None;
-        }
-        let nx = ((cells * wd / ht).sqrt().round() as usize).clamp(1, 1 << 14);
-        let ny = ((cells / nx as f64).round() as usize).clamp(1, 1 << 14);
-        let scale = r.min().x.abs().max(r.max().x.abs()) + r.min().y.abs().max(r.max().y.abs());
-        Some(Frame {
-            x0: r.min().x,
-            y0: r.min().y,
-            w: wd / nx as f64,
-            h: ht / ny as f64,
-            nx,
-            ny,
-            eps: scale * 1e-11,
-        })
-    }
-
-    /// The cells `r` meets, clamped to the grid: `(x0, x1, y0, y1)`, inclusive.
-    pub(crate) fn cells(&self, r: &Rect) -> (usize, usize, usize, usize) {
-        (
-            self.col(r.min().x),
-            self.col(r.max().x),
-            self.row(r.min().y),
-            self.row(r.max().y),
-        )
-    }
-
-    // `as usize` truncates and saturates (negatives and NaN give 0): the
-    // same cells as `floor` then clamping, without a call to libm's `floor`
-    // (the baseline x86-64 target has no rounding instruction).
-    fn col(&self, x: f64) -> usize {
-        (((x - self.x0) / self.w) as usize).min(self.nx - 1)
-    }
-
-    fn row(&self, y: f64) -> usize {
-        (((y - self.y0) / self.h) as usize).min(self.ny - 1)
-    }
-
-    /// Whether `c` lies in the grid's box.
-    pub(crate) fn contains_point(&self, c: Coord) -> bool {
-        c.x >= self.x0
-            && c.y >= self.y0
-            && c.x <= self.x0 + self.w * self.nx as f64
-            && c.y <= self.y0 + self.h * self.ny as f64
-    }
-
-    /// Whether `r` lies entirely outside the grid's box.
-    pub(crate) fn outside(&self, r: &Rect) -> bool {
-        r.max().x < self.x0
-            || r.max().y < self.y0
-            || r.min().x > self.x0 + self.w * self.nx as f64
-            || r.min().y > self.y0 + self.h * self.ny as f64
-    }
-
-    /// Every cell whose closure segment `a`–`b` may touch, row by row:
-    /// `visit(i0, i1, j)` for cells `i0..=i1` of row `j`. Each row's x-range
-    /// is the segment's extent within the row band, both widened by a guard
-    /// far above floating-point rounding: a point on the segment (or on a
-    /// cell border the segment touches) always falls in a visited cell, since
-    /// the cell of a coordinate is a monotone function of it.
-    pub(crate) fn segment_cells(
-        &self,
-        a: Coord,
-        b: Coord,
-        mut visit: impl FnMut(usize, usize, usize),
-    ) {
-        let e = self.eps;
-        let (lo, hi) = if a.y <= b.y { (a, b) } else { (b, a) };
-        let (j0, j1) = (self.row(lo.y - e), self.row(hi.y + e));
-        for j in j0..=j1 {
-            let band_lo = (self.y0 + j as f64 * self.h - e).max(lo.y);
-            let band_hi = (self.y0 + (j + 1) as f64 * self.h + e).min(hi.y);
-            let (xa, xb) = if hi.y - lo.y <= e || band_hi < band_lo {
-                (lo.x.min(hi.x), lo.x.max(hi.x))
-            } else {
-                let x_at =
-                    |y: f64| lo.x + (hi.x - lo.x) * ((y - lo.y) / (hi.y - lo.y)).clamp(0.0, 1.0);
-                let (p, q) = (x_at(band_lo), x_at(band_hi));
-                (p.min(q), p.max(q))
-            };
-            visit(self.col(xa - e), self.col(xb + e), j);
-        }
-    }
-
-    /// The centre of cell `(i, j)`.
-    pub(crate) fn centre(&self, i: usize, j: usize) -> Coord {
-        Coord {
-            x: self.x0 + (i as f64 + 0.5) * self.w,
-            y: self.y0 + (j as f64 + 0.5) * self.h,
-        }
-    }
-}
-
 /// The grid; see the module docs.
 #[derive(Debug, Clone)]
-pub struct SetGrid {
+pub(crate) struct SetGrid {
     f: Frame,
     /// Per cell, side by side (one cache line per query): `[INSIDE]` the
     /// first polygon containing the whole cell (`NONE`: none); `[EDGE_AT]`
@@ -165,7 +53,7 @@ const MAX_NEAR: u8 = u8::MAX;
 
 /// What the grid says about a point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cell {
+pub(crate) enum Cell {
     /// No polygon contains or comes near the point.
     Empty,
     /// The first polygon strictly containing the point, and no polygon
@@ -182,9 +70,9 @@ impl SetGrid {
     /// Build the grid over `polygons` with about `cells` cells (at most
     /// 2²² ≈ 4.2 M); `None` when the set is empty or degenerate.
     pub fn new(polygons: &[PreparedPolygon], cells: usize) -> Option<SetGrid> {
-        let ext = polygons.iter().fold(None, |acc, p| {
-            crate::index::union_rects(acc, p.rect().copied())
-        });
+        let ext = polygons
+            .iter()
+            .fold(None, |acc, p| union_rects(acc, p.rect().copied()));
         let f = Frame::new(&ext?, cells.clamp(64, 1 << 22) as f64)?;
         let (nx, ny) = (f.nx, f.ny);
         let mut g = SetGrid {
@@ -317,7 +205,7 @@ impl SetGrid {
     /// every cell `r` meets lies inside that polygon, inside no other one,
     /// and near no polygon's boundary. `None` means "not shown here".
     pub fn sole_in(&self, r: &Rect) -> Option<u32> {
-        let r = crate::index::grow(r, self.f.eps);
+        let r = grow(r, self.f.eps);
         if !(self.f.contains_point(r.min()) && self.f.contains_point(r.max())) {
             return None;
         }
@@ -334,11 +222,6 @@ impl SetGrid {
                 })
             })
             .then_some(z)
-    }
-
-    /// Grid size `(nx, ny)`.
-    pub fn size(&self) -> (usize, usize) {
-        (self.f.nx, self.f.ny)
     }
 }
 
@@ -358,61 +241,9 @@ fn marked_cells(
     })
 }
 
-/// Mark the cells of `f` over box `r` for polygon `p`: `EDGE` where its
-/// boundary may pass, then `IN`/`OUT` for runs of edge-free cells, each run
-/// located by the exact location of its first cell's centre (a run crossed by
-/// no boundary lies all inside or all outside). Returns the cell range and
-/// the marks, row-major.
-pub(crate) fn mark_cells(
-    f: &Frame,
-    r: &Rect,
-    edges: &Edges,
-    locate: impl Fn(Coord) -> Location,
-) -> (usize, usize, usize, usize, Vec<u8>) {
-    // The box widened by the guard: no boundary point lies outside it.
-    let (ax, bx, ay, by) = f.cells(&crate::index::grow(r, f.eps));
-    let bw = bx + 1 - ax;
-    let mut m = vec![OUT; bw * (by + 1 - ay)];
-    edges.for_each(|e| {
-        f.segment_cells(e.start, e.end, |i0, i1, j| {
-            if j < ay || j > by {
-                return;
-            }
-            let row = (j - ay) * bw;
-            for i in i0.max(ax)..=i1.min(bx) {
-                m[row + i - ax] = EDGE;
-            }
-        });
-    });
-    for j in ay..=by {
-        let row = &mut m[(j - ay) * bw..(j - ay + 1) * bw];
-        let mut i = 0;
-        while i < bw {
-            if row[i] == EDGE {
-                i += 1;
-                continue;
-            }
-            let v = if locate(f.centre(ax + i, j)) == Location::Inside {
-                IN
-            } else {
-                OUT
-            };
-            while i < bw && row[i] != EDGE {
-                row[i] = v;
-                i += 1;
-            }
-        }
-    }
-    (ax, bx, ay, by, m)
-}
-
-pub(crate) const OUT: u8 = 0;
-pub(crate) const IN: u8 = 1;
-pub(crate) const EDGE: u8 = 2;
-
 /// A cell budget for a set of polygons: about 8 cells per vertex, at least
 /// 4 per polygon, between 64 Ki and 4 Mi.
-pub fn default_cells(polygons: &[PreparedPolygon]) -> usize {
+pub(crate) fn default_cells(polygons: &[PreparedPolygon]) -> usize {
     let vertices: usize = polygons.iter().map(PreparedPolygon::n_coords).sum();
     (8 * vertices)
         .max(4 * polygons.len())
@@ -422,6 +253,7 @@ pub fn default_cells(polygons: &[PreparedPolygon]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::Location;
     use geo::{MultiPolygon, Polygon};
     use proptest::prelude::*;
 

@@ -286,7 +286,7 @@ const WIDE: usize = 70;
 /// into the sum's shortest expansion (53 bits per partial).
 ///
 /// ```
-/// use terrastat_core::sum::{ExactSum, ManyTerms};
+/// use terrastat_core::{ExactSum, ManyTerms};
 ///
 /// let mut s = ExactSum::new();
 /// s.add(0.1);

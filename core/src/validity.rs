@@ -84,16 +84,7 @@ fn finite(c: &Coord) -> bool {
 }
 
 /// Whether a polygon is valid, as [`geo::Validation::is_valid`] says.
-///
-/// ```
-/// use geo::{polygon, Validation};
-/// let square = polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.), (x: 0., y: 1.)];
-/// let bowtie = polygon![(x: 0., y: 0.), (x: 1., y: 1.), (x: 1., y: 0.), (x: 0., y: 1.)];
-/// assert!(terrastat_core::validity::polygon_is_valid(&square));
-/// assert!(!terrastat_core::validity::polygon_is_valid(&bowtie));
-/// assert!(!bowtie.is_valid());
-/// ```
-pub fn polygon_is_valid(p: &Polygon) -> bool {
+pub(crate) fn polygon_is_valid(p: &Polygon) -> bool {
     if p.exterior().0.is_empty() {
         return true;
     }
@@ -139,16 +130,6 @@ pub fn polygon_is_valid(p: &Polygon) -> bool {
 
 /// Whether a multi-polygon is valid, as [`geo::Validation::is_valid`] says:
 /// every member valid, no two members overlapping or touching along a line.
-///
-/// ```
-/// use geo::{polygon, MultiPolygon};
-/// let a = polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.), (x: 0., y: 1.)];
-/// let b = polygon![(x: 1., y: 0.), (x: 2., y: 0.), (x: 2., y: 1.), (x: 1., y: 1.)];
-/// let c = polygon![(x: 3., y: 0.), (x: 4., y: 0.), (x: 4., y: 1.), (x: 3., y: 1.)];
-/// use terrastat_core::validity::multi_polygon_is_valid;
-/// assert!(!multi_polygon_is_valid(&MultiPolygon(vec![a.clone(), b]))); // they share an edge
-/// assert!(multi_polygon_is_valid(&MultiPolygon(vec![a, c])));
-/// ```
 pub fn multi_polygon_is_valid(mp: &MultiPolygon) -> bool {
     if !mp.0.iter().all(polygon_is_valid) {
         return false;
@@ -178,6 +159,24 @@ pub fn multi_polygon_is_valid(mp: &MultiPolygon) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bowtie_and_members_sharing_an_edge_are_invalid() {
+        use geo::{polygon, Validation};
+        let square = polygon![(x: 0., y: 0.), (x: 1., y: 0.), (x: 1., y: 1.), (x: 0., y: 1.)];
+        let bowtie = polygon![(x: 0., y: 0.), (x: 1., y: 1.), (x: 1., y: 0.), (x: 0., y: 1.)];
+        assert!(polygon_is_valid(&square));
+        assert!(!polygon_is_valid(&bowtie));
+        assert!(!bowtie.is_valid());
+        let b = polygon![(x: 1., y: 0.), (x: 2., y: 0.), (x: 2., y: 1.), (x: 1., y: 1.)];
+        let c = polygon![(x: 3., y: 0.), (x: 4., y: 0.), (x: 4., y: 1.), (x: 3., y: 1.)];
+        // They share an edge.
+        assert!(!multi_polygon_is_valid(&MultiPolygon(vec![
+            square.clone(),
+            b
+        ])));
+        assert!(multi_polygon_is_valid(&MultiPolygon(vec![square, c])));
+    }
     use geo::Validation;
     use proptest::prelude::*;
 

@@ -76,8 +76,8 @@ pub struct Grouping {
     pub members: Vec<Vec<u32>>,
 }
 
+use crate::geometry::as_multipolygon as to_multipolygon;
 use crate::h3::{CellMode, H3Zones, LonLat};
-use crate::index::as_multipolygon as to_multipolygon;
 use crate::setgrid::{default_cells, SetGrid};
 
 impl Zones {
@@ -400,9 +400,17 @@ impl Zones {
         }
     }
 
+    /// Build now the grid over the zones that answers most point-to-zone
+    /// queries without touching the polygons (otherwise built on first
+    /// use): to build the grids of several zone layers in parallel, before
+    /// the features come.
+    pub fn prepare_grid(&self) {
+        self.set_grid();
+    }
+
     /// A [`SetGrid`] over the zones (built on first use), which answers
     /// most point-to-zone queries without touching the polygons.
-    pub fn set_grid(&self) -> Option<&SetGrid> {
+    pub(crate) fn set_grid(&self) -> Option<&SetGrid> {
         self.grid
             .get_or_init(|| SetGrid::new(&self.prepared, default_cells(&self.prepared)))
             .as_ref()

@@ -9,7 +9,7 @@ use arrow_array::{Float64Array, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use geo::{Coord, Geometry, LineString, MultiPolygon, Polygon};
 use proptest::prelude::*;
-use terrastat_core::overlay::centroid;
+use terrastat_core::centroid;
 use terrastat_core::{io, Crs, InvalidPolicy, Layer, ReadOptions};
 
 fn path(p: &str) -> std::path::PathBuf {

@@ -11,7 +11,7 @@ use geo::{Area, Coord, Geometry, LineString, MultiPolygon, Polygon};
 use h3o::{LatLng, Resolution};
 use proptest::prelude::*;
 use terrastat_core::h3::{centroid_cells, cover_cells, partition_by_parent, CellMode, LonLat};
-use terrastat_core::overlay::locate_zone_exact;
+use terrastat_core::locate_zone_exact;
 use terrastat_core::{
     oracle, read_layer, Crs, Layer, Location, NoProgress, Overlay, PreparedPolygon, ReadOptions,
     Zones,

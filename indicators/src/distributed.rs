@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use terrastat_core::sum::LOWEST_DIGIT;
+use terrastat_core::LOWEST_DIGIT;
 use terrastat_core::{ExactSum, Layer, NoProgress, Zones};
 
 use crate::error::{Error, Result};

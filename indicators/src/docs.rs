@@ -392,7 +392,7 @@ pub fn choropleth(geoms: &[Geometry], values: &[Option<f64>], title: &str) -> St
     const LEGEND: f64 = 120.0;
     let mut ext: Option<geo::Rect> = None;
     for g in geoms {
-        ext = terrastat_core::index::union_rects(ext, g.bounding_rect());
+        ext = terrastat_core::union_rects(ext, g.bounding_rect());
     }
     let Some(e) = ext else {
         return String::new();

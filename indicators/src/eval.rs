@@ -434,7 +434,7 @@ impl<'a> Evaluator<'a> {
         // The layer's extent, once per layer and batch.
         if self.extent_seen.insert(layer_name.clone()) {
             let e = self.quality.extents.entry(layer_name).or_insert(None);
-            *e = terrastat_core::index::union_rects(*e, fi.layer.bounding_rect());
+            *e = terrastat_core::union_rects(*e, fi.layer.bounding_rect());
         }
         Ok(())
     }

@@ -302,7 +302,7 @@ fn write_partitioned(
     let lonlat = LonLat::new(crs)?;
     let keys: Vec<Option<h3o::CellIndex>> = geoms
         .par_iter()
-        .map(|g| terrastat_core::overlay::centroid(g).and_then(|c| lonlat.cell_of(c, r).ok()))
+        .map(|g| terrastat_core::centroid(g).and_then(|c| lonlat.cell_of(c, r).ok()))
         .collect();
     let mut groups = terrastat_core::h3::partition_by_parent(&keys, r)
         .into_iter()

@@ -195,7 +195,7 @@ pub fn coverage(zones: &terrastat_core::Zones, extent: Option<&Rect>) -> Vec<Opt
             {
                 return Some(0.0);
             }
-            let inside = terrastat_core::index::clip_multipolygon_to_rect(p.geometry(), e);
+            let inside = terrastat_core::clip_multipolygon_to_rect(p.geometry(), e);
             Some((inside.unsigned_area() / a).min(1.0))
         })
         .collect()
@@ -206,7 +206,7 @@ pub fn coverage(zones: &terrastat_core::Zones, extent: Option<&Rect>) -> Vec<Opt
 pub fn coverage_by(zones: &terrastat_core::Zones, extent: &[geo::Geometry]) -> Vec<Option<f64>> {
     use rayon::prelude::*;
     let rects: Vec<Option<Rect>> = extent.iter().map(|g| g.bounding_rect()).collect();
-    let index = terrastat_core::index::BoxIndex::new(rects.iter().map(|r| r.as_ref()));
+    let index = terrastat_core::BoxIndex::new(rects.iter().map(|r| r.as_ref()));
     zones
         .prepared()
         .par_iter()
@@ -226,7 +226,7 @@ pub fn coverage_by(zones: &terrastat_core::Zones, extent: &[geo::Geometry]) -> V
                 })
                 .collect();
             let zp: Vec<&geo::Polygon> = p.geometry().0.iter().collect();
-            Some((terrastat_core::exact::covered_area(Some(&zp), &polys) / a).min(1.0))
+            Some((terrastat_core::covered_area(Some(&zp), &polys) / a).min(1.0))
         })
         .collect()
 }

@@ -412,7 +412,7 @@ pub fn evaluate_streamed(
             .filter(|z| z.h3().is_none() && z.grouping().is_none())
             .par_bridge()
             .for_each(|z| {
-                z.set_grid();
+                z.prepare_grid();
             });
         Ok::<_, crate::error::Error>(context)
     };

@@ -44,7 +44,7 @@ fn partitioned_buildings_hold_every_building_once_and_run_the_same() {
         )
         .unwrap();
         for g in l.geometries() {
-            let p = terrastat_core::overlay::centroid(g).unwrap();
+            let p = terrastat_core::centroid(g).unwrap();
             assert_eq!(lonlat.cell_of(p, h3o::Resolution::Six).unwrap(), cell);
         }
         seen += l.len();

@@ -307,7 +307,7 @@ fn centroid_keys(py: Python<'_>, table: PyTable, crs: String, res: u8) -> PyResu
             .par_iter()
             .map(|g| {
                 g.as_ref()
-                    .and_then(terrastat_core::overlay::centroid)
+                    .and_then(terrastat_core::centroid)
                     .and_then(|c| lonlat.cell_of(c, r).ok())
                     .map_or(-1, |c| u64::from(c) as i64)
             })

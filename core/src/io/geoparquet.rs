@@ -125,7 +125,7 @@ fn reduce_wkb_rows<'a>(
                 *g = match fast {
                     Some((c, r)) => {
                         *d = true;
-                        extent = crate::index::union_rects(extent, Some(r));
+                        extent = crate::geometry::union_rects(extent, Some(r));
                         Ok(Geometry::Point(geo::Point(c)))
                     }
                     None => decode_wkb(bytes),
@@ -133,7 +133,7 @@ fn reduce_wkb_rows<'a>(
             }
             extent
         })
-        .reduce(|| None, crate::index::union_rects);
+        .reduce(|| None, crate::geometry::union_rects);
     (geoms, crate::layer::Reduced { done, extent })
 }
 

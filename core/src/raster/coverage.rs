@@ -19,6 +19,8 @@
 
 use geo::{Coord, MultiPolygon};
 
+use crate::geometry::signed_area;
+
 use super::GeoTransform;
 
 /// An edge in pixel space, oriented so that the ring it belongs to adds
@@ -67,10 +69,6 @@ pub struct CoverageScratch {
     acc: Vec<f64>,
     touched: Vec<bool>,
     frac: Vec<f64>,
-}
-
-fn signed_area(ring: &[Coord]) -> f64 {
-    crate::exact::signed_area(ring)
 }
 
 impl PixelPolygon {
@@ -349,10 +347,10 @@ mod tests {
                     })
                 });
                 let mut sq = corners.to_vec();
-                if crate::exact::signed_area(&sq) < 0.0 {
+                if signed_area(&sq) < 0.0 {
                     sq.reverse();
                 }
-                let area = crate::exact::signed_area(&sq);
+                let area = signed_area(&sq);
                 out.push(crate::exact::area_in_part(&p.0, &sq) / area);
             }
         }

@@ -291,7 +291,7 @@ mod tests {
                     })
                 });
                 let mut sq = corners.to_vec();
-                if crate::exact::signed_area(&sq) < 0.0 {
+                if crate::geometry::signed_area(&sq) < 0.0 {
                     sq.reverse();
                 }
                 let f = crate::exact::area_in_part(&zone.0, &sq) / gt.pixel_area();
