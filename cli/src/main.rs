@@ -295,6 +295,7 @@ fn report_inputs(inputs: &terrastat_indicators::inputs::Inputs) {
     }
 }
 
+// Long because it is the dispatch of the subcommands, one short arm each.
 fn real_main() -> anyhow::Result<()> {
     // Keep freed memory for reuse instead of returning it to the OS: a
     // streamed run frees and reallocates its batches' buffers, and zeroing
@@ -465,7 +466,10 @@ fn real_main() -> anyhow::Result<()> {
             // cheapest complete check is a real evaluation of the inputs' schema.
             let inputs =
                 terrastat_indicators::inputs::Inputs::load(&spec, &terrastat_core::NoProgress)?;
-            terrastat_indicators::inputs::check_columns(&spec, &inputs)?;
+            terrastat_indicators::inputs::check_columns(
+                &terrastat_indicators::Plan::new(&spec)?,
+                &inputs,
+            )?;
             eprintln!(
                 "{}: OK ({} layers, {} zone layers, {} indicators)",
                 spec.path.display(),

@@ -122,7 +122,8 @@ fn eval(indicators: &str) -> RecordBatch {
     let spec = Spec::from_str(&format!("{HEAD}{indicators}"), "test.toml".as_ref())
         .unwrap_or_else(|e| panic!("{e}"));
     let inputs = inputs();
-    let mut t = Evaluator::new(&spec, &inputs, &NoProgress)
+    let plan = terrastat_indicators::Plan::new(&spec).unwrap();
+    let mut t = Evaluator::new(&plan, &inputs, &NoProgress)
         .run()
         .unwrap_or_else(|e| panic!("{e}"));
     t.remove(0).batch

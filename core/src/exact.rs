@@ -192,6 +192,9 @@ pub fn union_area(polys: &[&Polygon]) -> f64 {
 /// input coordinate, an interpolation along one edge, or one crossing
 /// point, so the result is exact up to floating-point rounding (~1e-12
 /// relative in tests), unlike boolean-operation unions.
+// Long because it is one exact sweep (directed edges, the abscissas where
+// they start, end or cross, winding counts per slab between them), kept whole
+// so that its invariants read together.
 pub fn covered_area(zone: Option<&[&Polygon]>, polys: &[&Polygon]) -> f64 {
     // Directed, non-vertical edges: (left, right, winding +1/-1, is zone).
     let mut edges: Vec<(Coord, Coord, i32, bool)> = Vec::new();

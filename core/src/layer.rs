@@ -644,6 +644,9 @@ impl Layer {
     /// a feature of higher dimension is an error naming it (a whole read
     /// would have skipped the earlier parts' features instead), and a part
     /// whose features are all skipped gives an empty layer, not an error.
+    // Long because it is the one pass that checks and repairs each feature
+    // (geometry kind, CRS, NaN, validity, empties) and counts why features go; the
+    // steps share the per-feature report, which a split would have to thread through.
     pub fn from_raw_part(
         name: impl Into<String>,
         source: impl AsRef<Path>,

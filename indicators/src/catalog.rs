@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use crate::eval::ZoneTable;
-use crate::inputs::InputFile;
+use crate::lineage::InputFile;
 use crate::spec::{Assign, IndicatorSpec, Kind, Spec};
 use crate::templates::Texts;
 

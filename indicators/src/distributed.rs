@@ -30,8 +30,9 @@ use terrastat_core::LOWEST_DIGIT;
 use terrastat_core::{ExactSum, Layer, NoProgress, Zones};
 
 use crate::error::{Error, Result};
-use crate::eval::{keep_extreme, Evaluator, Partial, QualityState};
+use crate::eval::{Evaluator, QualityState};
 use crate::inputs::{check_columns, to_working_crs, Inputs};
+use crate::kinds::{keep_extreme, Partial};
 use crate::spec::Spec;
 
 /// The schema of a partials table (Spark: `zones string, zone long,
@@ -119,8 +120,9 @@ pub fn partition_partials(
     if !inputs.layers.contains_key(layer) || inputs.layers[layer].is_empty() {
         return Ok(RecordBatch::new_empty(partials_schema()));
     }
-    check_columns(spec, &inputs)?;
-    let mut ev = Evaluator::new(spec, &inputs, &NoProgress).absent_is_empty();
+    let plan = crate::plan::Plan::new(spec)?;
+    check_columns(&plan, &inputs)?;
+    let mut ev = Evaluator::new(&plan, &inputs, &NoProgress).absent_is_empty();
     ev.accumulate_layer(layer)?;
     let quality = ev.take_quality();
     to_table(spec, &ev.into_partials(), &quality, &report)
@@ -296,6 +298,8 @@ pub(crate) type Partials = BTreeMap<(String, usize), Partial>;
 
 /// Partials rebuilt from a table of combined rows (see the module docs),
 /// and the read report the partitions sent along.
+// Long because it decodes every row kind of the partials table (sums,
+// extremes, counts, categories, read reports, extents) in one pass over its rows.
 pub(crate) fn from_table(
     spec: &Spec,
     zones: &BTreeMap<String, Arc<Zones>>,
@@ -305,12 +309,7 @@ pub(crate) fn from_table(
     let mut quality = QualityState::default();
     let mut extents: BTreeMap<String, [f64; 4]> = BTreeMap::new();
     let bad = |m: String| Error::Partials { message: m };
-    let index: BTreeMap<&str, usize> = spec
-        .indicators
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.get_ref().name.as_str(), i))
-        .collect();
+    let index = spec.indicator_indexes();
     let mut out: BTreeMap<(String, usize), Partial> = BTreeMap::new();
     for b in batches {
         let col = |n: &str| {

@@ -61,6 +61,8 @@ struct ZoneData {
 }
 
 /// Write the data dictionary of the run in `out`.
+// Long because it writes the data dictionary page top to bottom, section by
+// section, in the order a reader meets them; split, the page's outline would be lost.
 pub fn write(out: &Path) -> Result<DocsOutput> {
     let cat_path = out.join("catalog.json");
     let text = std::fs::read_to_string(&cat_path).map_err(io_err(&cat_path))?;

@@ -130,7 +130,8 @@ pub fn explain(
         let Some(index) = keys.iter().position(|k| k.as_deref() == Some(zone_id)) else {
             continue;
         };
-        let mut ev = Evaluator::new(&spec, &inputs, &terrastat_core::NoProgress);
+        let plan = crate::plan::Plan::new(&spec)?;
+        let mut ev = Evaluator::new(&plan, &inputs, &terrastat_core::NoProgress);
         let trace = ev.trace(i, zl, index)?;
         let published =
             published_value(out, zl, index, trace.columns.first().map(|c| c.0.as_str()))?;

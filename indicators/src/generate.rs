@@ -397,6 +397,8 @@ fn building_columns(
 
 /// Generate `buildings.parquet`, `vegetation.parquet` and `flood.parquet`
 /// (GeoParquet, WKB, in the communes' CRS) into `out`.
+// Long because it draws every synthetic layer from one seeded generator in
+// a fixed order; split, the draw order (and so the bytes) would be easy to break.
 pub fn generate(communes: &Layer, opts: &GenerateOptions, out: &Path) -> Result<GenerateSummary> {
     let pop = communes.numeric_column(&opts.population_column)?;
     let zones: Vec<PreparedPolygon> = communes

@@ -111,7 +111,7 @@ impl Manifest {
 
 /// What an incremental run must do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
+pub enum Scope {
     /// Everything, for this reason.
     Full(String),
     /// Recompute the zones meeting these boxes (changed partitions, old and
@@ -125,30 +125,30 @@ pub enum Plan {
 }
 
 /// Compare the previous manifest of `out` with the present state.
-pub fn plan(out: &Path, prev: Option<&Manifest>, now: &Manifest) -> Plan {
+pub fn scope(out: &Path, prev: Option<&Manifest>, now: &Manifest) -> Scope {
     let Some(prev) = prev else {
-        return Plan::Full("no previous manifest".into());
+        return Scope::Full("no previous manifest".into());
     };
     if prev.engine != now.engine {
-        return Plan::Full(format!(
+        return Scope::Full(format!(
             "engine version changed ({} → {})",
             prev.engine, now.engine
         ));
     }
     if let Some(k) = differing_key(&prev.spec, &now.spec) {
-        return Plan::Full(format!("spec `{k}` changed"));
+        return Scope::Full(format!("spec `{k}` changed"));
     }
     if let Some(k) = differing_key(&prev.inputs, &now.inputs) {
-        return Plan::Full(format!("input `{k}` changed"));
+        return Scope::Full(format!("input `{k}` changed"));
     }
     if prev.streamed != now.streamed {
-        return Plan::Full("the streamed layer changed".into());
+        return Scope::Full("the streamed layer changed".into());
     }
     // The outputs must be those the manifest describes.
     for (name, sha) in &prev.outputs {
         let ok = crate::lineage::sha256_file(&out.join(name)).is_ok_and(|s| &s == sha);
         if !ok {
-            return Plan::Full(format!(
+            return Scope::Full(format!(
                 "output {name} is not the one the manifest describes (edited, or an interrupted run)"
             ));
         }
@@ -178,13 +178,13 @@ pub fn plan(out: &Path, prev: Option<&Manifest>, now: &Manifest) -> Plan {
             match p.bbox {
                 Some(bb) => boxes.push(bb),
                 None => {
-                    return Plan::Full(format!("partition {path} declares no bbox"));
+                    return Scope::Full(format!("partition {path} declares no bbox"));
                 }
             }
         }
         changed.push(path.to_string());
     }
-    Plan::Dirty { boxes, changed }
+    Scope::Dirty { boxes, changed }
 }
 
 fn differing_key(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>) -> Option<String> {

@@ -8,28 +8,13 @@ use crate::error::{Error, Result};
 use crate::expr::Filter;
 use crate::expr::ZONE_PREFIX;
 use crate::kinds::PerFeature;
-use crate::lineage::sha256_file;
+use crate::lineage::{sha256_file, InputFile};
 use crate::spec::Spec;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use terrastat_core::{read_layer, Crs, Layer, Progress, ReadOptions, Zones};
-
-/// A file read for a run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct InputFile {
-    /// `layers.<name>` or `zones.<name>`.
-    pub role: String,
-    /// The path as resolved.
-    pub path: PathBuf,
-    /// SHA-256 of the file's bytes, hex.
-    pub sha256: String,
-    /// The layer's CRS as read (before any reprojection).
-    pub crs: String,
-    /// What was read, skipped, repaired.
-    pub report: terrastat_core::ReadReport,
-}
 
 /// The loaded inputs of a spec.
 #[derive(Debug, Default)]
@@ -242,6 +227,8 @@ impl Inputs {
 
     /// [`Self::load_with`], leaving out the layers `skip` says (the streamed
     /// layer of a streamed run, read a few partitions at a time).
+    // Long because it loads every input kind (layers, zones, roll-ups, rasters,
+    // tables) in one parallel scope so that they overlap; each arm is short.
     pub(crate) fn load_except(
         spec: &Spec,
         progress: &dyn Progress,
@@ -524,9 +511,10 @@ fn used_columns(spec: &Spec, name: &str) -> Option<Vec<String>> {
     Some(cols.into_iter().collect())
 }
 
-/// Check that every column an indicator reads exists in its layer with a
-/// fitting type, and that every filter's columns exist (no computation).
-pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
+/// Check that every column an indicator of `plan` reads exists in its layer
+/// with a fitting type, and that every filter's columns exist (no computation).
+pub fn check_columns(plan: &crate::plan::Plan<'_>, inputs: &Inputs) -> Result<()> {
+    let spec = plan.spec();
     for (i, s) in spec.indicators.iter().enumerate() {
         let ind = s.get_ref();
         let Some(ln) = &ind.layer else { continue };
@@ -550,8 +538,8 @@ pub fn check_columns(spec: &Spec, inputs: &Inputs) -> Result<()> {
                 .numeric_column(w)
                 .map_err(|e| spec.indicator_error(i, "weight", e.to_string()))?;
         }
-        if let Some(f) = &ind.filter {
-            for c in Filter::parse(f)?.columns() {
+        if let Some(f) = &plan.step(i).filter {
+            for c in f.columns() {
                 if c.starts_with(ZONE_PREFIX) {
                     continue; // a zone column: checked against the zones
                 }

@@ -29,6 +29,7 @@ pub mod incremental;
 pub mod inputs;
 mod kinds;
 pub mod lineage;
+pub mod plan;
 pub mod quality;
 pub mod rasters;
 pub mod run;
@@ -42,6 +43,7 @@ pub mod zonal;
 pub use crate::builder::{Indicator, SpecBuilder};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::eval::ZoneTable;
+pub use crate::plan::Plan;
 pub use crate::spec::Spec;
 
 /// Load the inputs of `spec` and compute every indicator: one Arrow table

@@ -1,13 +1,28 @@
 //! Hashes of what a run reads, for its lineage and for incremental runs:
 //! the SHA-256 of a file, and of a directory layer through its partitions.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+
+/// A file read for a run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InputFile {
+    /// `layers.<name>` or `zones.<name>`.
+    pub role: String,
+    /// The path as resolved.
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, hex.
+    pub sha256: String,
+    /// The layer's CRS as read (before any reprojection).
+    pub crs: String,
+    /// What was read, skipped, repaired.
+    pub report: terrastat_core::ReadReport,
+}
 
 /// A partition of the streamed layer, as recorded in a manifest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,8 +8,8 @@ use terrastat_core::raster::{self, RasterInfo};
 use terrastat_core::Crs;
 
 use crate::error::{Error, Result};
-use crate::inputs::InputFile;
 use crate::lineage::sha256_file;
+use crate::lineage::InputFile;
 use crate::spec::Spec;
 
 /// A raster of the spec, checked at load time (opened, band present, CRS known).

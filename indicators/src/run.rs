@@ -16,10 +16,13 @@ use terrastat_core::Progress;
 use crate::catalog;
 use crate::error::{Error, Result};
 use crate::eval::ZoneTable;
-use crate::incremental::{IncrementalReport, Manifest, Plan};
-use crate::inputs::{InputFile, Inputs};
+use crate::incremental::{IncrementalReport, Manifest, Scope};
+use crate::inputs::Inputs;
 use crate::lineage::sha256_file;
+use crate::lineage::InputFile;
+use crate::plan::Plan;
 use crate::spec::Spec;
+use crate::stream::{Execution, Mode};
 
 /// Options of [`run`].
 #[derive(Debug, Clone, Default)]
@@ -219,12 +222,17 @@ fn execute(
 ) -> Result<RunOutput> {
     let started = SystemTime::now();
     let t0 = Instant::now();
-    let budget = opts.memory.unwrap_or_else(crate::stream::default_budget);
+    let plan = Plan::new(spec)?;
+    let mut exec = Execution::budget(opts.memory.unwrap_or_else(crate::stream::default_budget));
+    exec.max_batch = opts.batch_features;
+    if let Some((layer, partials)) = distributed {
+        exec.mode = Mode::Finish { layer, partials };
+    }
     // Runs writing files keep a manifest; an incremental run plans from it
     // first, a full run hashes its inputs while it computes.
-    let hash_later = out.is_some() && memory.is_empty() && !opts.incremental;
+    exec.hash_later = out.is_some() && memory.is_empty() && !opts.incremental;
     let mut state = match out {
-        Some(_) if memory.is_empty() && !hash_later => {
+        Some(_) if memory.is_empty() && !exec.hash_later => {
             progress.begin("hashing the inputs", 0);
             let s = present_state(spec, opts, &memory, true)?;
             progress.end();
@@ -232,203 +240,49 @@ fn execute(
         }
         _ => None,
     };
-    let plan = match (&state, out) {
+    let scope = match (&state, out) {
         (Some(now), Some(out)) if opts.incremental => {
-            crate::incremental::plan(out, Manifest::read(out).as_ref(), now)
+            crate::incremental::scope(out, Manifest::read(out).as_ref(), now)
         }
-        _ => Plan::Full("not incremental".into()),
+        _ => Scope::Full("not incremental".into()),
     };
-    let mut sopts = crate::stream::StreamOptions::budget(budget);
-    sopts.max_batch = opts.batch_features;
-    sopts.distributed = distributed;
-    sopts.partitions = state.as_ref().map(|s| s.partitions.clone());
-    sopts.hash_later = hash_later;
+    exec.partitions = state.as_ref().map(|s| s.partitions.clone());
     let mut incremental = opts.incremental.then(IncrementalReport::default);
-    if let (Plan::Dirty { boxes, changed }, Some(r)) = (&plan, incremental.as_mut()) {
-        sopts.dirty = Some(boxes.clone());
-        sopts.categories = out
+    if let (Scope::Dirty { boxes, changed }, Some(r)) = (&scope, incremental.as_mut()) {
+        exec.mode = Mode::Dirty(boxes.clone());
+        exec.categories = out
             .and_then(Manifest::read)
             .map(|m| m.categories)
             .unwrap_or_default();
         r.mode = "dirty".into();
         r.changed = changed.clone();
     }
-    let (mut inputs, mut tables, mut stream) = if sopts.dirty.is_some() {
-        crate::stream::evaluate_streamed(spec, progress, Default::default(), &sopts)?
-    } else if hash_later {
-        // The hashes (for the manifest and the lineage) come from another
-        // thread, on the same pool, filling the gaps of the run's own work;
-        // the partitions' rows and boxes from the footers the run reads.
-        let (evaluated, hashed) = std::thread::scope(|s| {
-            let hashing = s.spawn(|| present_state(spec, opts, &Default::default(), false));
-            let evaluated = crate::stream::evaluate_streamed(spec, progress, memory, &sopts);
-            (evaluated, hashing.join())
-        });
-        let mut evaluated = evaluated?;
-        let mut now = hashed.map_err(|_| Error::Internal {
-            what: "hashing the inputs failed (the hashing thread panicked)".into(),
-        })??;
-        if let Some(n) = &now.streamed {
-            let dir = spec.resolve(&spec.layers[n].path);
-            let read = &evaluated.2.footers;
-            for p in &mut now.partitions {
-                let path = dir.join(&p.path);
-                (p.rows, p.bbox) = match read.get(&path) {
-                    Some(facts) => *facts,
-                    None => terrastat_core::io::footer_facts(&path)?,
-                };
-            }
-        }
-        if let Some(name) = &evaluated.2.layer {
-            let role = format!("layers.{name}");
-            let unhashed = |f: &&mut InputFile| f.role == role && f.sha256.is_empty();
-            for f in evaluated.0.files.iter_mut().filter(unhashed) {
-                f.sha256 = crate::lineage::directory_hash(&now.partitions);
-            }
-        }
+    let mut evaluated = if matches!(exec.mode, Mode::Dirty(_)) {
+        crate::stream::execute(&plan, progress, Default::default(), &exec)?
+    } else if exec.hash_later {
+        let (evaluated, now) = execute_hashing(&plan, opts, progress, memory, &exec)?;
         state = Some(now);
         evaluated
     } else {
-        crate::stream::evaluate_streamed(spec, progress, memory, &sopts)?
+        crate::stream::execute(&plan, progress, memory, &exec)?
     };
-    // A category met in the previous run but in none of the partitions read
-    // may have gone with a changed partition: only a full run can tell.
-    let vanished = match &plan {
-        Plan::Dirty { changed, .. } if !changed.is_empty() => stream
-            .categories
-            .values()
-            .any(|(names, seen)| names.iter().any(|n| !seen.contains(n))),
-        _ => false,
-    };
-    // Dirty rows recomputed, the others from the previous outputs.
-    if let (Some(dirty), Some(out)) = (stream.dirty.take(), out) {
-        let mut merged = Vec::new();
-        for t in tables.iter().filter(|_| !vanished) {
-            let d = dirty.get(&t.zones).cloned().unwrap_or_default();
-            let prev = crate::incremental::read_previous(&out.join(format!("{}.parquet", t.zones)));
-            // Quality rows: one per zone and indicator, zone-major.
-            let per_zone = t.quality.num_rows().checked_div(d.len()).unwrap_or(0);
-            let dq: Vec<bool> = d
-                .iter()
-                .flat_map(|x| std::iter::repeat_n(*x, per_zone))
-                .collect();
-            let prev_q = crate::incremental::read_previous(
-                &out.join(format!("{}.quality.parquet", t.zones)),
-            );
-            let q = prev_q.map(|p| crate::incremental::merge_rows(&p, &t.quality, &dq));
-            match (
-                prev.map(|p| crate::incremental::merge_rows(&p, &t.batch, &d)),
-                q,
-            ) {
-                (Some(Ok(Some(b))), Some(Ok(Some(q)))) => merged.push((b, q)),
-                (Some(Err(e)), _) | (_, Some(Err(e))) => return Err(e),
-                _ => {
-                    merged.clear();
-                    break;
-                }
-            }
-            if let Some(r) = incremental.as_mut() {
-                r.zones
-                    .insert(t.zones.clone(), (d.iter().filter(|x| **x).count(), d.len()));
-            }
-        }
-        if !vanished && merged.len() == tables.len() {
-            for (t, (b, q)) in tables.iter_mut().zip(merged) {
-                t.batch = b;
-                t.quality = q;
-            }
-            if let Some(r) = incremental.as_mut() {
-                r.read = stream.read;
-            }
-        } else {
-            // A previous table of another shape (a new category…): all again.
-            sopts.dirty = None;
-            sopts.categories.clear();
-            (inputs, tables, stream) =
-                crate::stream::evaluate_streamed(spec, progress, Default::default(), &sopts)?;
-            incremental = Some(IncrementalReport {
-                mode: "full".into(),
-                reason: Some(if vanished {
-                    "a category of the previous run is in no partition read".into()
-                } else {
-                    "a previous output has other columns".into()
-                }),
-                read: stream.read,
-                ..Default::default()
-            });
-        }
-    } else if let (Plan::Full(why), Some(r)) = (&plan, incremental.as_mut()) {
+    if let Some(out) = out {
+        merge_dirty(
+            &plan,
+            out,
+            progress,
+            &scope,
+            &mut exec,
+            &mut evaluated,
+            &mut incremental,
+        )?;
+    }
+    if let (Scope::Full(why), Some(r)) = (&scope, incremental.as_mut()) {
         r.mode = "full".into();
         r.reason = Some(why.clone());
-        r.read = stream.read;
+        r.read = evaluated.2.read;
     }
-    if let Some(out) = out {
-        std::fs::create_dir_all(out).map_err(|source| Error::Io {
-            path: out.to_path_buf(),
-            source,
-        })?;
-    }
-    if let Some(out) = out {
-        remove_stale_temporaries(out);
-    }
-    // Every output is staged, then all are renamed together (the manifest
-    // last): a failure or a kill leaves the previous outputs as they were.
-    if out.is_some() {
-        progress.begin("writing the outputs", 0);
-    }
-    let mut staging = Staging::default();
-    let mut files = Vec::new();
-    let mut zones_meta = Vec::new();
-    for t in &tables {
-        let zones = &inputs.zones[&t.zones];
-        let Some(out) = out else {
-            zones_meta.push(serde_json::json!({
-                "name": t.zones,
-                "kind": zones.kind(),
-                "id": zones.id_column(),
-                "count": zones.len(),
-                "outputs": [],
-            }));
-            continue;
-        };
-        let pq = out.join(format!("{}.parquet", t.zones));
-        staging.parquet(
-            &pq,
-            &t.batch,
-            &[(
-                "terrastat".into(),
-                format!(
-                    "{{\"zones\": \"{}\", \"version\": \"{}\"}}",
-                    t.zones,
-                    terrastat_core::VERSION
-                ),
-            )],
-        )?;
-        let csv = out.join(format!("{}.csv", t.zones));
-        staging.csv(&csv, &t.batch)?;
-        let quality = out.join(format!("{}.quality.parquet", t.zones));
-        staging.parquet(&quality, &t.quality, &[])?;
-        let mut outs = vec![pq.clone(), csv.clone(), quality];
-        if opts.geo {
-            let geo = out.join(format!("{}.geo.parquet", t.zones));
-            let (batch, meta) =
-                with_geometry_column(&t.batch, "geometry", zones.crs(), &zones.geometries())?;
-            staging.parquet(&geo, &batch, &[("geo".into(), meta)])?;
-            outs.push(geo);
-        }
-        zones_meta.push(serde_json::json!({
-            "name": t.zones,
-            "kind": zones.kind(),
-            "id": zones.id_column(),
-            "count": zones.len(),
-            "outputs": outs,
-        }));
-        files.extend(outs);
-    }
-    let spec_sha = sha256_file(&spec.path).unwrap_or_else(|_| {
-        use sha2::{Digest, Sha256};
-        format!("{:x}", Sha256::digest(spec.text.as_bytes()))
-    });
+    let (inputs, tables, stream) = evaluated;
     let run_meta = serde_json::json!({
         "started_utc": humantime::format_rfc3339_seconds(started).to_string(),
         "duration_s": t0.elapsed().as_secs_f64(),
@@ -448,23 +302,210 @@ fn execute(
             "read_as_centroids": f.report.centroids,
         })).collect::<Vec<_>>(),
     });
-    let cat = catalog::build(
-        spec,
-        &spec_sha,
-        &inputs.files,
-        &tables,
-        run_meta,
-        zones_meta,
-    );
+    let written = write_outputs(
+        spec, out, opts, progress, &inputs, &tables, &stream, run_meta, state,
+    )?;
+    Ok(RunOutput {
+        inputs,
+        tables,
+        files: written.0,
+        catalog: written.1,
+        stream,
+        incremental,
+    })
+}
+
+/// What [`crate::stream::execute`] returns.
+type Evaluated = (Inputs, Vec<ZoneTable>, crate::stream::StreamReport);
+
+/// A full run writing files: the inputs are hashed (for the manifest and
+/// the lineage) on another thread, on the same pool, filling the gaps of the
+/// run's own work; the partitions' rows and boxes come from the footers the
+/// run reads.
+fn execute_hashing(
+    plan: &Plan<'_>,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    memory: std::collections::BTreeMap<String, terrastat_core::RawLayer>,
+    exec: &Execution,
+) -> Result<(Evaluated, Manifest)> {
+    let spec = plan.spec();
+    let (evaluated, hashed) = std::thread::scope(|s| {
+        let hashing = s.spawn(|| present_state(spec, opts, &Default::default(), false));
+        let evaluated = crate::stream::execute(plan, progress, memory, exec);
+        (evaluated, hashing.join())
+    });
+    let mut evaluated = evaluated?;
+    let mut now = hashed.map_err(|_| Error::Internal {
+        what: "hashing the inputs failed (the hashing thread panicked)".into(),
+    })??;
+    if let Some(n) = &now.streamed {
+        let dir = spec.resolve(&spec.layers[n].path);
+        let read = &evaluated.2.footers;
+        for p in &mut now.partitions {
+            let path = dir.join(&p.path);
+            (p.rows, p.bbox) = match read.get(&path) {
+                Some(facts) => *facts,
+                None => terrastat_core::io::footer_facts(&path)?,
+            };
+        }
+    }
+    if let Some(name) = &evaluated.2.layer {
+        let role = format!("layers.{name}");
+        let unhashed = |f: &&mut InputFile| f.role == role && f.sha256.is_empty();
+        for f in evaluated.0.files.iter_mut().filter(unhashed) {
+            f.sha256 = crate::lineage::directory_hash(&now.partitions);
+        }
+    }
+    Ok((evaluated, now))
+}
+
+/// An incremental run over dirty zones: their rows recomputed, the others
+/// taken from the previous outputs in `out`. When that cannot be done (a
+/// previous table of another shape, a category gone with a changed
+/// partition), everything is computed again.
+fn merge_dirty(
+    plan: &Plan<'_>,
+    out: &Path,
+    progress: &dyn Progress,
+    scope: &Scope,
+    exec: &mut Execution,
+    evaluated: &mut Evaluated,
+    incremental: &mut Option<IncrementalReport>,
+) -> Result<()> {
+    let Some(dirty) = evaluated.2.dirty.take() else {
+        return Ok(());
+    };
+    // A category met in the previous run but in none of the partitions read
+    // may have gone with a changed partition: only a full run can tell.
+    let vanished = match scope {
+        Scope::Dirty { changed, .. } if !changed.is_empty() => evaluated
+            .2
+            .categories
+            .values()
+            .any(|(names, seen)| names.iter().any(|n| !seen.contains(n))),
+        _ => false,
+    };
+    let tables = &mut evaluated.1;
+    let mut merged = Vec::new();
+    for t in tables.iter().filter(|_| !vanished) {
+        let d = dirty.get(&t.zones).cloned().unwrap_or_default();
+        match merge_table(out, t, &d)? {
+            Some(bq) => merged.push(bq),
+            None => {
+                merged.clear();
+                break;
+            }
+        }
+        if let Some(r) = incremental.as_mut() {
+            r.zones
+                .insert(t.zones.clone(), (d.iter().filter(|x| **x).count(), d.len()));
+        }
+    }
+    if !vanished && merged.len() == tables.len() {
+        for (t, (b, q)) in tables.iter_mut().zip(merged) {
+            t.batch = b;
+            t.quality = q;
+        }
+        if let Some(r) = incremental.as_mut() {
+            r.read = evaluated.2.read;
+        }
+        return Ok(());
+    }
+    // A previous table of another shape (a new category…): all again.
+    exec.mode = Mode::Full;
+    exec.categories.clear();
+    *evaluated = crate::stream::execute(plan, progress, Default::default(), exec)?;
+    *incremental = Some(IncrementalReport {
+        mode: "full".into(),
+        reason: Some(if vanished {
+            "a category of the previous run is in no partition read".into()
+        } else {
+            "a previous output has other columns".into()
+        }),
+        read: evaluated.2.read,
+        ..Default::default()
+    });
+    Ok(())
+}
+
+/// Table `t` and its quality table with the rows of the zones not in
+/// `dirty` taken from the previous outputs in `out` (`None`: a previous
+/// output is missing or of another shape).
+fn merge_table(
+    out: &Path,
+    t: &ZoneTable,
+    dirty: &[bool],
+) -> Result<Option<(arrow_array::RecordBatch, arrow_array::RecordBatch)>> {
+    let prev = crate::incremental::read_previous(&out.join(format!("{}.parquet", t.zones)));
+    // Quality rows: one per zone and indicator, zone-major.
+    let per_zone = t.quality.num_rows().checked_div(dirty.len()).unwrap_or(0);
+    let dq: Vec<bool> = dirty
+        .iter()
+        .flat_map(|x| std::iter::repeat_n(*x, per_zone))
+        .collect();
+    let prev_q =
+        crate::incremental::read_previous(&out.join(format!("{}.quality.parquet", t.zones)));
+    let q = prev_q.map(|p| crate::incremental::merge_rows(&p, &t.quality, &dq));
+    match (
+        prev.map(|p| crate::incremental::merge_rows(&p, &t.batch, dirty)),
+        q,
+    ) {
+        (Some(Ok(Some(b))), Some(Ok(Some(q)))) => Ok(Some((b, q))),
+        (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e),
+        _ => Ok(None),
+    }
+}
+
+/// Stage every output (`<zones>.parquet`, `.csv`, `.quality.parquet`,
+/// `.geo.parquet` with `geo`), the catalog and the manifest, then rename
+/// them all, the manifest last: a failure or a kill leaves the previous
+/// outputs as they were. Without `out`, only the catalog is built.
+#[allow(clippy::too_many_arguments)] // the parts of a run, gathered by `execute`
+fn write_outputs(
+    spec: &Spec,
+    out: Option<&Path>,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    inputs: &Inputs,
+    tables: &[ZoneTable],
+    stream: &crate::stream::StreamReport,
+    run_meta: serde_json::Value,
+    state: Option<Manifest>,
+) -> Result<(Vec<PathBuf>, catalog::Catalog)> {
+    if let Some(out) = out {
+        std::fs::create_dir_all(out).map_err(|source| Error::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+        remove_stale_temporaries(out);
+        progress.begin("writing the outputs", 0);
+    }
+    let mut staging = Staging::default();
+    let mut files = Vec::new();
+    let mut zones_meta = Vec::new();
+    for t in tables {
+        let zones = &inputs.zones[&t.zones];
+        let outs = match out {
+            Some(out) => stage_table(&mut staging, out, opts, t, zones)?,
+            None => Vec::new(),
+        };
+        zones_meta.push(serde_json::json!({
+            "name": t.zones,
+            "kind": zones.kind(),
+            "id": zones.id_column(),
+            "count": zones.len(),
+            "outputs": outs,
+        }));
+        files.extend(outs);
+    }
+    let spec_sha = sha256_file(&spec.path).unwrap_or_else(|_| {
+        use sha2::{Digest, Sha256};
+        format!("{:x}", Sha256::digest(spec.text.as_bytes()))
+    });
+    let cat = catalog::build(spec, &spec_sha, &inputs.files, tables, run_meta, zones_meta);
     let Some(out) = out else {
-        return Ok(RunOutput {
-            inputs,
-            tables,
-            files,
-            catalog: cat,
-            stream,
-            incremental,
-        });
+        return Ok((files, cat));
     };
     let cat_path = out.join("catalog.json");
     let text = serde_json::to_string_pretty(&cat).map_err(|source| Error::Serialize {
@@ -473,7 +514,7 @@ fn execute(
     })?;
     staging.text(&cat_path, &text)?;
     files.push(cat_path);
-    if let Some(mut m) = state.take() {
+    if let Some(mut m) = state {
         m.categories = stream
             .categories
             .iter()
@@ -496,12 +537,41 @@ fn execute(
     }
     staging.commit()?;
     progress.end();
-    Ok(RunOutput {
-        inputs,
-        tables,
-        files,
-        catalog: cat,
-        stream,
-        incremental,
-    })
+    Ok((files, cat))
+}
+
+/// Stage the files of one zone table in `out`; their paths.
+fn stage_table(
+    staging: &mut Staging,
+    out: &Path,
+    opts: &RunOptions,
+    t: &ZoneTable,
+    zones: &terrastat_core::Zones,
+) -> Result<Vec<PathBuf>> {
+    let pq = out.join(format!("{}.parquet", t.zones));
+    staging.parquet(
+        &pq,
+        &t.batch,
+        &[(
+            "terrastat".into(),
+            format!(
+                "{{\"zones\": \"{}\", \"version\": \"{}\"}}",
+                t.zones,
+                terrastat_core::VERSION
+            ),
+        )],
+    )?;
+    let csv = out.join(format!("{}.csv", t.zones));
+    staging.csv(&csv, &t.batch)?;
+    let quality = out.join(format!("{}.quality.parquet", t.zones));
+    staging.parquet(&quality, &t.quality, &[])?;
+    let mut outs = vec![pq, csv, quality];
+    if opts.geo {
+        let geo = out.join(format!("{}.geo.parquet", t.zones));
+        let (batch, meta) =
+            with_geometry_column(&t.batch, "geometry", zones.crs(), &zones.geometries())?;
+        staging.parquet(&geo, &batch, &[("geo".into(), meta)])?;
+        outs.push(geo);
+    }
+    Ok(outs)
 }

@@ -4,7 +4,7 @@
 //! A layer streams when it is a directory of GeoParquet partitions and
 //! every indicator over it reduces its features through a per-zone partial
 //! (counts, sums, means, extremes, shares, interpolations: see
-//! `eval::streamable`), and no zone layer, `other` or `cover` needs it
+//! `plan.rs`), and no zone layer, `other` or `cover` needs it
 //! whole. Everything else (zones, context layers such as flood zones,
 //! rasters) is loaded once and shared read-only by every batch.
 //!
@@ -23,11 +23,13 @@ use rayon::prelude::*;
 use terrastat_core::{io, Crs, GeomKind, Layer, Progress, ReadReport};
 
 use crate::error::Result;
-use crate::eval::streamable;
-use crate::eval::{Evaluator, ZoneTable};
+use crate::eval::{Evaluator, QualityState, ZoneTable};
+use crate::inputs::Inputs;
 use crate::inputs::{check_columns, layer_read_options, to_working_crs};
-use crate::inputs::{InputFile, Inputs};
+use crate::kinds::Partial;
 use crate::lineage::sha256_file;
+use crate::lineage::InputFile;
+use crate::plan::{streamable, Plan};
 use crate::spec::Spec;
 
 /// Memory a streamed feature costs while its batch is processed (geometry,
@@ -79,38 +81,56 @@ pub struct StreamReport {
     pub footers: BTreeMap<PathBuf, (usize, Option<[f64; 4]>)>,
 }
 
-/// Options of [`evaluate_streamed`].
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct StreamOptions {
+/// How [`execute`] runs a plan.
+#[derive(Debug, Clone)]
+pub(crate) enum Mode {
+    /// Every zone; the streamed layer, if any, read in batches.
+    Full,
+    /// An incremental run: only the zones whose box meets one of these
+    /// boxes, reading only the partitions they need (see
+    /// [`crate::incremental`]). The other zones' values are then partial.
+    Dirty(Vec<[f64; 4]>),
+    /// The final step of a distributed run (see [`crate::distributed`]): the
+    /// streamable indicators of `layer` finished from the combined
+    /// `partials` folded elsewhere, every other indicator computed here.
+    Finish {
+        /// The layer folded elsewhere.
+        layer: String,
+        /// The combined partials.
+        partials: Vec<arrow_array::RecordBatch>,
+    },
+}
+
+/// Options of [`execute`].
+#[derive(Debug, Clone)]
+pub(crate) struct Execution {
+    /// What is computed.
+    pub(crate) mode: Mode,
     /// Memory budget, bytes.
-    pub budget: u64,
+    pub(crate) budget: u64,
     /// Largest batch, in features (`None`: [`MAX_BATCH_FEATURES`]; the
     /// budget may ask for smaller batches).
-    pub max_batch: Option<u64>,
-    /// Recompute only the zones whose box meets one of these boxes, reading
-    /// only the partitions they need (an incremental run; see
-    /// [`crate::incremental`]). The other zones' values are then partial.
-    pub dirty: Option<Vec<[f64; 4]>>,
+    pub(crate) max_batch: Option<u64>,
     /// The streamed layer's partitions, already hashed (in path order).
-    pub partitions: Option<Vec<crate::lineage::Partition>>,
+    pub(crate) partitions: Option<Vec<crate::lineage::Partition>>,
     /// The caller hashes the streamed layer's partitions itself (at the
     /// same time as the run) and fills in its lineage entry's `sha256`,
     /// left empty here.
-    pub hash_later: bool,
+    pub(crate) hash_later: bool,
     /// Categories of `category_share` indicators known from a previous run.
-    pub categories: BTreeMap<String, Vec<String>>,
-    /// A layer whose streamable indicators were folded elsewhere, and the
-    /// combined partials (see [`crate::distributed`]): only the rest is computed.
-    pub distributed: Option<(String, Vec<arrow_array::RecordBatch>)>,
+    pub(crate) categories: BTreeMap<String, Vec<String>>,
 }
 
-impl StreamOptions {
-    /// Options with a memory budget.
-    pub fn budget(budget: u64) -> Self {
-        StreamOptions {
+impl Execution {
+    /// A full run under a memory budget.
+    pub(crate) fn budget(budget: u64) -> Self {
+        Execution {
+            mode: Mode::Full,
             budget,
-            ..Default::default()
+            max_batch: None,
+            partitions: None,
+            hash_later: false,
+            categories: BTreeMap::new(),
         }
     }
 }
@@ -339,56 +359,80 @@ fn batches(rows: &[usize], per_batch: u64) -> Vec<std::ops::Range<usize>> {
     out
 }
 
-/// Load the inputs and evaluate the spec, streaming its largest partitioned
-/// layer under `budget` bytes when one can stream (else as
-/// [`crate::eval::evaluate_with`]). The result is the same bytes either way.
-pub fn evaluate_streamed(
-    spec: &Spec,
+/// Load the inputs and run `plan` as `exec` says, streaming the largest
+/// partitioned layer under the budget when one can stream (else every layer
+/// is held whole). The result is the same bytes either way.
+pub(crate) fn execute(
+    plan: &Plan<'_>,
     progress: &dyn Progress,
     memory: BTreeMap<String, terrastat_core::RawLayer>,
-    opts: &StreamOptions,
+    exec: &Execution,
 ) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
-    let budget = opts.budget;
-    let mut report = StreamReport {
-        budget,
+    let report = StreamReport {
+        budget: exec.budget,
         ..Default::default()
     };
-    let name = match streamed_layer(spec, &memory) {
-        _ if opts.distributed.is_some() => String::new(),
-        Ok(n) => n,
-        Err(why) => {
-            let inputs = Inputs::load_with(spec, progress, memory)?;
-            check_columns(spec, &inputs)?;
-            let mut ev = Evaluator::new(spec, &inputs, progress);
-            let tables = ev.run()?;
-            report.categories = ev.categories().clone();
-            report.reason = Some(why);
-            report.dirty = opts
-                .dirty
-                .as_ref()
-                .map(|b| crate::incremental::dirty_zones(&inputs.zones, b));
-            return Ok((inputs, tables, report));
-        }
-    };
-    if let Some((layer, batches)) = &opts.distributed {
-        return finish_distributed(spec, progress, memory, layer, batches, report);
+    if let Mode::Finish { layer, partials } = &exec.mode {
+        return finish_distributed(plan, progress, memory, layer, partials, report);
     }
-    let dir = spec.resolve(&spec.layers[&name].path);
-    // The partitions, with their footers' rows and boxes: from the run's
-    // manifest state when it has them, else from the footers, read once
-    // (the reads of the files use them).
-    let scan = || -> Result<Vec<Known>> {
-        Ok(match &opts.partitions {
+    match streamed_layer(plan.spec(), &memory) {
+        Ok(name) => stream(plan, progress, memory, exec, &name, report),
+        Err(why) => whole(plan, progress, memory, exec, why, report),
+    }
+}
+
+/// No layer streams (`why`): every layer is loaded whole.
+fn whole(
+    plan: &Plan<'_>,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    exec: &Execution,
+    why: String,
+    mut report: StreamReport,
+) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
+    let inputs = Inputs::load_with(plan.spec(), progress, memory)?;
+    check_columns(plan, &inputs)?;
+    let mut ev = Evaluator::new(plan, &inputs, progress);
+    let tables = ev.run()?;
+    report.categories = ev.categories().clone();
+    report.reason = Some(why);
+    if let Mode::Dirty(boxes) = &exec.mode {
+        report.dirty = Some(crate::incremental::dirty_zones(&inputs.zones, boxes));
+    }
+    Ok((inputs, tables, report))
+}
+
+/// The streamed layer's files: where they are and how they are read.
+struct Source {
+    name: String,
+    dir: PathBuf,
+    ropts: io::ReadOptions,
+}
+
+impl Source {
+    fn new(spec: &Spec, name: &str) -> Result<Source> {
+        Ok(Source {
+            name: name.to_string(),
+            dir: spec.resolve(&spec.layers[name].path),
+            ropts: layer_read_options(spec, name)?,
+        })
+    }
+
+    /// The partitions, with their footers' rows and boxes: from the run's
+    /// manifest state when it has them, else from the footers, read once
+    /// (the reads of the files use them).
+    fn scan(&self, exec: &Execution) -> Result<Vec<Known>> {
+        Ok(match &exec.partitions {
             Some(parts) => parts
                 .iter()
                 .map(|p| Known {
-                    path: dir.join(&p.path),
+                    path: self.dir.join(&p.path),
                     rows: p.rows,
                     bbox: p.bbox,
                     footer: None,
                 })
                 .collect(),
-            None => io::read_footers(&io::dataset_files(&dir)?)?
+            None => io::read_footers(&io::dataset_files(&self.dir)?)?
                 .into_iter()
                 .map(|f| Known {
                     path: f.path().to_path_buf(),
@@ -398,114 +442,215 @@ pub fn evaluate_streamed(
                 })
                 .collect(),
         })
-    };
-    report.layer = Some(name.clone());
-    let ropts = layer_read_options(spec, &name)?;
-    let working = Crs::parse(&spec.crs)?;
-    let load_context = |memory| {
-        let context = Inputs::load_except(spec, progress, memory, &|n| n == name)?;
-        // The zones' grids, built here rather than by the first batch
-        // (roll-up levels are computed from their base zones: no grid).
-        context
-            .zones
-            .values()
-            .filter(|z| z.h3().is_none() && z.grouping().is_none())
-            .par_bridge()
-            .for_each(|z| {
-                z.prepare_grid();
-            });
-        Ok::<_, crate::error::Error>(context)
-    };
-    // A batch's footers are given up once it is read.
-    let read_part = |part: &mut [Known]| match part
-        .iter_mut()
-        .map(|k| k.footer.take())
-        .collect::<Option<Vec<_>>>()
-    {
-        Some(footers) => io::read_parts(&footers, &ropts),
-        None => io::read_files(
-            &part.iter().map(|k| k.path.clone()).collect::<Vec<_>>(),
-            &ropts,
-        ),
-    };
-    let (mut context, mut files, plan, mut next) = match &opts.dirty {
-        None => {
-            // The footers are read, then the first batch, while the context
-            // loads: the batch's memory is estimated from its files for
-            // the plan, then measured.
-            let estimate = resident_memory().unwrap_or(0)
-                + CONTEXT_BYTES_PER_FILE_BYTE * context_bytes(spec, &name);
-            let (context, scanned) = rayon::join(
-                || load_context(memory),
-                || {
-                    let mut files = scan()?;
-                    let rows: Vec<usize> = files.iter().map(|k| k.rows).collect();
-                    let mut report = report.clone();
-                    report.partitions = files.len();
-                    let plan = plan_batches(&mut report, budget, estimate, &rows, opts.max_batch);
-                    let first = plan.first().map(|r| read_part(&mut files[r.clone()]));
-                    Ok::<_, crate::error::Error>((files, plan, first, report))
-                },
-            );
-            let (files, plan, first, planned) = scanned?;
-            report = planned;
-            if opts.partitions.is_none() {
-                report.footers = files
-                    .iter()
-                    .map(|k| (k.path.clone(), (k.rows, k.bbox)))
-                    .collect();
-            }
-            report.context_rss = resident_memory().unwrap_or(0);
-            (context?, files, plan, first)
+    }
+
+    /// Read the partitions of a batch (their footers are given up).
+    fn read(&self, part: &mut [Known]) -> terrastat_core::Result<terrastat_core::RawLayer> {
+        match part
+            .iter_mut()
+            .map(|k| k.footer.take())
+            .collect::<Option<Vec<_>>>()
+        {
+            Some(footers) => io::read_parts(&footers, &self.ropts),
+            None => io::read_files(
+                &part.iter().map(|k| k.path.clone()).collect::<Vec<_>>(),
+                &self.ropts,
+            ),
         }
-        Some(boxes) => {
-            // An incremental run reads the partitions its dirty zones need.
-            let context = load_context(memory)?;
-            let dirty = crate::incremental::dirty_zones(&context.zones, boxes);
-            let needed = crate::incremental::needed_boxes(&context.zones, &dirty);
-            report.dirty = Some(dirty);
-            let all = scan()?;
-            report.partitions = all.len();
-            let mut files: Vec<Known> = all
-                .into_iter()
-                .filter(|k| crate::incremental::partition_needed(k.bbox, &needed))
-                .collect();
+    }
+}
+
+/// The context (every input but the streamed layer), with the zones' grids
+/// built here rather than by the first batch (roll-up levels are computed
+/// from their base zones: no grid).
+fn load_context(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    streamed: &str,
+) -> Result<Inputs> {
+    let context = Inputs::load_except(spec, progress, memory, &|n| n == streamed)?;
+    context
+        .zones
+        .values()
+        .filter(|z| z.h3().is_none() && z.grouping().is_none())
+        .par_bridge()
+        .for_each(|z| {
+            z.prepare_grid();
+        });
+    Ok(context)
+}
+
+/// A streamed run ready to fold: the context, the partitions to read, the
+/// batches, and the first batch read.
+struct Opened {
+    context: Inputs,
+    files: Vec<Known>,
+    batches: Vec<std::ops::Range<usize>>,
+    first: Option<terrastat_core::Result<terrastat_core::RawLayer>>,
+}
+
+/// A full run: the footers are read, then the first batch, while the context
+/// loads; the batch's memory is estimated from its files for the plan of
+/// batches, then measured.
+fn open_full(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    exec: &Execution,
+    source: &Source,
+    report: &mut StreamReport,
+) -> Result<Opened> {
+    let estimate = resident_memory().unwrap_or(0)
+        + CONTEXT_BYTES_PER_FILE_BYTE * context_bytes(spec, &source.name);
+    let base = report.clone();
+    let (context, scanned) = rayon::join(
+        || load_context(spec, progress, memory, &source.name),
+        || {
+            let mut files = source.scan(exec)?;
             let rows: Vec<usize> = files.iter().map(|k| k.rows).collect();
-            let context_rss = resident_memory().unwrap_or(0);
-            report.context_rss = context_rss;
-            let plan = plan_batches(&mut report, budget, context_rss, &rows, opts.max_batch);
-            progress.begin(
-                &format!(
-                    "batch 1/{}: reading {} partitions of {name}",
-                    plan.len(),
-                    plan.first().map_or(0, |r| r.len())
-                ),
-                0,
-            );
-            let first = plan.first().map(|r| read_part(&mut files[r.clone()]));
-            progress.end();
-            (context, files, plan, first)
-        }
+            let mut report = base;
+            report.partitions = files.len();
+            let batches = plan_batches(&mut report, exec.budget, estimate, &rows, exec.max_batch);
+            let first = batches.first().map(|r| source.read(&mut files[r.clone()]));
+            Ok::<_, crate::error::Error>((files, batches, first, report))
+        },
+    );
+    let (files, batches, first, planned) = scanned?;
+    *report = planned;
+    if exec.partitions.is_none() {
+        report.footers = files
+            .iter()
+            .map(|k| (k.path.clone(), (k.rows, k.bbox)))
+            .collect();
+    }
+    report.context_rss = resident_memory().unwrap_or(0);
+    Ok(Opened {
+        context: context?,
+        files,
+        batches,
+        first,
+    })
+}
+
+/// An incremental run reads the partitions its dirty zones need.
+fn open_dirty(
+    spec: &Spec,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    exec: &Execution,
+    source: &Source,
+    boxes: &[[f64; 4]],
+    report: &mut StreamReport,
+) -> Result<Opened> {
+    let context = load_context(spec, progress, memory, &source.name)?;
+    let dirty = crate::incremental::dirty_zones(&context.zones, boxes);
+    let needed = crate::incremental::needed_boxes(&context.zones, &dirty);
+    report.dirty = Some(dirty);
+    let all = source.scan(exec)?;
+    report.partitions = all.len();
+    let mut files: Vec<Known> = all
+        .into_iter()
+        .filter(|k| crate::incremental::partition_needed(k.bbox, &needed))
+        .collect();
+    let rows: Vec<usize> = files.iter().map(|k| k.rows).collect();
+    let context_rss = resident_memory().unwrap_or(0);
+    report.context_rss = context_rss;
+    let batches = plan_batches(report, exec.budget, context_rss, &rows, exec.max_batch);
+    progress.begin(
+        &format!(
+            "batch 1/{}: reading {} partitions of {}",
+            batches.len(),
+            batches.first().map_or(0, |r| r.len()),
+            source.name
+        ),
+        0,
+    );
+    let first = batches.first().map(|r| source.read(&mut files[r.clone()]));
+    progress.end();
+    Ok(Opened {
+        context,
+        files,
+        batches,
+        first,
+    })
+}
+
+/// What the batches of a streamed layer left: the per-zone partials, the
+/// quality counts, the read report, and the first batch's path, schema and CRS.
+struct Folded {
+    partials: BTreeMap<(String, usize), Partial>,
+    quality: QualityState,
+    read: ReadReport,
+    first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)>,
+}
+
+/// A batch must look like the first (a whole read checks the same).
+fn check_like_first(
+    first: &mut Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)>,
+    part0: &std::path::Path,
+    raw: &terrastat_core::RawLayer,
+) -> Result<()> {
+    let Some((f0, schema, crs)) = first else {
+        *first = Some((
+            part0.to_path_buf(),
+            raw.attributes.schema(),
+            raw.crs.clone(),
+        ));
+        return Ok(());
     };
-    report.read = files.len();
-    let mut partials = BTreeMap::new();
+    let differ = |what: &str| {
+        Err(terrastat_core::Error::format(
+            part0,
+            format!("its {what} differ from those of {}", f0.display()),
+        )
+        .into())
+    };
+    if raw.attributes.schema().fields() != schema.fields() {
+        return differ("columns");
+    }
+    if raw.crs != *crs {
+        return Err(terrastat_core::Error::format(
+            part0,
+            format!("its CRS differs from that of {}", f0.display()),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Fold the batches in order into the partials of every streamable
+/// indicator over the layer; batch k+1 is read while batch k is computed
+/// (both on the rayon pool).
+fn fold(
+    plan: &Plan<'_>,
+    progress: &dyn Progress,
+    source: &Source,
+    opened: &mut Opened,
+    exec: &Execution,
+) -> Result<Folded> {
+    let name = &source.name;
+    let mut folded = Folded {
+        partials: BTreeMap::new(),
+        quality: QualityState::default(),
+        read: ReadReport::default(),
+        first: None,
+    };
     let mut relators = Default::default();
-    let mut quality = crate::eval::QualityState::default();
-    let mut read = ReadReport::default();
     let mut kind: Option<GeomKind> = None;
-    let mut first: Option<(PathBuf, arrow_schema::SchemaRef, Option<Crs>)> = None;
-    // Batch k+1 is read while batch k is computed (both on the rayon pool).
-    let read_batch = |files: &mut [Known],
-                      k: usize|
-     -> Option<terrastat_core::Result<terrastat_core::RawLayer>> {
-        plan.get(k)
-            .map(|range| read_part(&mut files[range.clone()]))
+    let mut next = opened.first.take();
+    let batches = &opened.batches;
+    let files = &mut opened.files;
+    let read_batch = |files: &mut [Known], k: usize| {
+        batches
+            .get(k)
+            .map(|range| source.read(&mut files[range.clone()]))
     };
-    for (k, range) in plan.iter().enumerate() {
+    for (k, range) in batches.iter().enumerate() {
         let bp = Batch {
             inner: progress,
             k: k + 1,
-            n: plan.len(),
+            n: batches.len(),
         };
         if progress.cancelled() {
             return Err(terrastat_core::Error::Cancelled.into());
@@ -514,86 +659,101 @@ pub fn evaluate_streamed(
         bp.begin(&format!("checking {} partitions of {name}", range.len()), 0);
         let Some(raw) = next.take() else { break };
         let raw = raw?;
-        // Every batch must look like the first (a whole read checks the same).
-        match &first {
-            None => first = Some((part0.clone(), raw.attributes.schema(), raw.crs.clone())),
-            Some((f0, schema, crs)) => {
-                if raw.attributes.schema().fields() != schema.fields() {
-                    return Err(terrastat_core::Error::format(
-                        &part0,
-                        format!("its columns differ from those of {}", f0.display()),
-                    )
-                    .into());
-                }
-                if raw.crs != *crs {
-                    return Err(terrastat_core::Error::format(
-                        &part0,
-                        format!("its CRS differs from that of {}", f0.display()),
-                    )
-                    .into());
-                }
-            }
-        }
-        let layer = Layer::from_raw_part(&name, &dir, raw, ropts.crs.clone(), ropts.invalid, kind)?;
-        read.absorb(layer.report());
+        check_like_first(&mut folded.first, &part0, &raw)?;
+        let layer = Layer::from_raw_part(
+            name,
+            &source.dir,
+            raw,
+            source.ropts.crs.clone(),
+            source.ropts.invalid,
+            kind,
+        )?;
+        folded.read.absorb(layer.report());
         bp.end();
         if layer.is_empty() {
-            next = read_batch(&mut files, k + 1);
+            next = read_batch(files, k + 1);
             continue;
         }
         kind = Some(layer.kind());
-        let layer = to_working_crs(layer, &working)?;
-        let mut batch = context.sharing();
+        let layer = to_working_crs(layer, plan.crs())?;
+        let mut batch = opened.context.sharing();
         batch
             .layers
             .insert(name.clone(), std::sync::Arc::new(layer));
-        check_columns(spec, &batch)?;
-        let mut ev = Evaluator::new(spec, &batch, &bp)
-            .with_partials(partials, None)
+        check_columns(plan, &batch)?;
+        let mut ev = Evaluator::new(plan, &batch, &bp)
+            .with_partials(std::mem::take(&mut folded.partials), None)
             .with_relators(relators)
-            .with_quality(quality)
-            .with_seeds(opts.categories.clone());
-        let (done, prefetched) = rayon::join(
-            || ev.accumulate_layer(&name),
-            || read_batch(&mut files, k + 1),
-        );
+            .with_quality(std::mem::take(&mut folded.quality))
+            .with_seeds(exec.categories.clone());
+        let (done, prefetched) =
+            rayon::join(|| ev.accumulate_layer(name), || read_batch(files, k + 1));
         done?;
         next = prefetched;
         relators = ev.relators();
-        quality = ev.take_quality();
-        partials = ev.into_partials();
+        folded.quality = ev.take_quality();
+        folded.partials = ev.into_partials();
     }
-    if read.kept == 0 && opts.dirty.is_none() {
+    Ok(folded)
+}
+
+/// A streamed run: the context loaded once, the layer `name` folded batch
+/// by batch, then every indicator finished.
+fn stream(
+    plan: &Plan<'_>,
+    progress: &dyn Progress,
+    memory: BTreeMap<String, terrastat_core::RawLayer>,
+    exec: &Execution,
+    name: &str,
+    mut report: StreamReport,
+) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
+    let spec = plan.spec();
+    let source = Source::new(spec, name)?;
+    report.layer = Some(name.to_string());
+    let mut opened = match &exec.mode {
+        Mode::Dirty(boxes) => {
+            open_dirty(spec, progress, memory, exec, &source, boxes, &mut report)?
+        }
+        Mode::Full | Mode::Finish { .. } => {
+            open_full(spec, progress, memory, exec, &source, &mut report)?
+        }
+    };
+    report.read = opened.files.len();
+    let folded = fold(plan, progress, &source, &mut opened, exec)?;
+    let dirty = matches!(exec.mode, Mode::Dirty(_));
+    if folded.read.kept == 0 && !dirty {
         return Err(terrastat_core::Error::EmptyLayer {
-            path: dir,
+            path: source.dir,
             detail: format!(
                 " ({} rows read, all skipped: {:?})",
-                read.read, read.skipped
+                folded.read.read, folded.read.skipped
             ),
         }
         .into());
     }
     // The streamed layer's lineage entry, where a whole read would put it.
+    let mut context = opened.context;
     let entry = InputFile {
         role: format!("layers.{name}"),
-        path: dir.clone(),
-        sha256: match &opts.partitions {
+        path: source.dir.clone(),
+        sha256: match &exec.partitions {
             Some(p) => crate::lineage::directory_hash(p),
-            None if opts.hash_later => String::new(),
-            None => sha256_file(&dir)?,
+            None if exec.hash_later => String::new(),
+            None => sha256_file(&source.dir)?,
         },
-        crs: first
+        crs: folded
+            .first
             .and_then(|(_, _, c)| c)
-            .or(ropts.crs.clone())
+            .or(source.ropts.crs.clone())
             .map(|c| c.to_string())
             .unwrap_or_default(),
-        report: read,
+        report: folded.read,
     };
-    insert_lineage(&mut context.files, &name, entry);
-    let mut ev = Evaluator::new(spec, &context, progress)
-        .with_partials(partials, Some(&name))
-        .with_quality(quality)
-        .with_seeds(opts.categories.clone());
+    insert_lineage(&mut context.files, name, entry);
+    let mut ev = Evaluator::new(plan, &context, progress)
+        .with_partials(folded.partials, Some(name))
+        .with_quality(folded.quality)
+        .with_seeds(exec.categories.clone());
     let tables = ev.run()?;
     report.categories = ev.categories().clone();
     Ok((context, tables, report))
@@ -614,13 +774,14 @@ fn insert_lineage(files: &mut Vec<InputFile>, name: &str, entry: InputFile) {
 /// The final step of a distributed run: everything but `layer`'s
 /// streamable indicators computed here, those finished from `partials`.
 fn finish_distributed(
-    spec: &Spec,
+    plan: &Plan<'_>,
     progress: &dyn Progress,
     memory: BTreeMap<String, terrastat_core::RawLayer>,
     layer: &str,
     partials: &[arrow_array::RecordBatch],
     mut report: StreamReport,
 ) -> Result<(Inputs, Vec<ZoneTable>, StreamReport)> {
+    let spec = plan.spec();
     let mut context = Inputs::load_except(spec, progress, memory, &|n| n == layer)?;
     let (partials, read, quality) = crate::distributed::from_table(spec, &context.zones, partials)?;
     insert_lineage(
@@ -634,7 +795,7 @@ fn finish_distributed(
             report: read,
         },
     );
-    let mut ev = Evaluator::new(spec, &context, progress)
+    let mut ev = Evaluator::new(plan, &context, progress)
         .with_partials(partials, Some(layer))
         .with_quality(quality);
     let tables = ev.run()?;

@@ -33,18 +33,23 @@ pub(crate) fn weights_of(ind: &crate::spec::IndicatorSpec) -> Option<&str> {
         .flatten()
 }
 
-fn predicate(ind: &crate::spec::IndicatorSpec) -> Result<ValuePredicate> {
+fn predicate(ind: &crate::spec::IndicatorSpec, where_: Option<&Filter>) -> Result<ValuePredicate> {
     if let Some(values) = &ind.values {
         let values = values.clone();
         return Ok(Arc::new(move |v| values.contains(&v)));
     }
-    let f = Filter::parse(ind.where_.as_deref().unwrap_or_default())?;
+    let f = where_
+        .cloned()
+        .ok_or_else(|| crate::error::Error::Internal {
+            what: format!("coverage `{}` has neither `values` nor `where`", ind.name),
+        })?;
     Ok(Arc::new(move |v| {
         f.eval(&|name| (name == "value").then_some(Literal::Num(v))) == Some(true)
     }))
 }
 
-fn plan(spec: &Spec, raster: &str, weights: Option<&str>) -> Result<Plan> {
+fn plan(planned: &crate::plan::Plan<'_>, raster: &str, weights: Option<&str>) -> Result<Plan> {
+    let spec = planned.spec();
     let mut needs = Needs {
         weights: weights.is_some(),
         ..Needs::default()
@@ -64,7 +69,9 @@ fn plan(spec: &Spec, raster: &str, weights: Option<&str>) -> Result<Plan> {
             Stat::Majority | Stat::Minority | Stat::Variety | Stat::Frac => needs.histogram = true,
             Stat::Coverage => {
                 predicate_of.insert(i, needs.predicates.len());
-                needs.predicates.push(predicate(ind)?);
+                needs
+                    .predicates
+                    .push(predicate(ind, planned.step(i).where_.as_ref())?);
             }
             _ => {}
         }
@@ -134,7 +141,7 @@ impl Passes {
     /// made on first use.
     pub(crate) fn get(
         &mut self,
-        spec: &Spec,
+        planned: &crate::plan::Plan<'_>,
         inputs: &crate::inputs::Inputs,
         (raster, weights): (&str, Option<&str>),
         zones_name: &str,
@@ -159,7 +166,7 @@ impl Passes {
             })?;
         let crs = r.crs(raster)?;
         let polygons = zone_polygons(inputs, zones_name, zones, crs)?;
-        let plan = plan(spec, raster, weights)?;
+        let plan = plan(planned, raster, weights)?;
         let mut source = r.open()?;
         let mut wsource = match weights {
             Some(w) => Some(

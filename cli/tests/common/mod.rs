@@ -39,7 +39,7 @@ pub fn partitioned(
 pub fn input<'a>(
     out: &'a terrastat_indicators::run::RunOutput,
     role: &str,
-) -> &'a terrastat_indicators::inputs::InputFile {
+) -> &'a terrastat_indicators::lineage::InputFile {
     out.inputs
         .files
         .iter()

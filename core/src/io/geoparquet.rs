@@ -420,6 +420,9 @@ pub fn read_geoparquet_in(
 
 /// Read a GeoParquet file as [`crate::io::read_raw`] does with `opts`
 /// (columns, bbox, centroids), on metadata already loaded.
+// Long because it turns a loaded file into a raw layer (the `geo` metadata or
+// its fallback, the projection, the bbox pruning, the geometry decoding) in one
+// pass that shares the row selection and the column projection.
 pub(crate) fn read_loaded(
     path: &Path,
     loaded: Loaded,

@@ -60,6 +60,8 @@ fn gdal_item(xml: &str, name: &str, sample: usize) -> Option<f64> {
 }
 
 impl GeoTiffSource {
+    // Long because it reads the TIFF tags a GeoTIFF needs (layout, sample
+    // format, compression, nodata, georeferencing, CRS) in the file's own order.
     pub(crate) fn open(path: &Path, band: usize) -> Result<GeoTiffSource> {
         let f = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut dec = Decoder::new(BufReader::new(f)).map_err(|e| tiff_err(path, e))?;

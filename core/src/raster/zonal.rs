@@ -64,6 +64,9 @@ pub struct Zonal {
 /// assert_eq!(s.sum(), 1.0 + 3.0 + 0.5 * 2.0);
 /// # Ok::<(), terrastat_core::Error>(())
 /// ```
+// Long because it is the hot loop over a raster's strips of rows and the
+// zones' pixel windows opened as the strips go down, kept in one body so that
+// the per-strip buffers stay local.
 pub fn zonal(
     raster: &mut dyn RasterSource,
     mut weights: Option<&mut dyn RasterSource>,

@@ -5,7 +5,7 @@ use super::coverage::covered_areas;
 use super::{AtOnce, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Values};
+use super::{Columns, Cx, Values};
 use crate::spec::IndicatorSpec;
 
 /// The `area` kind.
@@ -66,7 +66,7 @@ impl IndicatorKind for Area {
 }
 
 impl AtOnce for Area {
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns> {
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns> {
         let v = if cx.ind().layer.is_none() {
             cx.zones().prepared().iter().map(|p| Some(p.area())).collect()
         } else {

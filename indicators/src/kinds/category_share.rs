@@ -10,7 +10,7 @@ use terrastat_core::ExactSum;
 use super::{Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial, Values};
+use super::{Columns, Cx, Partial, Values};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `category_share` kind.
@@ -82,7 +82,7 @@ impl Accumulate for CategoryShare {
         }
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         let fi = cx.features()?;
         let nz = cx.nz();
         let col = cx.ind().column.as_deref().unwrap_or_default();
@@ -144,7 +144,7 @@ impl Accumulate for CategoryShare {
         Ok(())
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
         let Partial::Categories { names, total, seen } = state else {
             return Err(cx.internal("a category share without its state"));
         };

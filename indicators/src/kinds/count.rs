@@ -9,7 +9,7 @@ use terrastat_core::ManyTerms;
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial, Values};
+use super::{Columns, Cx, Partial, Values};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `count` kind.
@@ -65,12 +65,12 @@ impl Accumulate for Count {
         sums(1, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         fold_weights(cx, state)
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
-        let acc = state.into_sums(cx)?;
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
+        let acc = state.into_sums()?;
         let v = if cx.ind().assign.unwrap_or_default() == Assign::AreaWeighted {
             Values::Float(acc.iter().map(|c| Some(c.value())).collect())
         } else {
@@ -82,9 +82,9 @@ impl Accumulate for Count {
 
 /// Add the attribution weights of each zone's features to its one sum
 /// (counts, and densities of features).
-pub(crate) fn fold_weights(cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+pub(crate) fn fold_weights(cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
     let a = cx.attribution()?;
-    let acc = state.sums_mut(cx)?;
+    let acc = state.sums_mut()?;
     acc.par_iter_mut().enumerate().for_each(|(z, s)| {
         let ws = a.zone(z).1;
         if !ws.is_empty() {

@@ -4,7 +4,7 @@
 use super::{AtOnce, Check, Evaluation, IndicatorKind, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Values};
+use super::{Columns, Cx, Values};
 use crate::spec::IndicatorSpec;
 
 /// The `coverage` kind.
@@ -56,7 +56,7 @@ impl IndicatorKind for Coverage {
 }
 
 impl AtOnce for Coverage {
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns> {
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns> {
         let covered = covered_areas(cx)?;
         let v = covered
             .iter()
@@ -69,7 +69,7 @@ impl AtOnce for Coverage {
 
 /// The area of the union of the layer's (filtered) polygons inside each
 /// zone; at a roll-up level, summed over members (which do not overlap).
-pub(crate) fn covered_areas(cx: &mut Cx<'_, '_>) -> Result<Vec<f64>> {
+pub(crate) fn covered_areas(cx: &mut dyn Cx<'_>) -> Result<Vec<f64>> {
     let fi = cx.features()?;
     let mut covered = fi.ov.covered_areas(fi.mask(), cx.progress())?;
     if let Some(m) = cx.members() {

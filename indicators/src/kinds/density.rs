@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial, Values};
+use super::{Columns, Cx, Partial, Values};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `density` kind.
@@ -75,15 +75,15 @@ impl Accumulate for Density {
         sums(1, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         match cx.ind().column {
             None => super::count::fold_weights(cx, state),
             Some(_) => super::sum::fold_values(cx, state),
         }
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
-        let acc = state.into_sums(cx)?;
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
+        let acc = state.into_sums()?;
         let v = acc
             .iter()
             .zip(cx.zones().prepared())

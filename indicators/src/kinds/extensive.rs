@@ -10,7 +10,7 @@ use terrastat_core::ManyTerms;
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial, Values};
+use super::{Columns, Cx, Partial, Values};
 use crate::spec::IndicatorSpec;
 
 /// The `extensive` kind.
@@ -72,12 +72,12 @@ impl Accumulate for Extensive {
         sums(2, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         fold_pieces(cx, state, false)
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
-        let acc = state.into_sums(cx)?;
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
+        let acc = state.into_sums()?;
         let v = Values::Float(acc.chunks(2).map(|s| Some(s[0].value())).collect());
         Ok(vec![(cx.ind().name.clone(), v)])
     }
@@ -88,7 +88,7 @@ impl Accumulate for Extensive {
 /// first sum (`d` the feature's measure inside all zones with
 /// `allocate_total`, the default, else its whole measure); intensive, Σ v·m
 /// and Σ m into the two sums.
-pub(crate) fn fold_pieces(cx: &mut Cx<'_, '_>, state: &mut Partial, intensive: bool) -> Result<()> {
+pub(crate) fn fold_pieces(cx: &mut dyn Cx<'_>, state: &mut Partial, intensive: bool) -> Result<()> {
     let fi = cx.features()?;
     let col = cx.ind().column.as_deref().unwrap_or_default();
     let v = cx.numeric("column", col)?;
@@ -96,7 +96,7 @@ pub(crate) fn fold_pieces(cx: &mut Cx<'_, '_>, state: &mut Partial, intensive: b
     let fm = fi.ov.feature_measures()?;
     let allocate = cx.ind().allocate_total.unwrap_or(true);
     let mask = fi.mask();
-    let acc = state.sums_mut(cx)?;
+    let acc = state.sums_mut()?;
     acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
         let (fs, ms) = pairs.zone(z);
         if fs.is_empty() {

@@ -8,7 +8,7 @@ use super::mean::ratio_of_sums;
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial};
+use super::{Columns, Cx, Partial};
 use crate::spec::IndicatorSpec;
 
 /// The `intensive` kind.
@@ -64,11 +64,11 @@ impl Accumulate for Intensive {
         sums(2, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         fold_pieces(cx, state, true)
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
         ratio_of_sums(cx, state)
     }
 }

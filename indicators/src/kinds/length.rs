@@ -10,7 +10,7 @@ use terrastat_core::{GeomKind, ManyTerms};
 
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
-use crate::eval::{Columns, Cx, Partial, Values};
+use super::{Columns, Cx, Partial, Values};
 use crate::spec::IndicatorSpec;
 
 /// The `length` kind.
@@ -66,11 +66,11 @@ impl Accumulate for Length {
         sums(1, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         let fi = cx.features()?;
         let pairs = cx.pairs(&fi)?;
         let mask = fi.mask();
-        let acc = state.sums_mut(cx)?;
+        let acc = state.sums_mut()?;
         acc.par_iter_mut().enumerate().for_each(|(z, s)| {
             let (fs, ms) = pairs.zone(z);
             let mut t = ManyTerms::new();
@@ -84,8 +84,8 @@ impl Accumulate for Length {
         Ok(())
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
-        let acc = state.into_sums(cx)?;
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
+        let acc = state.into_sums()?;
         let v = Values::Float(acc.iter().map(|s| Some(s.value())).collect());
         Ok(vec![(cx.ind().name.clone(), v)])
     }

@@ -8,7 +8,7 @@ use super::{Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature,
 use crate::error::Result;
 use terrastat_core::GeomKind;
 use super::min::{extremes, fold_extreme};
-use crate::eval::{Columns, Cx, Partial};
+use super::{Columns, Cx, Partial};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `max` kind.
@@ -70,11 +70,11 @@ impl Accumulate for Max {
         }
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         fold_extreme(cx, state)
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
         extremes(cx, state)
     }
 }

@@ -9,7 +9,7 @@ use terrastat_core::ManyTerms;
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial, Values};
+use super::{Columns, Cx, Partial, Values};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `mean` kind.
@@ -69,11 +69,11 @@ impl Accumulate for Mean {
         sums(2, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         fold_mean(cx, state)
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
         ratio_of_sums(cx, state)
     }
 }
@@ -81,11 +81,11 @@ impl Accumulate for Mean {
 /// Add Σ w·v and Σ w of each zone's features to its two sums (`v` the
 /// per-feature value the kind reads, `w` the attribution weight times the
 /// `weight` column; features with a null or no positive weight skipped).
-pub(crate) fn fold_mean(cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+pub(crate) fn fold_mean(cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
     let fi = cx.features()?;
     let v = cx.values()?;
     let a = cx.attribution()?;
-    let acc = state.sums_mut(cx)?;
+    let acc = state.sums_mut()?;
     acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
         let (fs, ws) = a.zone(z);
         if fs.is_empty() {
@@ -111,8 +111,8 @@ pub(crate) fn fold_mean(cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> 
 
 /// The first of two sums per zone divided by the second (null where the
 /// second is not positive): means, shares, intensive interpolations.
-pub(crate) fn ratio_of_sums(cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
-    let acc = state.into_sums(cx)?;
+pub(crate) fn ratio_of_sums(cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
+    let acc = state.into_sums()?;
     let v = acc
         .chunks(2)
         .map(|s| {

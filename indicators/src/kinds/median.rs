@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::{AtOnce, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Values};
+use super::{Columns, Cx, Values};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `median` kind.
@@ -63,7 +63,7 @@ impl IndicatorKind for Median {
 }
 
 impl AtOnce for Median {
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns> {
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns> {
         weighted_quantile(cx, 0.5)
     }
 }
@@ -71,7 +71,7 @@ impl AtOnce for Median {
 /// The weighted `q`-quantile (see [`quantile`]) of the values the kind
 /// reads over each zone's features with a positive weight (attribution
 /// weight times the `weight` column).
-pub(crate) fn weighted_quantile(cx: &mut Cx<'_, '_>, q: f64) -> Result<Columns> {
+pub(crate) fn weighted_quantile(cx: &mut dyn Cx<'_>, q: f64) -> Result<Columns> {
     let fi = cx.features()?;
     let v = cx.values()?;
     let a = cx.attribution()?;

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::{Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{keep_extreme, Columns, Cx, Partial, Values};
+use super::{keep_extreme, Columns, Cx, Partial, Values};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `min` kind.
@@ -69,18 +69,18 @@ impl Accumulate for Min {
         }
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         fold_extreme(cx, state)
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
         extremes(cx, state)
     }
 }
 
 /// Fold each zone's features' values (those with a positive weight) into
 /// its running minimum or maximum (as the state says).
-pub(crate) fn fold_extreme(cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+pub(crate) fn fold_extreme(cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
     let fi = cx.features()?;
     let v = cx.values()?;
     let a = cx.attribution()?;
@@ -104,7 +104,7 @@ pub(crate) fn fold_extreme(cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<(
 }
 
 /// The running minima or maxima, as the output column.
-pub(crate) fn extremes(cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+pub(crate) fn extremes(cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
     let Partial::Extreme { acc, .. } = state else {
         return Err(cx.internal("a minimum or maximum without its state"));
     };

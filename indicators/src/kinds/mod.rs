@@ -31,9 +31,17 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
-use crate::eval::{Columns, Cx, Partial};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use terrastat_core::{Pairs, Progress, Zones};
+
+use crate::error::{Error, Result};
 use crate::spec::{Assign, IndicatorSpec, Spec};
+
+mod state;
+pub(crate) use state::{keep_extreme, Attribution, Columns, FeatureInputs, Partial, Values};
 use terrastat_core::GeomKind;
 
 /// Declares the kinds: their modules, the [`Kind`] enum (TOML name in
@@ -310,6 +318,61 @@ pub(crate) trait IndicatorKind: Sync {
     fn definition(&self, ind: &IndicatorSpec, w: &Words<'_>) -> String;
 }
 
+/// What a kind sees of the executor while it evaluates one indicator for
+/// one zone layer: the indicator, the zones, and the shared work (overlays,
+/// attributions, filter masks, relations, distances, raster passes), built
+/// once by the executor for every indicator that needs it. Kinds know the
+/// executor through this trait only.
+pub(crate) trait Cx<'a> {
+    /// The indicator.
+    fn ind(&self) -> &'a IndicatorSpec;
+    /// The spec.
+    fn spec(&self) -> &'a Spec;
+    /// The indicator's index in the spec.
+    fn index(&self) -> usize;
+    /// The indicator's step in the plan: its `filter`, `expr` and `where`, parsed.
+    fn step(&self) -> &'a crate::plan::Step;
+    /// The zones.
+    fn zones(&self) -> &Zones;
+    /// The number of zones.
+    fn nz(&self) -> usize;
+    /// At a roll-up level, the base zones of each zone.
+    fn members(&self) -> Option<&[Vec<u32>]>;
+    /// Where progress is reported.
+    fn progress(&self) -> &'a dyn Progress;
+    /// The error for key `key` of the indicator.
+    fn error(&self, key: &str, message: String) -> Error;
+    /// An internal invariant broken while evaluating the indicator.
+    fn internal(&self, what: &str) -> Error;
+    /// What the indicator reads of its layer: the layer, its filter's mask,
+    /// its overlay on the (base) zones, its weights.
+    fn features(&mut self) -> Result<Arc<FeatureInputs>>;
+    /// The features attributed to each zone (as `assign` says, passing the
+    /// filter), with their weights.
+    fn attribution(&mut self) -> Result<Arc<Attribution>>;
+    /// Per feature, the number the kind reduces: its `column`, or its
+    /// distance to `other` (see [`PerFeature`]).
+    fn values(&mut self) -> Result<Arc<Vec<Option<f64>>>>;
+    /// Column `column` of the layer as numbers (errors name key `key`).
+    fn numeric(&mut self, key: &str, column: &str) -> Result<Vec<Option<f64>>>;
+    /// Per feature, whether it relates to a feature of `other` as the
+    /// indicator's `predicate` says (default: intersects).
+    fn flags(&mut self) -> Result<Arc<Vec<bool>>>;
+    /// The pieces of the features inside each zone (feature, measure), with
+    /// each feature's measure inside all zones; at a roll-up level, the
+    /// measures in member zones added up.
+    fn pairs<'f>(&self, fi: &'f FeatureInputs) -> Result<Cow<'f, Pairs>>;
+    /// Record a `category_share`'s categories (its columns) and those met.
+    fn record_categories(&mut self, names: Vec<String>, seen: std::collections::BTreeSet<String>);
+    /// The columns computed before this indicator for this zone layer, by
+    /// column name (what a ratio reads first).
+    fn computed_columns(&self) -> HashMap<&str, &Values>;
+    /// The values per zone of `name`, a zone column or a joined table's column.
+    fn zone_values(&self, name: &str) -> Result<Vec<Option<f64>>>;
+    /// The pass of `raster` (with `weights`) over the (base) zones.
+    fn raster_pass(&mut self, raster: &str, weights: Option<&str>) -> Result<crate::zonal::Pass>;
+}
+
 /// A kind evaluated batch by batch (see [`Evaluation::Accumulate`]).
 pub(crate) trait Accumulate: Sync {
     /// The empty per-zone state for `nz` zones (`seeds`: categories known
@@ -323,16 +386,16 @@ pub(crate) trait Accumulate: Sync {
 
     /// Fold the features of the layer as loaded now into `state`: every
     /// zone's state continues from where the previous batch left it.
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()>;
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()>;
 
     /// The output columns, from the state of every feature folded.
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns>;
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns>;
 }
 
 /// A kind evaluated from every feature at once (see [`Evaluation::AtOnce`]).
 pub(crate) trait AtOnce: Sync {
     /// The output columns.
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns>;
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns>;
 }
 
 pub(crate) use zonal::check_keys as zonal_keys;

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial};
+use super::{Columns, Cx, Partial};
 use crate::spec::{IndicatorSpec, Stat};
 
 /// The `nearest_distance` kind.
@@ -94,14 +94,14 @@ impl Accumulate for NearestDistance {
         }
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         match state {
             Partial::Extreme { .. } => fold_extreme(cx, state),
             _ => fold_mean(cx, state),
         }
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
         match state {
             Partial::Extreme { .. } => extremes(cx, state),
             _ => ratio_of_sums(cx, state),
@@ -110,7 +110,7 @@ impl Accumulate for NearestDistance {
 }
 
 impl AtOnce for NearestDistance {
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns> {
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns> {
         weighted_quantile(cx, 0.5)
     }
 }

@@ -9,7 +9,7 @@ use terrastat_core::GeomKind;
 use super::median::weighted_quantile;
 use super::{AtOnce, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
-use crate::eval::{Columns, Cx};
+use super::{Columns, Cx};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `quantile` kind.
@@ -78,7 +78,7 @@ impl IndicatorKind for Quantile {
 }
 
 impl AtOnce for Quantile {
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns> {
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns> {
         let q = q_of(cx.ind()).ok_or_else(|| cx.internal("a quantile without `q`"))?;
         weighted_quantile(cx, q)
     }

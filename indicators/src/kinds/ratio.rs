@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use super::{AtOnce, Check, Evaluation, IndicatorKind, Key, Keys, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Values};
-use crate::expr::Arith;
+use super::{Columns, Cx, Values};
 use crate::spec::IndicatorSpec;
 
 /// The `ratio` kind.
@@ -68,8 +67,10 @@ impl IndicatorKind for Ratio {
 }
 
 impl AtOnce for Ratio {
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns> {
-        let expr = Arith::parse(cx.ind().expr.as_deref().unwrap_or_default())?;
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns> {
+        let Some(expr) = cx.step().expr.as_ref() else {
+            return Err(cx.internal("a ratio without its parsed `expr`"));
+        };
         let computed = cx.computed_columns();
         let mut named: HashMap<String, Vec<Option<f64>>> = HashMap::new();
         for n in expr.names() {

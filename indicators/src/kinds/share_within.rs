@@ -11,7 +11,7 @@ use super::mean::ratio_of_sums;
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial};
+use super::{Columns, Cx, Partial};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `share_within` kind.
@@ -81,11 +81,11 @@ impl Accumulate for ShareWithin {
         sums(2, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         let fi = cx.features()?;
         let flags = cx.flags()?;
         let a = cx.attribution()?;
-        let acc = state.sums_mut(cx)?;
+        let acc = state.sums_mut()?;
         acc.par_chunks_mut(2).enumerate().for_each(|(z, s)| {
             let (fs, ws) = a.zone(z);
             if fs.is_empty() {
@@ -106,7 +106,7 @@ impl Accumulate for ShareWithin {
         Ok(())
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
         ratio_of_sums(cx, state)
     }
 }

@@ -9,7 +9,7 @@ use terrastat_core::ManyTerms;
 use super::{sums, Accumulate, Check, Evaluation, IndicatorKind, Key, Keys, PerFeature, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Partial, Values};
+use super::{Columns, Cx, Partial, Values};
 use crate::spec::{Assign, IndicatorSpec};
 
 /// The `sum` kind.
@@ -68,12 +68,12 @@ impl Accumulate for Sum {
         sums(1, nz)
     }
 
-    fn update(&self, cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+    fn update(&self, cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
         fold_values(cx, state)
     }
 
-    fn evaluate(&self, cx: &mut Cx<'_, '_>, state: Partial) -> Result<Columns> {
-        let acc = state.into_sums(cx)?;
+    fn evaluate(&self, cx: &mut dyn Cx<'_>, state: Partial) -> Result<Columns> {
+        let acc = state.into_sums()?;
         let v = Values::Float(acc.iter().map(|s| Some(s.value())).collect());
         Ok(vec![(cx.ind().name.clone(), v)])
     }
@@ -82,11 +82,11 @@ impl Accumulate for Sum {
 /// Add Σ w·v of each zone's features (`v` their `column`, `w` their
 /// attribution weight; nulls skipped) to its one sum (sums, and densities
 /// of a column).
-pub(crate) fn fold_values(cx: &mut Cx<'_, '_>, state: &mut Partial) -> Result<()> {
+pub(crate) fn fold_values(cx: &mut dyn Cx<'_>, state: &mut Partial) -> Result<()> {
     let col = cx.ind().column.as_deref().unwrap_or_default();
     let v = cx.numeric("column", col)?;
     let a = cx.attribution()?;
-    let acc = state.sums_mut(cx)?;
+    let acc = state.sums_mut()?;
     acc.par_iter_mut().enumerate().for_each(|(z, s)| {
         let (fs, ws) = a.zone(z);
         if fs.is_empty() {

@@ -8,7 +8,7 @@ use terrastat_core::raster::ZonalStats;
 use super::{AtOnce, Check, Evaluation, IndicatorKind, Key, Keys, Reads, Words};
 use crate::error::Result;
 use terrastat_core::GeomKind;
-use crate::eval::{Columns, Cx, Values};
+use super::{Columns, Cx, Values};
 use crate::expr::Filter;
 use crate::spec::{IndicatorSpec, Stat};
 
@@ -78,7 +78,7 @@ impl IndicatorKind for Zonal {
 }
 
 impl AtOnce for Zonal {
-    fn compute(&self, cx: &mut Cx<'_, '_>) -> Result<Columns> {
+    fn compute(&self, cx: &mut dyn Cx<'_>) -> Result<Columns> {
         let ind = cx.ind();
         let raster = ind.raster.as_deref().unwrap_or_default();
         let weights = crate::zonal::weights_of(ind);

@@ -55,7 +55,7 @@ pub fn outputs(dir: &Path) -> Vec<(String, Vec<u8>)> {
 pub fn input<'a>(
     out: &'a terrastat_indicators::run::RunOutput,
     role: &str,
-) -> &'a terrastat_indicators::inputs::InputFile {
+) -> &'a terrastat_indicators::lineage::InputFile {
     out.inputs
         .files
         .iter()
