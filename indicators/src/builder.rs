@@ -196,10 +196,18 @@ impl SpecBuilder {
         self
     }
 
-    /// A builder from a JSON object of the spec's parts: `crs`, and the
-    /// keys of each `layers`, `rasters` and `zones` entry and of each
-    /// `indicators` item, as in a spec file (what the Python `Engine`
-    /// passes). Relative paths resolve against `base`.
+    /// A builder from a JSON object with a spec file's structure: `title`,
+    /// `crs`, `quality`, the `layers`, `rasters`, `zones` and `tables`
+    /// entries by name, and the `indicators` list (what Python's
+    /// `terrastat.run(dict)` and `Engine` pass). Relative paths resolve
+    /// against `base`; an unknown top-level key is an error naming it.
+    ///
+    /// ```
+    /// use terrastat_indicators::SpecBuilder;
+    /// let parts = serde_json::json!({"crs": "EPSG:2154", "layer": {}});
+    /// let err = SpecBuilder::from_json(&parts, std::path::Path::new(".")).unwrap_err();
+    /// assert!(err.to_string().contains("`layer`"), "{err}");
+    /// ```
     pub fn from_json(parts: &serde_json::Value, base: &Path) -> Result<SpecBuilder> {
         let fail = |what: &str, m: String| Error::Spec {
             path: base.join("<builder>"),
@@ -210,6 +218,25 @@ impl SpecBuilder {
         let table = |what: &str, v: &serde_json::Value| -> Result<toml::Table> {
             toml::Table::try_from(v).map_err(|e| fail(what, e.to_string()))
         };
+        const KEYS: [&str; 8] = [
+            "title",
+            "crs",
+            "quality",
+            "layers",
+            "rasters",
+            "zones",
+            "tables",
+            "indicators",
+        ];
+        let Some(object) = parts.as_object() else {
+            return Err(fail("spec", "must be an object (a dict)".into()));
+        };
+        if let Some(k) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(fail(
+                k,
+                format!("unknown key `{k}` (expected one of {})", KEYS.join(", ")),
+            ));
+        }
         let crs = parts
             .get("crs")
             .and_then(|c| c.as_str())
@@ -217,6 +244,17 @@ impl SpecBuilder {
         let mut b = Spec::builder(crs).base_dir(base);
         if let Some(t) = parts.get("title").and_then(|t| t.as_str()) {
             b = b.title(t);
+        }
+        if let Some(q) = parts.get("quality") {
+            let t = crate::quality::Thresholds::deserialize(q)
+                .map_err(|e| fail("quality", e.to_string()))?;
+            b = b.quality(t);
+        }
+        let tables = parts.get("tables").and_then(|s| s.as_object());
+        for (name, keys) in tables.into_iter().flatten() {
+            let t = TableSpec::deserialize(keys)
+                .map_err(|e| fail(&format!("tables `{name}`"), e.to_string()))?;
+            b = b.table_spec(name.clone(), t);
         }
         for section in ["layers", "rasters", "zones"] {
             let entries = parts.get(section).and_then(|s| s.as_object());

@@ -222,3 +222,83 @@ fn order(spec: &Spec, steps: &[Step]) -> Result<Vec<usize>> {
     }
     Ok(order)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+crs = "EPSG:2154"
+[layers.b]
+path = "b.parquet"
+[zones.z]
+path = "z.parquet"
+id = "id"
+[[indicators]]
+name = "share"
+kind = "ratio"
+expr = "part / n"
+[[indicators]]
+name = "n"
+kind = "count"
+layer = "b"
+[[indicators]]
+name = "other"
+kind = "sum"
+layer = "b"
+column = "v"
+filter = "year < 1975 and zone.dep = '92'"
+[[indicators]]
+name = "part"
+kind = "count"
+layer = "b"
+filter = "year < 1975"
+[[indicators]]
+name = "pct"
+kind = "ratio"
+expr = "share * 100"
+"#;
+
+    fn spec(text: &str) -> crate::Result<Spec> {
+        Spec::from_str(text, std::path::Path::new("/tmp/spec.toml"))
+    }
+
+    #[test]
+    fn operands_come_first_and_restriction_keeps_only_them() {
+        let spec = spec(SPEC).unwrap();
+        let plan = Plan::new(&spec).unwrap();
+        let names = |p: &Plan<'_>| -> Vec<String> {
+            p.order()
+                .iter()
+                .map(|&i| spec.indicators[i].get_ref().name.clone())
+                .collect()
+        };
+        assert_eq!(names(&plan), ["n", "part", "share", "other", "pct"]);
+        let pct = spec.indicator_indexes()["pct"];
+        assert_eq!(names(&plan.restricted(pct)), ["n", "part", "share", "pct"]);
+        let other = spec.indicator_indexes()["other"];
+        assert_eq!(names(&plan.restricted(other)), ["other"]);
+    }
+
+    #[test]
+    fn filters_are_parsed_once_with_their_columns() {
+        let spec = spec(SPEC).unwrap();
+        let plan = Plan::new(&spec).unwrap();
+        let other = plan.step(spec.indicator_indexes()["other"]);
+        assert!(other.zone_filter);
+        assert_eq!(other.columns, ["v", "year", "zone.dep"]);
+        assert!(other.streamable);
+        let part = plan.step(spec.indicator_indexes()["part"]);
+        assert!(!part.zone_filter && part.filter.is_some());
+        let share = plan.step(spec.indicator_indexes()["share"]);
+        assert!(!share.streamable && share.expr.is_some());
+    }
+
+    #[test]
+    fn a_cycle_of_ratios_is_an_error_naming_the_line() {
+        let text = SPEC.replace("expr = \"part / n\"", "expr = \"pct / n\"");
+        let err = spec(&text).unwrap_err().to_string();
+        assert!(err.contains("cycle"), "{err}");
+        assert!(err.contains("/tmp/spec.toml:"), "{err}");
+    }
+}

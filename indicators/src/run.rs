@@ -90,12 +90,18 @@ pub struct RunOutput {
 
 /// Evaluate `spec` and write `DIR/<zones>.parquet`, `DIR/<zones>.csv`
 /// (and `<zones>.geo.parquet` with `geo`) and `DIR/catalog.json`.
+///
+/// An output never overwrites an input: an output directory where an
+/// output file would replace an input file, or inside a dataset directory
+/// read as an input, is refused before anything is read
+/// ([`ErrorKind::Option`](crate::ErrorKind::Option), naming the input).
 pub fn run(
     spec: &Spec,
     out: &Path,
     opts: &RunOptions,
     progress: &dyn Progress,
 ) -> Result<RunOutput> {
+    check_out_dir(spec, out)?;
     execute(spec, Some(out), opts, progress, Default::default(), None)
 }
 
@@ -144,6 +150,110 @@ fn remove_stale_temporaries(out: &Path) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// The inputs of `spec` by role (`layers.<name>`, `zones.<name>`,
+/// `rasters.<name>`, `tables.<name>`, `spec`), as resolved paths.
+fn input_paths(spec: &Spec) -> Vec<(String, PathBuf)> {
+    let mut v = vec![("spec".to_string(), spec.path.clone())];
+    v.extend(
+        spec.layers
+            .iter()
+            .map(|(n, l)| (format!("layers.{n}"), spec.resolve(&l.path))),
+    );
+    v.extend(spec.zones.iter().filter_map(|(n, z)| {
+        let p = z.get_ref().path.as_deref()?;
+        Some((format!("zones.{n}"), spec.resolve(p)))
+    }));
+    v.extend(
+        spec.rasters
+            .iter()
+            .map(|(n, r)| (format!("rasters.{n}"), spec.resolve(&r.path))),
+    );
+    v.extend(
+        spec.tables
+            .iter()
+            .map(|(n, t)| (format!("tables.{n}"), spec.resolve(&t.path))),
+    );
+    v
+}
+
+/// The names of the files a run of `spec` may write in its output directory.
+fn output_names(spec: &Spec) -> Vec<String> {
+    let mut zones: Vec<String> = Vec::new();
+    for (name, z) in &spec.zones {
+        zones.push(name.clone());
+        for col in z.get_ref().rollup.iter().flatten() {
+            zones.push(format!("{name}_by_{col}"));
+        }
+    }
+    let mut names: Vec<String> = zones
+        .iter()
+        .flat_map(|z| {
+            ["parquet", "csv", "quality.parquet", "geo.parquet"].map(|ext| format!("{z}.{ext}"))
+        })
+        .collect();
+    names.push("catalog.json".into());
+    names.push(crate::incremental::MANIFEST.into());
+    names
+}
+
+/// `path` made absolute with its symbolic links resolved, as far as it exists
+/// (the rest of its components appended as written).
+fn canonical(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(c) = existing.canonicalize() {
+            return rest.iter().rev().fold(c, |p, r| p.join(r));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// Refuse an output directory that would overwrite an input: an output file
+/// (`<zones>.parquet`, `catalog.json`…) that is an input file, or an output
+/// directory inside a dataset directory read as an input. Paths are
+/// compared canonical (symbolic links and `..` resolved).
+fn check_out_dir(spec: &Spec, out: &Path) -> Result<()> {
+    let dir = canonical(out);
+    let names = output_names(spec);
+    for (role, path) in input_paths(spec) {
+        let input = canonical(&path);
+        let clash = if input.is_dir() {
+            dir.starts_with(&input).then(|| {
+                format!(
+                    "is inside the directory of input `{role}` ({}): its outputs would be read as part of that dataset",
+                    input.display()
+                )
+            })
+        } else {
+            let written = input
+                .file_name()
+                .and_then(|n| n.to_str())
+                .filter(|n| input.parent() == Some(dir.as_path()) && names.iter().any(|o| o == n));
+            written.map(|n| {
+                format!(
+                    "would overwrite input `{role}` ({}) with the output `{n}`",
+                    input.display()
+                )
+            })
+        };
+        if let Some(message) = clash {
+            return Err(Error::Option {
+                option: "--out".into(),
+                message: format!("{}: {message}; write the outputs elsewhere", out.display()),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The present state of a spec's inputs, as a manifest without outputs.

@@ -853,6 +853,43 @@ impl Spec {
         Ok(())
     }
 
+    /// The key columns of the output tables of zone layer `name` and of its
+    /// roll-up levels: its id (`id`, `cell` for a grid, `h3` and `h3_str`
+    /// for H3 cells), each roll-up column; and `geometry` (`--geo`).
+    fn key_columns(&self, name: &str) -> Vec<String> {
+        let mut keys = vec!["geometry".to_string()];
+        let Some(z) = self.zones.get(name).map(|z| z.get_ref()) else {
+            return keys;
+        };
+        if z.h3.is_some() {
+            keys.extend(["h3".to_string(), "h3_str".to_string()]);
+        } else if z.grid.is_some() {
+            keys.push("cell".into());
+        } else {
+            keys.push(z.id.clone().unwrap_or_else(|| "id".into()));
+        }
+        keys.extend(z.rollup.iter().flatten().cloned());
+        keys
+    }
+
+    /// A published indicator's column must not take the name of a key
+    /// column of its tables: readers (pyarrow, pandas, GeoPandas) refuse a
+    /// table with two columns of one name.
+    fn check_column_name(&self, i: usize, ind: &IndicatorSpec) -> Result<()> {
+        for z in ind.zone_names(&self.zones) {
+            if let Some(k) = self.key_columns(z).iter().find(|k| **k == ind.name) {
+                return Err(self.indicator_error(
+                    i,
+                    "name",
+                    format!(
+                        "`{k}` is a key column of the outputs of zones `{z}`: name the indicator otherwise"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The indicators: unique names, their keys, the names ratios read.
     fn validate_indicators(&self) -> Result<()> {
         let mut names = std::collections::BTreeMap::new();
@@ -870,6 +907,9 @@ impl Spec {
             }
             if ind.name.is_empty() || !ind.name.chars().all(|c| c.is_alphanumeric() || c == '_') {
                 return Err(self.indicator_error(i, "name", "names are letters, digits and `_`"));
+            }
+            if ind.hidden != Some(true) {
+                self.check_column_name(i, ind)?;
             }
             self.validate_indicator(i, ind)?;
         }

@@ -166,29 +166,10 @@ fn run(
     execute(py, spec, BTreeMap::new(), threads, progress, geometry, None)
 }
 
-/// Run a spec given as TOML text (`path`: where relative paths resolve and
-/// how errors name it), with layers and zone layers given as Arrow tables
-/// (anything with `__arrow_c_stream__`) by name; the spec gives those
-/// `path = "memory:<name>"`.
-#[pyfunction]
-#[pyo3(signature = (text, path, data, threads=None, progress=None, geometry=false))]
-fn compute(
-    py: Python<'_>,
-    text: String,
-    path: PathBuf,
-    data: HashMap<String, PyTable>,
-    threads: Option<usize>,
-    progress: Option<Py<PyAny>>,
-    geometry: bool,
-) -> PyResult<(Py<PyDict>, String)> {
-    let spec = Spec::from_str(&text, &path).map_err(to_py)?;
-    let memory = raw_layers(data)?;
-    execute(py, spec, memory, threads, progress, geometry, None)
-}
-
-/// `compute` of an `Engine`: the spec from its parts (JSON: `crs`,
-/// `layers`, `rasters`, `zones`, `indicators`), built with the Rust
-/// builder, with layers from Arrow tables by name.
+/// A spec from its parts (JSON with a spec file's structure: `crs`,
+/// `layers`, `rasters`, `zones`, `tables`, `quality`, `indicators`; what
+/// `run(dict)` and `Engine.compute` pass), built with the Rust builder,
+/// with layers from Arrow tables by name (`path = "memory:<name>"`).
 #[pyfunction]
 #[pyo3(signature = (parts, base, data, threads=None, progress=None, geometry=false))]
 fn compute_parts(
@@ -560,7 +541,6 @@ fn version() -> &'static str {
 #[pymodule]
 fn _terrastat(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run, m)?)?;
-    m.add_function(wrap_pyfunction!(compute, m)?)?;
     m.add_function(wrap_pyfunction!(compute_parts, m)?)?;
     m.add_function(wrap_pyfunction!(at_once, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;

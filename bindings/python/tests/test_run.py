@@ -190,6 +190,9 @@ def test_spec_as_a_dict_equals_the_file(res):
         assert got[name].equals(res[name]), name
     with pytest.raises(terrastat.SpecError):
         terrastat.run({"crs": "EPSG:2154", "indicators": []})
+    # Checked as a file is: a misspelt section is named, not ignored.
+    with pytest.raises(terrastat.SpecError, match="`layer`"):
+        terrastat.run({**spec, "layer": {}})
 
 
 def test_ctrl_c_interrupts_a_run_cleanly(res):

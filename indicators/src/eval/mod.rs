@@ -341,7 +341,14 @@ impl<'a> Evaluator<'a> {
                 arrays.push(col.clone());
             }
             let mut columns = BTreeMap::new();
-            for ind in &self.spec.indicators {
+            // Column names, for the collisions a spec cannot show (a
+            // category column `x_A` of `x` beside an indicator `x_A`).
+            let mut taken: BTreeMap<String, Option<String>> = zones
+                .key_columns()
+                .into_iter()
+                .map(|k| (k.to_string(), None))
+                .collect();
+            for (i, ind) in self.spec.indicators.iter().enumerate() {
                 let ind = ind.get_ref();
                 if ind.hidden == Some(true) {
                     continue;
@@ -352,6 +359,17 @@ impl<'a> Evaluator<'a> {
                         cols.iter().map(|(n, _)| n.clone()).collect(),
                     );
                     for (n, v) in cols {
+                        if let Some(by) = taken.insert(n.clone(), Some(ind.name.clone())) {
+                            let owner = match by {
+                                Some(other) => format!("a column of indicator `{other}`"),
+                                None => format!("a key column of zones `{zl}`"),
+                            };
+                            return Err(self.spec.indicator_error(
+                                i,
+                                "name",
+                                format!("its output column `{n}` is also {owner}: rename one"),
+                            ));
+                        }
                         let arr = v.to_array();
                         fields.push(Field::new(
                             n,

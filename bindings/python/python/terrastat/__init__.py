@@ -33,7 +33,6 @@ from terrastat._terrastat import (
     raster_info,
     version,
 )
-from terrastat._terrastat import compute as _compute
 from terrastat._terrastat import compute_parts as _compute_parts
 from terrastat._terrastat import run as _run
 
@@ -116,9 +115,10 @@ def run(
     Returns :class:`Results`: zone layer name → Arrow table, and ``.catalog``.
     """
     if isinstance(spec, dict):
-        tables, catalog = _compute(
-            _spec_from_dict(spec),
-            os.path.join(os.getcwd(), "<dict>.toml"),
+        # The dict goes to terrastat's Rust builder, checked as a file is.
+        tables, catalog = _compute_parts(
+            json.dumps(_plain(spec)),
+            os.getcwd(),
             {},
             threads,
             progress,
@@ -162,20 +162,6 @@ def raster_to_h3(
     for s in stats:
         eng = eng.add_indicator(name=s, kind="zonal", raster="raster", stat=s)
     return eng.compute(threads=threads, progress=progress)["h3"]
-
-
-def _spec_from_dict(spec: dict) -> str:
-    """TOML text for a spec given as a dict (the file's structure: top-level
-    keys, ``layers``, ``rasters`` and ``zones`` tables by name, an
-    ``indicators`` list)."""
-    top = {k: v for k, v in spec.items() if k not in ("layers", "rasters", "zones", "indicators")}
-    parts = [_table("", top).lstrip("\n")] if top else []
-    for section in ("layers", "rasters", "zones"):
-        for name, keys in spec.get(section, {}).items():
-            parts.append(_table(f"[{section}.{name}]", keys))
-    for keys in spec.get("indicators", []):
-        parts.append(_table("[[indicators]]", keys))
-    return "\n".join(parts)
 
 
 def _toml_value(v: Any) -> str:

@@ -15,14 +15,6 @@ def run(
     progress: Optional[Callable[[str, int, int], Any]] = ...,
     geometry: bool = ...,
 ) -> tuple[dict[str, Any], str]: ...
-def compute(
-    text: str,
-    path: str,
-    data: dict[str, Any],
-    threads: Optional[int] = ...,
-    progress: Optional[Callable[[str, int, int], Any]] = ...,
-    geometry: bool = ...,
-) -> tuple[dict[str, Any], str]: ...
 def compute_parts(
     parts: str,
     base: str,
